@@ -1,0 +1,463 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {AccessControlDefaultAdminRules} from
+    "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+
+import {IAgentTabEscrow} from "./interfaces/IAgentTabEscrow.sol";
+import {IUSDC} from "./interfaces/IUSDC.sol";
+import {ClaimCodec} from "./libraries/ClaimCodec.sol";
+import {VoucherHash} from "./libraries/VoucherHash.sol";
+
+/// @title AgentTab escrow
+/// @notice See {IAgentTabEscrow}.
+contract AgentTabEscrow is IAgentTabEscrow, AccessControlDefaultAdminRules, Pausable, EIP712 {
+    using SafeERC20 for IUSDC;
+
+    /// @inheritdoc IAgentTabEscrow
+    bytes32 public constant SETTLER_ROLE = keccak256("SETTLER_ROLE");
+    /// @inheritdoc IAgentTabEscrow
+    bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
+
+    uint256 private constant BPS = 10_000;
+
+    IUSDC public immutable usdc;
+    /// @inheritdoc IAgentTabEscrow
+    uint16 public immutable MAX_FEE_BPS;
+    /// @inheritdoc IAgentTabEscrow
+    uint64 public immutable WITHDRAWAL_DELAY;
+
+    /// @inheritdoc IAgentTabEscrow
+    uint16 public feeBps;
+    /// @inheritdoc IAgentTabEscrow
+    uint256 public totalAccounted;
+    /// @inheritdoc IAgentTabEscrow
+    uint256 public accruedFees;
+
+    mapping(address account => Account) private _accounts;
+    mapping(address account => mapping(address delegate => Delegation)) private _delegations;
+    mapping(address account => PendingWithdrawal) private _withdrawals;
+    mapping(address provider => uint256) private _earnings;
+    mapping(bytes32 batchId => bool) private _settledBatches;
+
+    /// @param usdc_ The USDC token (Circle FiatToken v2.2 on Base; MockUSDC locally).
+    /// @param admin The initial admin; transfers take two steps and `adminTransferDelay` seconds.
+    /// @param maxFeeBps The fee-rate cap, fixed forever.
+    /// @param initialFeeBps The starting fee rate.
+    /// @param withdrawalDelay How long agent withdrawals wait; must exceed the settlement period.
+    constructor(
+        IUSDC usdc_,
+        address admin,
+        uint48 adminTransferDelay,
+        uint16 maxFeeBps,
+        uint16 initialFeeBps,
+        uint64 withdrawalDelay
+    ) AccessControlDefaultAdminRules(adminTransferDelay, admin) EIP712("AgentTab Escrow", "1") {
+        if (address(usdc_) == address(0)) revert ZeroAddress();
+        if (maxFeeBps > BPS) revert FeeRateAboveCap(maxFeeBps, BPS);
+        if (initialFeeBps > maxFeeBps) revert FeeRateAboveCap(initialFeeBps, maxFeeBps);
+        if (withdrawalDelay == 0) revert ZeroAmount();
+        usdc = usdc_;
+        MAX_FEE_BPS = maxFeeBps;
+        WITHDRAWAL_DELAY = withdrawalDelay;
+        feeBps = initialFeeBps;
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Deposits
+    // ---------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IAgentTabEscrow
+    function deposit(uint256 amount) external whenNotPaused {
+        _credit(msg.sender, msg.sender, amount);
+        usdc.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @inheritdoc IAgentTabEscrow
+    function depositFor(address account, uint256 amount) external whenNotPaused {
+        _credit(account, msg.sender, amount);
+        usdc.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @inheritdoc IAgentTabEscrow
+    function depositWithPermit(address owner, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        external
+        whenNotPaused
+    {
+        _credit(owner, owner, amount);
+        // A permit that someone else already submitted reverts here; the allowance it set is what
+        // matters, and transferFrom below checks it.
+        try usdc.permit(owner, address(this), amount, deadline, v, r, s) {} catch {}
+        usdc.safeTransferFrom(owner, address(this), amount);
+    }
+
+    /// @inheritdoc IAgentTabEscrow
+    function depositWithAuthorization(
+        address from,
+        uint256 value,
+        uint256 validAfter,
+        uint256 validBefore,
+        bytes32 nonce,
+        bytes calldata signature
+    ) external whenNotPaused {
+        _credit(from, from, value);
+        usdc.receiveWithAuthorization(from, address(this), value, validAfter, validBefore, nonce, signature);
+    }
+
+    function _credit(address account, address payer, uint256 amount) private {
+        if (account == address(0)) revert ZeroAddress();
+        if (amount == 0) revert ZeroAmount();
+        Account storage a = _accounts[account];
+        uint256 balance = a.balance;
+        if (amount > type(uint128).max - balance) revert AmountTooLarge(amount);
+        // Cannot overflow: checked against uint128 above.
+        unchecked {
+            balance += amount;
+        }
+        a.balance = uint128(balance);
+        totalAccounted += amount;
+        emit Deposited(account, payer, amount, balance);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Delegates
+    // ---------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IAgentTabEscrow
+    function authorizeDelegate(address delegate, uint96 cap, uint40 expiresAt) external {
+        if (delegate == address(0) || delegate == msg.sender) revert InvalidDelegate(delegate);
+        Delegation storage d = _delegations[msg.sender][delegate];
+        d.cap = cap;
+        d.expiresAt = expiresAt;
+        d.active = true;
+        emit DelegateAuthorized(msg.sender, delegate, cap, expiresAt);
+    }
+
+    /// @inheritdoc IAgentTabEscrow
+    function revokeDelegate(address delegate) external {
+        Delegation storage d = _delegations[msg.sender][delegate];
+        if (!d.active) revert DelegateNotActive(msg.sender, delegate);
+        d.active = false;
+        emit DelegateRevoked(msg.sender, delegate);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Settlement
+    // ---------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IAgentTabEscrow
+    function settle(bytes32 batchId, bytes calldata claims, Payout[] calldata payouts, uint256 fee)
+        external
+        onlyRole(SETTLER_ROLE)
+        whenNotPaused
+        returns (bool applied)
+    {
+        if (_settledBatches[batchId]) return false;
+        if (claims.length == 0 && payouts.length == 0) revert EmptyBatch();
+        _settledBatches[batchId] = true;
+
+        (uint256 debited, uint256 claimCount, bytes memory claimsLog) = _applyClaims(claims);
+
+        uint256 credited;
+        for (uint256 i; i < payouts.length; ++i) {
+            Payout calldata p = payouts[i];
+            if (p.provider == address(0)) revert ZeroAddress();
+            uint256 balance = _earnings[p.provider] + p.amount;
+            _earnings[p.provider] = balance;
+            credited += p.amount;
+            emit ProviderCredited(batchId, p.provider, p.amount, p.callsServed, p.callsFailed, balance);
+        }
+        if (debited != credited + fee) revert BatchUnbalanced(debited, credited + fee);
+        uint256 maxFee = debited * feeBps / BPS;
+        if (fee > maxFee) revert FeeAboveRate(fee, maxFee);
+        if (fee != 0) accruedFees += fee;
+
+        emit BatchSettled(batchId, debited, fee, claimCount, claimsLog);
+        return true;
+    }
+
+    /// @dev Verifies and applies every claim, returning the total debited and the packed log of
+    /// `flags account [signer] amount cumulative` entries for {BatchSettled}.
+    function _applyClaims(bytes calldata claims)
+        private
+        returns (uint256 debited, uint256 count, bytes memory log)
+    {
+        // Each log entry is no longer than the claim it records (amount replaces maxCumulative and
+        // the signature is dropped), so the input length bounds the log.
+        log = new bytes(claims.length);
+        uint256 logLength;
+        uint256 offset;
+        while (offset < claims.length) {
+            uint256 amount;
+            (amount, offset, logLength) = _applyClaimAt(claims, offset, log, logLength);
+            debited += amount;
+            ++count;
+        }
+        assembly ("memory-safe") {
+            mstore(log, logLength)
+        }
+    }
+
+    function _applyClaimAt(bytes calldata claims, uint256 offset, bytes memory log, uint256 logLength)
+        private
+        returns (uint256 amount, uint256 next, uint256 newLogLength)
+    {
+        ClaimCodec.Claim memory c;
+        bytes calldata signature;
+        (c, signature, next) = ClaimCodec.read(claims, offset);
+        amount = _applyClaim(c, signature);
+        newLogLength = _appendLog(log, logLength, c, amount);
+    }
+
+    function _applyClaim(ClaimCodec.Claim memory c, bytes calldata signature) private returns (uint256 amount) {
+        if (c.cumulative > c.maxCumulative) {
+            revert ClaimAboveVoucher(c.account, c.signer, c.maxCumulative, c.cumulative);
+        }
+        bytes32 digest = _hashTypedDataV4(VoucherHash.hashVoucher(c.account, c.maxCumulative));
+        if (!_isValidSignature(c.signer, digest, signature)) revert InvalidVoucherSignature(c.account, c.signer);
+
+        Account storage a = _accounts[c.account];
+        uint256 previous;
+        if (c.flags == ClaimCodec.FLAG_DELEGATE) {
+            Delegation storage d = _delegations[c.account][c.signer];
+            Delegation memory dm = d;
+            if (!dm.active) revert DelegateNotActive(c.account, c.signer);
+            if (dm.expiresAt != 0 && block.timestamp >= dm.expiresAt) {
+                revert DelegateExpired(c.account, c.signer, dm.expiresAt);
+            }
+            if (c.cumulative > dm.cap) revert ClaimAboveDelegateCap(c.account, c.signer, dm.cap, c.cumulative);
+            previous = dm.claimed;
+            if (c.cumulative < previous) revert ClaimBelowClaimed(c.account, c.signer, previous, c.cumulative);
+            // Fits: cumulative <= cap, a uint96.
+            d.claimed = uint96(c.cumulative);
+        } else {
+            previous = a.claimed;
+            if (c.cumulative < previous) revert ClaimBelowClaimed(c.account, c.signer, previous, c.cumulative);
+            // Fits: ClaimCodec reads cumulative from 16 bytes.
+            a.claimed = uint128(c.cumulative);
+        }
+        // Cannot underflow: checked just above.
+        unchecked {
+            amount = c.cumulative - previous;
+        }
+        uint256 balance = a.balance;
+        if (amount > balance) revert InsufficientBalance(c.account, balance, amount);
+        // Cannot underflow: checked just above.
+        unchecked {
+            a.balance = uint128(balance - amount);
+        }
+    }
+
+    /// @dev ECDSA first, which needs no code lookup for the common EOA signer; then ERC-1271 for
+    /// smart-contract wallets (and EIP-7702 accounts whose code validates another way).
+    function _isValidSignature(address signer, bytes32 digest, bytes calldata signature)
+        private
+        view
+        returns (bool)
+    {
+        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(digest, signature);
+        if (err == ECDSA.RecoverError.NoError && recovered == signer) return true;
+        return signer.code.length != 0 && SignatureChecker.isValidERC1271SignatureNowCalldata(signer, digest, signature);
+    }
+
+    /// @dev Writes `flags(1) account(20) [signer(20)] amount(16) cumulative(16)` at `length`.
+    function _appendLog(bytes memory log, uint256 length, ClaimCodec.Claim memory c, uint256 amount)
+        private
+        pure
+        returns (uint256)
+    {
+        uint256 flags = c.flags;
+        address account = c.account;
+        address signer = c.signer;
+        uint256 cumulative = c.cumulative;
+        assembly ("memory-safe") {
+            // Full-word stores: the first spills zeros over bytes that the next store overwrites,
+            // and the last ends exactly at the entry's end.
+            let p := add(add(log, 0x20), length)
+            mstore(p, or(shl(248, flags), shl(88, account)))
+            p := add(p, 21)
+            if flags {
+                mstore(p, shl(96, signer))
+                p := add(p, 20)
+            }
+            mstore(p, or(shl(128, amount), cumulative))
+            length := sub(add(p, 32), add(log, 0x20))
+        }
+        return length;
+    }
+
+    /// @inheritdoc IAgentTabEscrow
+    function settleExactPayment(ExactPayment calldata payment, bytes calldata signature)
+        external
+        onlyRole(SETTLER_ROLE)
+        whenNotPaused
+    {
+        if (payment.provider == address(0)) revert ZeroAddress();
+        if (payment.value == 0) revert ZeroAmount();
+        if (payment.fee > payment.value) revert FeeAboveValue(payment.fee, payment.value);
+        uint256 maxFee = payment.value * feeBps / BPS;
+        if (payment.fee > maxFee) revert FeeAboveRate(payment.fee, maxFee);
+
+        uint256 balance = _earnings[payment.provider] + (payment.value - payment.fee);
+        _earnings[payment.provider] = balance;
+        if (payment.fee != 0) accruedFees += payment.fee;
+        totalAccounted += payment.value;
+        emit ExactPaymentSettled(payment.from, payment.provider, payment.nonce, payment.value, payment.fee, balance);
+
+        usdc.transferWithAuthorization(
+            payment.from,
+            address(this),
+            payment.value,
+            payment.validAfter,
+            payment.validBefore,
+            payment.nonce,
+            signature
+        );
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Withdrawals
+    // ---------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IAgentTabEscrow
+    function requestWithdrawal(uint256 amount) external {
+        if (amount == 0) revert ZeroAmount();
+        uint256 balance = _accounts[msg.sender].balance;
+        if (amount > balance) revert InsufficientBalance(msg.sender, balance, amount);
+        uint64 unlockAt = uint64(block.timestamp) + WITHDRAWAL_DELAY;
+        // Fits: amount <= balance, a uint128.
+        _withdrawals[msg.sender] = PendingWithdrawal(uint128(amount), unlockAt);
+        emit WithdrawalRequested(msg.sender, amount, unlockAt);
+    }
+
+    /// @inheritdoc IAgentTabEscrow
+    function cancelWithdrawal() external {
+        if (_withdrawals[msg.sender].unlockAt == 0) revert NoPendingWithdrawal(msg.sender);
+        delete _withdrawals[msg.sender];
+        emit WithdrawalCancelled(msg.sender);
+    }
+
+    /// @inheritdoc IAgentTabEscrow
+    function finalizeWithdrawal() external returns (uint256 amount) {
+        PendingWithdrawal memory w = _withdrawals[msg.sender];
+        if (w.unlockAt == 0) revert NoPendingWithdrawal(msg.sender);
+        if (block.timestamp < w.unlockAt) revert WithdrawalLocked(msg.sender, w.unlockAt);
+        Account storage a = _accounts[msg.sender];
+        uint256 balance = a.balance;
+        amount = w.amount < balance ? w.amount : balance;
+        // Cannot underflow: amount <= balance.
+        unchecked {
+            balance -= amount;
+        }
+        a.balance = uint128(balance);
+        totalAccounted -= amount;
+        delete _withdrawals[msg.sender];
+        emit WithdrawalFinalized(msg.sender, amount, balance);
+        if (amount != 0) usdc.safeTransfer(msg.sender, amount);
+    }
+
+    /// @inheritdoc IAgentTabEscrow
+    function withdrawEarnings(address to, uint256 amount) external {
+        if (to == address(0)) revert ZeroAddress();
+        if (amount == 0) revert ZeroAmount();
+        uint256 balance = _earnings[msg.sender];
+        if (amount > balance) revert InsufficientEarnings(msg.sender, balance, amount);
+        // Cannot underflow: checked just above.
+        unchecked {
+            balance -= amount;
+        }
+        _earnings[msg.sender] = balance;
+        totalAccounted -= amount;
+        emit EarningsWithdrawn(msg.sender, to, amount, balance);
+        usdc.safeTransfer(to, amount);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Admin
+    // ---------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IAgentTabEscrow
+    function setFeeRate(uint16 bps) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (bps > MAX_FEE_BPS) revert FeeRateAboveCap(bps, MAX_FEE_BPS);
+        emit FeeRateUpdated(feeBps, bps);
+        feeBps = bps;
+    }
+
+    /// @inheritdoc IAgentTabEscrow
+    function withdrawFees(address to, uint256 amount) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (to == address(0)) revert ZeroAddress();
+        if (amount == 0) revert ZeroAmount();
+        uint256 accrued = accruedFees;
+        if (amount > accrued) revert InsufficientFees(accrued, amount);
+        // Cannot underflow: checked just above.
+        unchecked {
+            accruedFees = accrued - amount;
+        }
+        totalAccounted -= amount;
+        emit FeesWithdrawn(to, amount);
+        usdc.safeTransfer(to, amount);
+    }
+
+    /// @inheritdoc IAgentTabEscrow
+    function recoverSurplus(address to) external onlyRole(DEFAULT_ADMIN_ROLE) returns (uint256 amount) {
+        if (to == address(0)) revert ZeroAddress();
+        uint256 held = usdc.balanceOf(address(this));
+        uint256 owed = totalAccounted;
+        if (held <= owed) revert ZeroAmount();
+        // Cannot underflow: held > owed.
+        unchecked {
+            amount = held - owed;
+        }
+        emit SurplusRecovered(to, amount);
+        usdc.safeTransfer(to, amount);
+    }
+
+    /// @inheritdoc IAgentTabEscrow
+    function pause() external onlyRole(PAUSER_ROLE) {
+        _pause();
+    }
+
+    /// @inheritdoc IAgentTabEscrow
+    function unpause() external onlyRole(PAUSER_ROLE) {
+        _unpause();
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Views
+    // ---------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IAgentTabEscrow
+    function accountOf(address account) external view returns (Account memory) {
+        return _accounts[account];
+    }
+
+    /// @inheritdoc IAgentTabEscrow
+    function delegationOf(address account, address delegate) external view returns (Delegation memory) {
+        return _delegations[account][delegate];
+    }
+
+    /// @inheritdoc IAgentTabEscrow
+    function pendingWithdrawalOf(address account) external view returns (PendingWithdrawal memory) {
+        return _withdrawals[account];
+    }
+
+    /// @inheritdoc IAgentTabEscrow
+    function earningsOf(address provider) external view returns (uint256) {
+        return _earnings[provider];
+    }
+
+    /// @inheritdoc IAgentTabEscrow
+    function batchSettled(bytes32 batchId) external view returns (bool) {
+        return _settledBatches[batchId];
+    }
+
+    /// @inheritdoc IAgentTabEscrow
+    function voucherDigest(address account, uint256 maxCumulative) external view returns (bytes32) {
+        return _hashTypedDataV4(VoucherHash.hashVoucher(account, maxCumulative));
+    }
+}

@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/// @title AgentTab escrow
+/// @notice Agents deposit USDC once, then pay per call with off-chain EIP-712 vouchers: each voucher
+/// says "the platform may claim up to a cumulative total of `maxCumulative` from my account".
+/// A settler submits batches that claim the vouchers and credit providers and the platform fee in
+/// the same transaction. Providers withdraw their credits; agents withdraw in two steps.
+///
+/// Accounting: the escrow's USDC equals the sum of agent balances, provider balances and accrued
+/// fees (`totalAccounted`); no role can move an agent's deposit except to providers and the fee
+/// through a signed voucher, or back to the agent.
+interface IAgentTabEscrow {
+    // ---------------------------------------------------------------------------------------------
+    // Types
+    // ---------------------------------------------------------------------------------------------
+
+    /// @notice One agent's account. `claimed` counts what was claimed on the agent's own vouchers;
+    /// what was claimed on a delegate's vouchers is counted in that delegate's {Delegation}.
+    struct Account {
+        uint128 balance;
+        uint128 claimed;
+    }
+
+    /// @notice A key allowed to sign vouchers against an account, up to a cumulative `cap`.
+    /// @dev `expiresAt == 0` means no expiry. Revoking sets `active` to false at once.
+    struct Delegation {
+        uint96 cap;
+        uint96 claimed;
+        uint40 expiresAt;
+        bool active;
+    }
+
+    /// @notice A requested agent withdrawal; it can be finalized from `unlockAt` on.
+    struct PendingWithdrawal {
+        uint128 amount;
+        uint64 unlockAt;
+    }
+
+    /// @notice One provider credit in a settlement batch, with the calls it served and failed since
+    /// the last settlement so that reputation can be recomputed from events alone.
+    struct Payout {
+        address provider;
+        uint128 amount;
+        uint32 callsServed;
+        uint32 callsFailed;
+    }
+
+    /// @notice A USDC EIP-3009 `TransferWithAuthorization` to this escrow (the x402 `exact` scheme),
+    /// and the provider it pays.
+    struct ExactPayment {
+        address from;
+        uint256 value;
+        uint256 validAfter;
+        uint256 validBefore;
+        bytes32 nonce;
+        address provider;
+        uint256 fee;
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Events (past tense, carrying everything an indexer needs)
+    // ---------------------------------------------------------------------------------------------
+
+    /// @notice `payer` added `amount` to `account`, whose balance is now `balance`.
+    event Deposited(address indexed account, address indexed payer, uint256 amount, uint256 balance);
+
+    /// @notice `account` allowed `delegate` to sign vouchers up to a cumulative `cap`.
+    event DelegateAuthorized(address indexed account, address indexed delegate, uint256 cap, uint256 expiresAt);
+
+    /// @notice `account` revoked `delegate`; its unclaimed vouchers can no longer be claimed.
+    event DelegateRevoked(address indexed account, address indexed delegate);
+
+    /// @notice `account` asked to withdraw `amount`, which it can finalize from `unlockAt` on.
+    event WithdrawalRequested(address indexed account, uint256 amount, uint256 unlockAt);
+
+    /// @notice `account` cancelled its pending withdrawal.
+    event WithdrawalCancelled(address indexed account);
+
+    /// @notice `account` withdrew `amount` to itself; its balance is now `balance`.
+    event WithdrawalFinalized(address indexed account, uint256 amount, uint256 balance);
+
+    /// @notice A settlement batch was applied. `claims` lists each claim packed as
+    /// `flags(1) account(20) [signer(20) when flags & 1] amount(16) cumulative(16)`,
+    /// where `cumulative` is the signer's new claimed total (see ClaimCodec).
+    event BatchSettled(bytes32 indexed batchId, uint256 debited, uint256 fee, uint256 claimCount, bytes claims);
+
+    /// @notice `provider` was credited `amount` in `batchId` (zero for an `exact` payment).
+    event ProviderCredited(
+        bytes32 indexed batchId,
+        address indexed provider,
+        uint256 amount,
+        uint256 callsServed,
+        uint256 callsFailed,
+        uint256 balance
+    );
+
+    /// @notice A USDC authorization from `from` paid `provider` `value - fee` and the platform `fee`.
+    event ExactPaymentSettled(
+        address indexed from,
+        address indexed provider,
+        bytes32 indexed nonce,
+        uint256 value,
+        uint256 fee,
+        uint256 providerBalance
+    );
+
+    /// @notice `provider` withdrew `amount` of its credits to `to`.
+    event EarningsWithdrawn(address indexed provider, address indexed to, uint256 amount, uint256 balance);
+
+    /// @notice The admin withdrew `amount` of accrued fees to `to`.
+    event FeesWithdrawn(address indexed to, uint256 amount);
+
+    /// @notice The fee rate changed (basis points of each batch's debits).
+    event FeeRateUpdated(uint256 previousBps, uint256 newBps);
+
+    /// @notice USDC sent to the escrow outside any deposit (e.g. a front-run authorization) was recovered.
+    event SurplusRecovered(address indexed to, uint256 amount);
+
+    // ---------------------------------------------------------------------------------------------
+    // Errors
+    // ---------------------------------------------------------------------------------------------
+
+    error ZeroAmount();
+    error ZeroAddress();
+    error AmountTooLarge(uint256 amount);
+    error InsufficientBalance(address account, uint256 balance, uint256 needed);
+    error FeeRateAboveCap(uint256 bps, uint256 capBps);
+    error FeeAboveRate(uint256 fee, uint256 maxFee);
+    error FeeAboveValue(uint256 fee, uint256 value);
+    error BatchUnbalanced(uint256 debited, uint256 credited);
+    error EmptyBatch();
+    /// @notice The packed claims are cut short, or use a reserved flag, at byte `offset`.
+    error MalformedClaim(uint256 offset);
+    error InvalidVoucherSignature(address account, address signer);
+    error ClaimAboveVoucher(address account, address signer, uint256 maxCumulative, uint256 cumulative);
+    error ClaimBelowClaimed(address account, address signer, uint256 claimed, uint256 cumulative);
+    error ClaimAboveDelegateCap(address account, address delegate, uint256 cap, uint256 cumulative);
+    error DelegateNotActive(address account, address delegate);
+    error DelegateExpired(address account, address delegate, uint256 expiresAt);
+    error InvalidDelegate(address delegate);
+    error NoPendingWithdrawal(address account);
+    error WithdrawalLocked(address account, uint256 unlockAt);
+    error InsufficientEarnings(address provider, uint256 balance, uint256 amount);
+    error InsufficientFees(uint256 accrued, uint256 amount);
+
+    // ---------------------------------------------------------------------------------------------
+    // Deposits
+    // ---------------------------------------------------------------------------------------------
+
+    /// @notice Deposits `amount` from the caller into the caller's account (needs an allowance).
+    function deposit(uint256 amount) external;
+
+    /// @notice Deposits `amount` from the caller into `account` (e.g. a team owner funding a member).
+    function depositFor(address account, uint256 amount) external;
+
+    /// @notice Gasless deposit with an EIP-2612 permit signed by `owner`; anyone may relay it and the
+    /// funds always land in `owner`'s account. A permit already used (front-run) is tolerated when
+    /// the allowance is in place.
+    function depositWithPermit(address owner, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        external;
+
+    /// @notice Gasless deposit with a USDC EIP-3009 `ReceiveWithAuthorization` (to = this escrow)
+    /// signed by `from`; anyone may relay it and the funds land in `from`'s account.
+    function depositWithAuthorization(
+        address from,
+        uint256 value,
+        uint256 validAfter,
+        uint256 validBefore,
+        bytes32 nonce,
+        bytes calldata signature
+    ) external;
+
+    // ---------------------------------------------------------------------------------------------
+    // Delegates
+    // ---------------------------------------------------------------------------------------------
+
+    /// @notice Lets `delegate` sign vouchers against the caller's account up to a cumulative `cap`
+    /// (including what was already claimed on its vouchers), until `expiresAt` (0 = no expiry).
+    /// Calling again updates the cap and expiry and re-activates a revoked delegate.
+    function authorizeDelegate(address delegate, uint96 cap, uint40 expiresAt) external;
+
+    /// @notice Revokes `delegate` at once: none of its vouchers can be claimed after this.
+    function revokeDelegate(address delegate) external;
+
+    // ---------------------------------------------------------------------------------------------
+    // Settlement
+    // ---------------------------------------------------------------------------------------------
+
+    /// @notice Claims vouchers and credits providers and the fee in one transaction. Settler only.
+    /// @param batchId Unique id of the batch; a batch id seen before makes the call a no-op.
+    /// @param claims The claims packed as ClaimCodec describes:
+    /// `flags(1) account(20) [signer(20) when flags & 1] maxCumulative(16) cumulative(16) sigLen(2) sig`.
+    /// @param payouts What each provider is credited, with its served and failed call counts.
+    /// @param fee The platform fee; `debits == Σ payouts + fee` exactly, and `fee` stays within the rate.
+    /// @return applied False when `batchId` had already been settled.
+    function settle(bytes32 batchId, bytes calldata claims, Payout[] calldata payouts, uint256 fee)
+        external
+        returns (bool applied);
+
+    /// @notice Executes an x402 `exact` payment (a USDC `TransferWithAuthorization` to this escrow)
+    /// and credits `payment.provider` with `value - fee` in the same transaction. Settler only,
+    /// because the signed authorization does not name the provider.
+    function settleExactPayment(ExactPayment calldata payment, bytes calldata signature) external;
+
+    // ---------------------------------------------------------------------------------------------
+    // Withdrawals (never paused)
+    // ---------------------------------------------------------------------------------------------
+
+    /// @notice Starts a withdrawal of `amount`, replacing any pending one; the delay starts anew.
+    /// Until it is finalized the settler can still claim the account's vouchers.
+    function requestWithdrawal(uint256 amount) external;
+
+    /// @notice Cancels the caller's pending withdrawal.
+    function cancelWithdrawal() external;
+
+    /// @notice Finalizes the caller's pending withdrawal once unlocked, paying the requested amount
+    /// or the remaining balance if claims reduced it below that.
+    function finalizeWithdrawal() external returns (uint256 amount);
+
+    /// @notice Withdraws `amount` of the caller's provider credits to `to`.
+    function withdrawEarnings(address to, uint256 amount) external;
+
+    // ---------------------------------------------------------------------------------------------
+    // Admin
+    // ---------------------------------------------------------------------------------------------
+
+    /// @notice Sets the fee rate in basis points, at most {MAX_FEE_BPS}. Admin only.
+    function setFeeRate(uint16 bps) external;
+
+    /// @notice Withdraws accrued fees to `to`. Admin only.
+    function withdrawFees(address to, uint256 amount) external;
+
+    /// @notice Sends USDC held beyond {totalAccounted} (sent outside any deposit) to `to`. Admin only.
+    function recoverSurplus(address to) external returns (uint256 amount);
+
+    /// @notice Stops deposits, settlement and exact payments (never withdrawals). Pauser only.
+    function pause() external;
+
+    /// @notice Lifts a pause. Pauser only.
+    function unpause() external;
+
+    // ---------------------------------------------------------------------------------------------
+    // Views
+    // ---------------------------------------------------------------------------------------------
+
+    /// @notice The immutable cap of the fee rate, in basis points.
+    function MAX_FEE_BPS() external view returns (uint16);
+
+    /// @notice How long a requested withdrawal waits before it can be finalized.
+    function WITHDRAWAL_DELAY() external view returns (uint64);
+
+    /// @notice The role allowed to submit settlement batches and exact payments.
+    function SETTLER_ROLE() external view returns (bytes32);
+
+    /// @notice The role allowed to pause and unpause.
+    function PAUSER_ROLE() external view returns (bytes32);
+
+    /// @notice The current fee rate, in basis points.
+    function feeBps() external view returns (uint16);
+
+    /// @notice USDC the escrow owes: agent balances + provider balances + accrued fees.
+    function totalAccounted() external view returns (uint256);
+
+    /// @notice Fees accrued and not yet withdrawn.
+    function accruedFees() external view returns (uint256);
+
+    /// @notice An agent's account.
+    function accountOf(address account) external view returns (Account memory);
+
+    /// @notice A delegate's authorization on an account.
+    function delegationOf(address account, address delegate) external view returns (Delegation memory);
+
+    /// @notice An account's pending withdrawal (zero when none).
+    function pendingWithdrawalOf(address account) external view returns (PendingWithdrawal memory);
+
+    /// @notice A provider's credited, withdrawable balance.
+    function earningsOf(address provider) external view returns (uint256);
+
+    /// @notice Whether `batchId` has been settled.
+    function batchSettled(bytes32 batchId) external view returns (bool);
+
+    /// @notice The EIP-712 digest of a voucher for `account` up to `maxCumulative`.
+    function voucherDigest(address account, uint256 maxCumulative) external view returns (bytes32);
+}

@@ -1,0 +1,198 @@
+/**
+ * Gas of settlement and the single-call paths, measured on an in-process Hardhat chain
+ * (`npm run bench:gas`). Prints a table and writes bench/results/gas.json.
+ *
+ * Every batch runs against a fresh escrow, with fresh agents (funded by one deposit each) and ten
+ * fresh providers, so the provider credits are first-time (zero to non-zero) storage writes.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+
+import { network } from "hardhat";
+import { createWalletClient, custom, keccak256, toHex } from "viem";
+import type { Address, Hash, Hex, LocalAccount, PublicClient } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { hardhat } from "viem/chains";
+
+import { deployAgentTab } from "../scripts/deploy.ts";
+import { agentTabEscrowAbi, encodeClaims, mockUsdcAbi, signVoucher, transferWithAuthorizationTypes, usdcDomain } from "../sdk/src/index.ts";
+import type { Claim, Deployment } from "../sdk/src/index.ts";
+
+const BATCH_SIZES = [1, 10, 100, 500];
+const PROVIDERS = 10;
+const DELEGATE_CLAIMS = 100;
+const DEPOSIT = 1_000_000n; // 1 USDC per agent
+const FEE_BPS = 100n;
+
+type Bench = Awaited<ReturnType<typeof startBench>>;
+type SettleRow = { claims: number; providers: number; gas: number; gasPerClaim: number };
+
+const account = (label: string): LocalAccount => privateKeyToAccount(keccak256(toHex(label)));
+
+async function startBench() {
+  const connection = await network.create();
+  const publicClient = (await connection.viem.getPublicClient()) as unknown as PublicClient;
+  const [operator] = await connection.viem.getWalletClients();
+  if (operator === undefined) throw new Error("Hardhat gave no accounts");
+  const mined = async (hash: Promise<Hash>) => {
+    const receipt = await publicClient.getTransactionReceipt({ hash: await hash });
+    if (receipt.status !== "success") throw new Error(`transaction ${receipt.transactionHash} reverted`);
+    return receipt;
+  };
+  const deploy = async () => (await deployAgentTab({ publicClient, walletClient: operator }, { feeBps: Number(FEE_BPS) })).deployment;
+  const walletFor = async (local: LocalAccount) => {
+    await connection.provider.request({ method: "hardhat_setBalance", params: [local.address, "0xDE0B6B3A7640000"] });
+    return createWalletClient({ account: local, chain: hardhat, transport: custom(connection.provider) });
+  };
+  return { connection, publicClient, operator, mined, deploy, walletFor };
+}
+
+/** Funds each agent's escrow account with one `depositFor` from the operator. */
+async function fund(bench: Bench, deployment: Deployment, agents: readonly Address[]) {
+  const { operator, mined } = bench;
+  const total = DEPOSIT * BigInt(agents.length);
+  await mined(operator.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "mint", args: [operator.account.address, total] }));
+  await mined(operator.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "approve", args: [deployment.escrow, total] }));
+  for (const agent of agents) {
+    await mined(operator.writeContract({ address: deployment.escrow, abi: agentTabEscrowAbi, functionName: "depositFor", args: [agent, DEPOSIT] }));
+  }
+}
+
+/** Splits what the claims debit into the full 1% fee and ten provider payouts that balance to the unit. */
+function payoutsFor(debited: bigint, providers: readonly Address[]) {
+  const fee = (debited * FEE_BPS) / 10_000n;
+  const rest = debited - fee;
+  const share = rest / BigInt(providers.length);
+  const payouts = providers.map((provider, i) => ({
+    provider,
+    amount: i === providers.length - 1 ? rest - share * BigInt(providers.length - 1) : share,
+    callsServed: 100,
+    callsFailed: 1,
+  }));
+  return { fee, payouts };
+}
+
+/** Settles one batch of `claims` across ten fresh providers and returns the gas it used. */
+async function settleGas(bench: Bench, deployment: Deployment, claims: readonly Claim[], label: string): Promise<number> {
+  const providers = Array.from({ length: PROVIDERS }, (_, i) => account(`${label} provider ${i}`).address);
+  const debited = claims.reduce((sum, claim) => sum + claim.cumulative, 0n);
+  const { fee, payouts } = payoutsFor(debited, providers);
+  const receipt = await bench.mined(
+    bench.operator.writeContract({
+      address: deployment.escrow,
+      abi: agentTabEscrowAbi,
+      functionName: "settle",
+      args: [keccak256(toHex(label)), encodeClaims(claims), payouts, fee],
+    }),
+  );
+  return Number(receipt.gasUsed);
+}
+
+/** Each agent signed one voucher for its whole deposit; the batch claims a varying part of it. */
+async function ownClaims(deployment: Deployment, agents: readonly LocalAccount[]): Promise<Claim[]> {
+  return Promise.all(
+    agents.map(async (agent, i) => {
+      const maxCumulative = DEPOSIT;
+      const signature = await signVoucher(agent, { chainId: deployment.chainId, escrow: deployment.escrow, account: agent.address, maxCumulative });
+      return { account: agent.address, maxCumulative, cumulative: 250_000n + BigInt(i * 997), signature };
+    }),
+  );
+}
+
+async function benchSettle(bench: Bench, n: number): Promise<SettleRow> {
+  const deployment = await bench.deploy();
+  const agents = Array.from({ length: n }, (_, i) => account(`settle ${n} agent ${i}`));
+  await fund(bench, deployment, agents.map((a) => a.address));
+  const gas = await settleGas(bench, deployment, await ownClaims(deployment, agents), `settle ${n}`);
+  return { claims: n, providers: PROVIDERS, gas, gasPerClaim: Math.floor(gas / n) };
+}
+
+async function benchDelegateSettle(bench: Bench): Promise<SettleRow> {
+  const deployment = await bench.deploy();
+  const agents = Array.from({ length: DELEGATE_CLAIMS }, (_, i) => account(`delegating agent ${i}`));
+  await fund(bench, deployment, agents.map((a) => a.address));
+  const claims: Claim[] = [];
+  for (const [i, agent] of agents.entries()) {
+    const delegate = account(`delegate ${i}`);
+    const wallet = await bench.walletFor(agent);
+    await bench.mined(
+      wallet.writeContract({ address: deployment.escrow, abi: agentTabEscrowAbi, functionName: "authorizeDelegate", args: [delegate.address, DEPOSIT, 0] }),
+    );
+    const signature = await signVoucher(delegate, { chainId: deployment.chainId, escrow: deployment.escrow, account: agent.address, maxCumulative: DEPOSIT });
+    claims.push({ account: agent.address, signer: delegate.address, maxCumulative: DEPOSIT, cumulative: 250_000n + BigInt(i * 997), signature });
+  }
+  const gas = await settleGas(bench, deployment, claims, "delegate settle");
+  return { claims: DELEGATE_CLAIMS, providers: PROVIDERS, gas, gasPerClaim: Math.floor(gas / DELEGATE_CLAIMS) };
+}
+
+/** A first deposit (approve already done) into a fresh account. */
+async function benchDeposit(bench: Bench): Promise<number> {
+  const deployment = await bench.deploy();
+  const agent = account("depositing agent");
+  const wallet = await bench.walletFor(agent);
+  const { usdc, escrow } = deployment;
+  await bench.mined(bench.operator.writeContract({ address: usdc, abi: mockUsdcAbi, functionName: "mint", args: [agent.address, DEPOSIT] }));
+  await bench.mined(wallet.writeContract({ address: usdc, abi: mockUsdcAbi, functionName: "approve", args: [escrow, DEPOSIT] }));
+  const receipt = await bench.mined(wallet.writeContract({ address: escrow, abi: agentTabEscrowAbi, functionName: "deposit", args: [DEPOSIT] }));
+  return Number(receipt.gasUsed);
+}
+
+/** An x402 exact payment to a provider that already has earnings (the steady state). */
+async function benchExactPayment(bench: Bench): Promise<number> {
+  const deployment = await bench.deploy();
+  const payer = account("exact payer");
+  const provider = account("exact provider").address;
+  await bench.mined(bench.operator.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "mint", args: [payer.address, 2n * DEPOSIT] }));
+  const validBefore = 4_102_444_800n; // fixed, so that the calldata (and the gas) does not depend on the clock
+  let gas = 0;
+  for (const round of [1, 2]) {
+    const authorization = {
+      from: payer.address,
+      to: deployment.escrow,
+      value: DEPOSIT,
+      validAfter: 0n,
+      validBefore,
+      nonce: keccak256(toHex(`exact payment ${round}`)) as Hex,
+    };
+    const signature = await payer.signTypedData({
+      domain: usdcDomain({ chainId: deployment.chainId, usdc: deployment.usdc }),
+      types: transferWithAuthorizationTypes,
+      primaryType: "TransferWithAuthorization",
+      message: authorization,
+    });
+    const receipt = await bench.mined(
+      bench.operator.writeContract({
+        address: deployment.escrow,
+        abi: agentTabEscrowAbi,
+        functionName: "settleExactPayment",
+        args: [{ ...authorization, provider, fee: (DEPOSIT * FEE_BPS) / 10_000n }, signature],
+      }),
+    );
+    gas = Number(receipt.gasUsed);
+  }
+  return gas;
+}
+
+const bench = await startBench();
+const settle: SettleRow[] = [];
+for (const n of BATCH_SIZES) settle.push(await benchSettle(bench, n));
+const delegateSettle = await benchDelegateSettle(bench);
+const exactPayment = { gas: await benchExactPayment(bench) };
+const deposit = { gas: await benchDeposit(bench) };
+
+const pad = (value: string | number, width: number) => String(value).padStart(width);
+console.log(`${pad("batch", 16)} ${pad("claims", 7)} ${pad("providers", 9)} ${pad("gas", 11)} ${pad("gas/claim", 10)}`);
+for (const [name, row] of [...settle.map((row) => ["settle", row] as const), ["delegateSettle", delegateSettle] as const]) {
+  console.log(`${pad(name, 16)} ${pad(row.claims, 7)} ${pad(row.providers, 9)} ${pad(row.gas.toLocaleString("en-US"), 11)} ${pad(row.gasPerClaim.toLocaleString("en-US"), 10)}`);
+}
+const [at100, at500] = [settle.find((r) => r.claims === 100), settle.find((r) => r.claims === 500)];
+if (at100 && at500) {
+  console.log(`marginal gas per claim (100 → 500 claims): ${Math.floor((at500.gas - at100.gas) / 400).toLocaleString("en-US")}`);
+}
+console.log(`exactPayment ${exactPayment.gas.toLocaleString("en-US")} gas; deposit ${deposit.gas.toLocaleString("en-US")} gas`);
+
+const out = path.join(import.meta.dirname, "results", "gas.json");
+await mkdir(path.dirname(out), { recursive: true });
+await writeFile(out, `${JSON.stringify({ settle, delegateSettle, exactPayment, deposit }, null, 2)}\n`);
+console.log(`wrote ${path.relative(process.cwd(), out)}`);
+await bench.connection.close();

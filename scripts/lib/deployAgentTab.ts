@@ -1,0 +1,135 @@
+import { getAddress, zeroAddress } from "viem";
+import type { Account, Address, Chain, Hash, PublicClient, Transport, WalletClient } from "viem";
+
+import { agentTabEscrowAbi, mockUsdcAbi } from "../../sdk/src/generated/abis.ts";
+import { agentTabEscrowBytecode, mockUsdcBytecode } from "../../sdk/src/generated/bytecode.ts";
+import { chainIdToCaip2, getNetwork, hardhatLocal } from "../../sdk/src/networks.ts";
+import type { Deployment } from "../../sdk/src/deployments.ts";
+import { AgentTabError } from "../../sdk/src/errors.ts";
+
+const DAY = 24 * 60 * 60;
+
+/** The clients a deployment sends through; the wallet's account deploys and pays gas. */
+export type DeployClients = {
+  publicClient: PublicClient;
+  walletClient: WalletClient<Transport, Chain | undefined, Account>;
+};
+
+/** What to deploy; everything has a default. */
+export type DeployAgentTabOptions = {
+  /** The USDC token. Defaults to the known network's; on a local chain a MockUSDC is deployed. */
+  usdc?: Address | undefined;
+  /** The escrow admin; defaults to the deployer. Another admin gets a two-step transfer begun. */
+  admin?: Address | undefined;
+  /** Holder of SETTLER_ROLE; defaults to the admin. */
+  settler?: Address | undefined;
+  /** Holder of PAUSER_ROLE; defaults to the admin. */
+  pauser?: Address | undefined;
+  /** Starting fee rate in basis points; default 100 (1%). */
+  feeBps?: number | undefined;
+  /** Immutable fee-rate cap in basis points; default 500. */
+  maxFeeBps?: number | undefined;
+  /** Seconds an agent withdrawal waits; default 8 days (a weekly settlement plus a day). */
+  withdrawalDelay?: number | undefined;
+  /** Seconds an admin transfer waits; default 2 days, 0 on a local chain. */
+  adminTransferDelay?: number | undefined;
+};
+
+/** The deployment, and whether its USDC is a MockUSDC deployed alongside. */
+export type DeployAgentTabReturnType = { deployment: Deployment; mockUsdc: boolean; adminTransferPending: boolean };
+
+/**
+ * The chain refuses deployment: unknown and no USDC address given.
+ *
+ * @example
+ * new UnknownChainError({ chainId: 10 });
+ */
+export class UnknownChainError extends AgentTabError {
+  override name = "UnknownChainError";
+  readonly chainId: number;
+  constructor({ chainId }: { chainId: number }) {
+    super(`Chain ${chainId} is not a known AgentTab network: pass the USDC address explicitly.`);
+    this.chainId = chainId;
+  }
+}
+
+/**
+ * Deploys the escrow (and a MockUSDC on a local chain), grants the settler and pauser roles and
+ * returns the deployment record. Writes no files.
+ *
+ * @example
+ * const { deployment } = await deployAgentTab({ publicClient, walletClient }, { settler: "0x…", feeBps: 100 });
+ * await writeFile(deploymentPath(deployment.chainId), serializeDeployment(deployment));
+ */
+export async function deployAgentTab(
+  { publicClient, walletClient }: DeployClients,
+  options: DeployAgentTabOptions = {},
+): Promise<DeployAgentTabReturnType> {
+  const chainId = await publicClient.getChainId();
+  const local = chainId === hardhatLocal.chainId;
+  const deployer = walletClient.account.address;
+  const admin = getAddress(options.admin ?? deployer);
+  const settler = getAddress(options.settler ?? admin);
+  const pauser = getAddress(options.pauser ?? admin);
+  const feeBps = options.feeBps ?? 100;
+  const maxFeeBps = options.maxFeeBps ?? 500;
+  const withdrawalDelay = options.withdrawalDelay ?? 8 * DAY;
+  const adminTransferDelay = options.adminTransferDelay ?? (local ? 0 : 2 * DAY);
+
+  const send = async (hash: Hash) => {
+    const receipt = await publicClient.waitForTransactionReceipt({ hash });
+    if (receipt.status !== "success") throw new Error(`Transaction ${hash} reverted`);
+    return receipt;
+  };
+  const tx = { account: walletClient.account, chain: walletClient.chain } as const;
+
+  let usdc = options.usdc ?? getNetwork({ chainId })?.usdc;
+  let mockUsdc = false;
+  if (usdc === undefined) {
+    if (!local) throw new UnknownChainError({ chainId });
+    const receipt = await send(await walletClient.deployContract({ ...tx, abi: mockUsdcAbi, bytecode: mockUsdcBytecode }));
+    usdc = receipt.contractAddress ?? zeroAddress;
+    mockUsdc = true;
+  }
+
+  const receipt = await send(
+    await walletClient.deployContract({
+      ...tx,
+      abi: agentTabEscrowAbi,
+      bytecode: agentTabEscrowBytecode,
+      // The deployer is the first admin so that it can grant the roles below.
+      args: [usdc, deployer, adminTransferDelay, maxFeeBps, feeBps, BigInt(withdrawalDelay)],
+    }),
+  );
+  if (!receipt.contractAddress) throw new Error("The escrow deployment created no contract");
+  const escrow = receipt.contractAddress;
+
+  const escrowContract = { ...tx, address: escrow, abi: agentTabEscrowAbi } as const;
+  const [settlerRole, pauserRole] = await Promise.all([
+    publicClient.readContract({ address: escrow, abi: agentTabEscrowAbi, functionName: "SETTLER_ROLE" }),
+    publicClient.readContract({ address: escrow, abi: agentTabEscrowAbi, functionName: "PAUSER_ROLE" }),
+  ]);
+  await send(await walletClient.writeContract({ ...escrowContract, functionName: "grantRole", args: [settlerRole, settler] }));
+  await send(await walletClient.writeContract({ ...escrowContract, functionName: "grantRole", args: [pauserRole, pauser] }));
+  const adminTransferPending = admin !== getAddress(deployer);
+  if (adminTransferPending) {
+    await send(await walletClient.writeContract({ ...escrowContract, functionName: "beginDefaultAdminTransfer", args: [admin] }));
+  }
+
+  const block = await publicClient.getBlock({ blockNumber: receipt.blockNumber });
+  const deployment: Deployment = {
+    chainId,
+    network: chainIdToCaip2(chainId),
+    escrow: getAddress(escrow),
+    usdc: getAddress(usdc),
+    startBlock: Number(receipt.blockNumber),
+    admin,
+    settler,
+    pauser,
+    feeBps,
+    maxFeeBps,
+    withdrawalDelay,
+    deployedAt: new Date(Number(block.timestamp) * 1000).toISOString(),
+  };
+  return { deployment, mockUsdc, adminTransferPending };
+}

@@ -1,0 +1,26 @@
+export { agentTabEscrowAbi, mockSmartWalletAbi, mockUsdcAbi, usdcAbi } from "./generated/abis.ts";
+export { decodeClaims, decodeClaimsLog, encodeClaims } from "./claims.ts";
+export type { Claim, SettledClaim } from "./claims.ts";
+export { deploymentPath, parseDeployment, readDeployment, serializeDeployment } from "./deployments.ts";
+export type { Deployment } from "./deployments.ts";
+export {
+  AgentTabError,
+  ClaimEncodingError,
+  ClaimsDecodingError,
+  DeploymentNotFoundError,
+  InvalidDeploymentError,
+} from "./errors.ts";
+export { base, baseSepolia, caip2ToChainId, chainIdToCaip2, getNetwork, hardhatLocal, knownNetworks } from "./networks.ts";
+export type { AgentTabNetwork } from "./networks.ts";
+export {
+  escrowEip712,
+  permitTypes,
+  receiveWithAuthorizationTypes,
+  signVoucher,
+  transferWithAuthorizationTypes,
+  usdcDomain,
+  voucherDomain,
+  voucherTypedData,
+  voucherTypes,
+} from "./typedData.ts";
+export type { SignVoucherParameters, VoucherSigner, VoucherTypedData } from "./typedData.ts";

@@ -1,0 +1,78 @@
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+import { network } from "hardhat";
+import { createPublicClient, http, keccak256, toHex } from "viem";
+import type { PublicClient } from "viem";
+import { describe, expect, it } from "vitest";
+
+import { deployAgentTab, runDeploy, UnknownChainError } from "../../scripts/deploy.ts";
+import { parseDeployConfig } from "../../scripts/lib/deployConfig.ts";
+import { agentTabEscrowAbi, readDeployment } from "../../sdk/src/index.ts";
+
+const settler = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+
+describe("npm run deploy", () => {
+  it("deploys MockUSDC and the escrow on the local chain over JSON-RPC and writes deployments/31337.json", async () => {
+    const server = await network.createServer({}, "127.0.0.1", 0);
+    const { address, port } = await server.listen();
+    try {
+      const dir = await mkdtemp(path.join(tmpdir(), "agenttab-deploy-"));
+      const rpc = `http://${address}:${port}`;
+      const lines: string[] = [];
+      const deployment = await runDeploy({
+        argv: ["--rpc", rpc, "--settler", settler, "--out-dir", dir, "--fee-bps", "50"],
+        env: {},
+        log: (line) => lines.push(line),
+      });
+      expect(await readDeployment(31337, { dir })).toEqual(deployment);
+      expect(deployment).toMatchObject({
+        chainId: 31337,
+        network: "eip155:31337",
+        admin: "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+        settler,
+        pauser: "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+        feeBps: 50,
+        maxFeeBps: 500,
+        withdrawalDelay: 8 * 24 * 3600,
+      });
+      expect(lines.at(-1)).toBe(`wrote ${dir}/31337.json`);
+
+      const client = createPublicClient({ transport: http(rpc) });
+      const escrow = { address: deployment.escrow, abi: agentTabEscrowAbi } as const;
+      expect(await client.readContract({ ...escrow, functionName: "hasRole", args: [keccak256(toHex("SETTLER_ROLE")), settler] })).toBe(true);
+      expect(await client.readContract({ ...escrow, functionName: "feeBps" })).toBe(50);
+      expect(await client.readContract({ ...escrow, functionName: "defaultAdminDelay" })).toBe(0);
+      expect(Number(await client.readContract({ ...escrow, functionName: "WITHDRAWAL_DELAY" }))).toBe(deployment.withdrawalDelay);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("refuses a chain it does not know unless given a USDC address", async () => {
+    const connection = await network.create({ override: { chainId: 999 } });
+    const publicClient = (await connection.viem.getPublicClient()) as unknown as PublicClient;
+    const [walletClient] = await connection.viem.getWalletClients();
+    if (walletClient === undefined) throw new Error("no accounts");
+    await expect(deployAgentTab({ publicClient, walletClient })).rejects.toBeInstanceOf(UnknownChainError);
+
+    const usdc = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913";
+    const { deployment, mockUsdc } = await deployAgentTab({ publicClient, walletClient }, { usdc, adminTransferDelay: 3600 });
+    expect(mockUsdc).toBe(false);
+    expect(deployment).toMatchObject({ chainId: 999, network: "eip155:999", usdc });
+  });
+
+  it("reads flags over the environment and rejects malformed values", () => {
+    const config = parseDeployConfig({
+      argv: ["--fee-bps", "25"],
+      env: { FEE_BPS: "75", MAX_FEE_BPS: "300", RPC_URL: "http://127.0.0.1:9999", SETTLER_ADDRESS: settler.toLowerCase() },
+    });
+    expect(config).toMatchObject({ rpcUrl: "http://127.0.0.1:9999", outDir: "deployments", privateKey: undefined });
+    expect(config.options).toMatchObject({ feeBps: 25, maxFeeBps: 300, settler });
+    expect(() => parseDeployConfig({ argv: ["--fee-bps", "1.5"], env: {} })).toThrow(/--fee-bps/);
+    expect(() => parseDeployConfig({ argv: ["--settler", "0x12"], env: {} })).toThrow(/--settler/);
+    expect(() => parseDeployConfig({ argv: ["--nope"], env: {} })).toThrow();
+    expect(() => parseDeployConfig({ argv: [], env: { DEPLOYER_PRIVATE_KEY: "0x12" } })).toThrow(/DEPLOYER_PRIVATE_KEY/);
+  });
+});

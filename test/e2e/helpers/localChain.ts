@@ -1,0 +1,68 @@
+import { network } from "hardhat";
+import { createWalletClient, custom, keccak256, toHex } from "viem";
+import type { Address, Hash, LocalAccount, PublicClient, TransactionReceipt } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { hardhat } from "viem/chains";
+
+import { deployAgentTab } from "../../../scripts/deploy.ts";
+import type { DeployAgentTabOptions } from "../../../scripts/deploy.ts";
+import { agentTabEscrowAbi, mockUsdcAbi } from "../../../sdk/src/index.ts";
+
+/** A fresh in-process Hardhat chain with AgentTab deployed by account 0, which is also the settler. */
+export type LocalChain = Awaited<ReturnType<typeof startLocalChain>>;
+
+/**
+ * Starts an in-process Hardhat chain and deploys AgentTab on it with `deployAgentTab`.
+ *
+ * @example
+ * const chain = await startLocalChain();
+ * await chain.mined(chain.deployer.writeContract({ ... }));
+ */
+export async function startLocalChain(options: DeployAgentTabOptions = {}) {
+  const connection = await network.create();
+  const publicClient = (await connection.viem.getPublicClient()) as unknown as PublicClient;
+  const [deployer, ...others] = await connection.viem.getWalletClients();
+  if (deployer === undefined) throw new Error("Hardhat gave no accounts");
+  const { deployment } = await deployAgentTab({ publicClient, walletClient: deployer }, options);
+
+  /** Waits for a transaction sent on the automining chain and checks it succeeded. */
+  const mined = async (hash: Hash | Promise<Hash>): Promise<TransactionReceipt> => {
+    const receipt = await publicClient.getTransactionReceipt({ hash: await hash });
+    if (receipt.status !== "success") throw new Error(`transaction ${receipt.transactionHash} reverted`);
+    return receipt;
+  };
+
+  /** A wallet for a local account, with ETH for gas. */
+  const walletFor = async (account: LocalAccount) => {
+    await connection.provider.request({ method: "hardhat_setBalance", params: [account.address, "0x56BC75E2D63100000"] });
+    return createWalletClient({ account, chain: hardhat, transport: custom(connection.provider) });
+  };
+
+  /** Mints mock USDC to `to`. */
+  const mint = (to: Address, amount: bigint) =>
+    mined(deployer.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "mint", args: [to, amount] }));
+
+  const read = {
+    usdcBalance: (owner: Address) =>
+      publicClient.readContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "balanceOf", args: [owner] }),
+    account: (account: Address) =>
+      publicClient.readContract({ address: deployment.escrow, abi: agentTabEscrowAbi, functionName: "accountOf", args: [account] }),
+    earnings: (provider: Address) =>
+      publicClient.readContract({ address: deployment.escrow, abi: agentTabEscrowAbi, functionName: "earningsOf", args: [provider] }),
+    accruedFees: () => publicClient.readContract({ address: deployment.escrow, abi: agentTabEscrowAbi, functionName: "accruedFees" }),
+    totalAccounted: () => publicClient.readContract({ address: deployment.escrow, abi: agentTabEscrowAbi, functionName: "totalAccounted" }),
+  };
+
+  return { connection, publicClient, deployer, others, deployment, mined, walletFor, mint, read };
+}
+
+/**
+ * A deterministic local account, for agents, delegates and providers in tests.
+ *
+ * @example
+ * const agent = testAccount("agent-1");
+ */
+export function testAccount(label: string): LocalAccount {
+  return privateKeyToAccount(keccak256(toHex(label)));
+}
+

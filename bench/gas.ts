@@ -2,8 +2,9 @@
  * Gas of settlement and the single-call paths, measured on an in-process Hardhat chain
  * (`npm run bench:gas`). Prints a table and writes bench/results/gas.json.
  *
- * Every batch runs against a fresh escrow, with fresh agents (funded by one deposit each) and ten
- * fresh providers, so the provider credits are first-time (zero to non-zero) storage writes.
+ * Every batch size runs against a fresh escrow with fresh agents (funded by one deposit each) and
+ * ten fresh providers: `settle` is that first batch (provider credits are zero-to-non-zero
+ * writes), `settleSteadyState` the following week's batch on the same agents and providers.
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -72,10 +73,18 @@ function payoutsFor(debited: bigint, providers: readonly Address[]) {
   return { fee, payouts };
 }
 
-/** Settles one batch of `claims` across ten fresh providers and returns the gas it used. */
-async function settleGas(bench: Bench, deployment: Deployment, claims: readonly Claim[], label: string): Promise<number> {
-  const providers = Array.from({ length: PROVIDERS }, (_, i) => account(`${label} provider ${i}`).address);
-  const debited = claims.reduce((sum, claim) => sum + claim.cumulative, 0n);
+const providersFor = (label: string) => Array.from({ length: PROVIDERS }, (_, i) => account(`${label} provider ${i}`).address);
+
+/** Settles one batch of `claims` across ten providers (fresh unless given) and returns the gas it used. */
+async function settleGas(
+  bench: Bench,
+  deployment: Deployment,
+  claims: readonly Claim[],
+  label: string,
+  options: { providers?: readonly Address[]; debited?: bigint } = {},
+): Promise<number> {
+  const providers = options.providers ?? providersFor(label);
+  const debited = options.debited ?? claims.reduce((sum, claim) => sum + claim.cumulative, 0n);
   const { fee, payouts } = payoutsFor(debited, providers);
   const receipt = await bench.mined(
     bench.operator.writeContract({
@@ -99,12 +108,25 @@ async function ownClaims(deployment: Deployment, agents: readonly LocalAccount[]
   );
 }
 
-async function benchSettle(bench: Bench, n: number): Promise<SettleRow> {
+/**
+ * The first batch of a fresh escrow (every provider credit is a zero-to-non-zero write), then the
+ * next week's batch on the same agents and providers (the steady state: every write updates a
+ * non-zero slot, and each agent's claim raises its claimed total).
+ */
+async function benchSettle(bench: Bench, n: number): Promise<{ first: SettleRow; steady: SettleRow }> {
   const deployment = await bench.deploy();
   const agents = Array.from({ length: n }, (_, i) => account(`settle ${n} agent ${i}`));
   await fund(bench, deployment, agents.map((a) => a.address));
-  const gas = await settleGas(bench, deployment, await ownClaims(deployment, agents), `settle ${n}`);
-  return { claims: n, providers: PROVIDERS, gas, gasPerClaim: Math.floor(gas / n) };
+  const providers = providersFor(`settle ${n}`);
+  const firstClaims = await ownClaims(deployment, agents);
+  const first = await settleGas(bench, deployment, firstClaims, `settle ${n}`, { providers });
+  const nextClaims = firstClaims.map((claim) => ({ ...claim, cumulative: claim.cumulative + 100_000n }));
+  const steady = await settleGas(bench, deployment, nextClaims, `settle ${n} week 2`, {
+    providers,
+    debited: 100_000n * BigInt(n),
+  });
+  const row = (gas: number) => ({ claims: n, providers: PROVIDERS, gas, gasPerClaim: Math.floor(gas / n) });
+  return { first: row(first), steady: row(steady) };
 }
 
 async function benchDelegateSettle(bench: Bench): Promise<SettleRow> {
@@ -175,14 +197,24 @@ async function benchExactPayment(bench: Bench): Promise<number> {
 
 const bench = await startBench();
 const settle: SettleRow[] = [];
-for (const n of BATCH_SIZES) settle.push(await benchSettle(bench, n));
+const settleSteadyState: SettleRow[] = [];
+for (const n of BATCH_SIZES) {
+  const { first, steady } = await benchSettle(bench, n);
+  settle.push(first);
+  settleSteadyState.push(steady);
+}
 const delegateSettle = await benchDelegateSettle(bench);
 const exactPayment = { gas: await benchExactPayment(bench) };
 const deposit = { gas: await benchDeposit(bench) };
 
 const pad = (value: string | number, width: number) => String(value).padStart(width);
 console.log(`${pad("batch", 16)} ${pad("claims", 7)} ${pad("providers", 9)} ${pad("gas", 11)} ${pad("gas/claim", 10)}`);
-for (const [name, row] of [...settle.map((row) => ["settle", row] as const), ["delegateSettle", delegateSettle] as const]) {
+const rows = [
+  ...settle.map((row) => ["settle (first)", row] as const),
+  ...settleSteadyState.map((row) => ["settle (steady)", row] as const),
+  ["delegateSettle", delegateSettle] as const,
+];
+for (const [name, row] of rows) {
   console.log(`${pad(name, 16)} ${pad(row.claims, 7)} ${pad(row.providers, 9)} ${pad(row.gas.toLocaleString("en-US"), 11)} ${pad(row.gasPerClaim.toLocaleString("en-US"), 10)}`);
 }
 const [at100, at500] = [settle.find((r) => r.claims === 100), settle.find((r) => r.claims === 500)];
@@ -193,6 +225,6 @@ console.log(`exactPayment ${exactPayment.gas.toLocaleString("en-US")} gas; depos
 
 const out = path.join(import.meta.dirname, "results", "gas.json");
 await mkdir(path.dirname(out), { recursive: true });
-await writeFile(out, `${JSON.stringify({ settle, delegateSettle, exactPayment, deposit }, null, 2)}\n`);
+await writeFile(out, `${JSON.stringify({ settle, settleSteadyState, delegateSettle, exactPayment, deposit }, null, 2)}\n`);
 console.log(`wrote ${path.relative(process.cwd(), out)}`);
 await bench.connection.close();

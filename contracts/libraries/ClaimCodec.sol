@@ -21,54 +21,53 @@ library ClaimCodec {
     /// @dev flags + account + maxCumulative + cumulative + sigLen.
     uint256 internal constant MIN_CLAIM_LENGTH = 1 + 20 + 16 + 16 + 2;
 
-    struct Claim {
-        uint256 flags;
-        address account;
-        address signer;
-        uint256 maxCumulative;
-        uint256 cumulative;
-    }
-
-    /// @notice Reads the claim starting at `offset` in `data`.
-    /// @return claim The claim's fields (`signer == account` unless delegated).
+    /// @notice Reads the claim starting at `offset` in `data`, without allocating memory.
+    /// @return flags 0 for the account's own voucher, FLAG_DELEGATE for a delegate's.
+    /// @return account The account debited.
+    /// @return signer Who signed the voucher (`account` unless delegated).
+    /// @return maxCumulative The voucher's signed maximum.
+    /// @return cumulative The new claimed total on the signer's track.
     /// @return signature The signature bytes, sliced from `data`.
     /// @return next The offset of the following claim.
     function read(bytes calldata data, uint256 offset)
         internal
         pure
-        returns (Claim memory claim, bytes calldata signature, uint256 next)
+        returns (
+            uint256 flags,
+            address account,
+            address signer,
+            uint256 maxCumulative,
+            uint256 cumulative,
+            bytes calldata signature,
+            uint256 next
+        )
     {
-        if (data.length < offset + MIN_CLAIM_LENGTH) revert IAgentTabEscrow.MalformedClaim(offset);
-        uint256 flags;
-        address account;
+        uint256 length = data.length;
+        if (length < offset + MIN_CLAIM_LENGTH) revert IAgentTabEscrow.MalformedClaim(offset);
+        uint256 cursor;
+        uint256 sigLength;
         assembly ("memory-safe") {
             let p := add(data.offset, offset)
             flags := byte(0, calldataload(p))
             account := shr(96, calldataload(add(p, 1)))
-        }
-        if (flags > FLAG_DELEGATE) revert IAgentTabEscrow.MalformedClaim(offset);
-        uint256 cursor = offset + 21;
-        address signer = account;
-        if (flags == FLAG_DELEGATE) {
-            if (data.length < offset + MIN_CLAIM_LENGTH + 20) revert IAgentTabEscrow.MalformedClaim(offset);
-            assembly ("memory-safe") {
-                signer := shr(96, calldataload(add(data.offset, cursor)))
+            signer := account
+            p := add(p, 21)
+            if eq(flags, FLAG_DELEGATE) {
+                signer := shr(96, calldataload(p))
+                p := add(p, 20)
             }
-            cursor += 20;
-        }
-        uint256 maxCumulative;
-        uint256 cumulative;
-        uint256 sigLength;
-        assembly ("memory-safe") {
-            let p := add(data.offset, cursor)
             maxCumulative := shr(128, calldataload(p))
             cumulative := shr(128, calldataload(add(p, 16)))
             sigLength := shr(240, calldataload(add(p, 32)))
+            cursor := sub(add(p, 34), data.offset)
         }
-        cursor += 34;
+        if (flags > FLAG_DELEGATE) revert IAgentTabEscrow.MalformedClaim(offset);
         next = cursor + sigLength;
-        if (data.length < next) revert IAgentTabEscrow.MalformedClaim(offset);
-        signature = data[cursor:next];
-        claim = Claim(flags, account, signer, maxCumulative, cumulative);
+        // Also catches a delegate claim whose signer runs past the end (cursor then exceeds length).
+        if (length < next) revert IAgentTabEscrow.MalformedClaim(offset);
+        assembly ("memory-safe") {
+            signature.offset := add(data.offset, cursor)
+            signature.length := sigLength
+        }
     }
 }

@@ -36,6 +36,18 @@ library VoucherHash {
         }
     }
 
+    /// @notice The EIP-712 digest of `structHash` under `domainSeparator`, hashed in scratch space
+    /// (the settle loop computes one per claim with a domain separator it reads once).
+    function toTypedDataHash(bytes32 domainSeparator, bytes32 structHash) internal pure returns (bytes32 digest) {
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, hex"1901")
+            mstore(add(ptr, 0x02), domainSeparator)
+            mstore(add(ptr, 0x22), structHash)
+            digest := keccak256(ptr, 0x42)
+        }
+    }
+
     /// @notice The struct hash of an EIP-3009 authorization of type `typeHash`.
     function hashAuthorization(
         bytes32 typeHash,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {IAgentTabEscrow} from "../../contracts/interfaces/IAgentTabEscrow.sol";
 import {EscrowTestBase} from "./base/EscrowTestBase.sol";
 import {vm} from "./base/Vm.sol";
@@ -35,7 +36,7 @@ contract DepositTest is EscrowTestBase {
     function test_deposit_revertsWithoutAllowance() public {
         usdc.mint(alice, 1e6);
         vm.prank(alice);
-        vm.expectRevert();
+        vm.expectRevert(abi.encodeWithSelector(IERC20Errors.ERC20InsufficientAllowance.selector, address(escrow), 0, 1e6));
         escrow.deposit(1e6);
         assertEq(_balance(alice), 0, "nothing credited");
     }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {IAgentTabEscrow} from "../../contracts/interfaces/IAgentTabEscrow.sol";
 import {VoucherHash} from "../../contracts/libraries/VoucherHash.sol";
 import {EscrowTestBase} from "./base/EscrowTestBase.sol";
@@ -40,7 +41,8 @@ contract DepositWithPermitTest is EscrowTestBase {
         uint256 deadline = block.timestamp + 1 hours;
         (uint8 v, bytes32 r, bytes32 s) = _permit(MALLORY_KEY, 3e6, deadline); // not alice's key
         vm.prank(mallory);
-        vm.expectRevert(); // no allowance: the token refuses the transfer
+        // No allowance: the forged permit is ignored and the token refuses the transfer.
+        vm.expectRevert(abi.encodeWithSelector(IERC20Errors.ERC20InsufficientAllowance.selector, address(escrow), 0, 3e6));
         escrow.depositWithPermit(alice, 3e6, deadline, v, r, s);
         assertEq(_balance(alice), 0, "nothing credited");
         assertEq(usdc.balanceOf(alice), 3e6, "alice keeps her USDC");

@@ -40,8 +40,10 @@ contract RolesTest is EscrowTestBase {
         vm.prank(admin);
         escrow.beginDefaultAdminTransfer(newAdmin);
         assertEq(escrow.defaultAdmin(), admin, "not yet");
+        (, uint48 schedule) = escrow.pendingDefaultAdmin();
+        assertEq(schedule, block.timestamp + ADMIN_DELAY, "accept scheduled after the delay");
         vm.prank(newAdmin);
-        vm.expectRevert(); // the delay has not passed
+        vm.expectRevert(abi.encodeWithSignature("AccessControlEnforcedDefaultAdminDelay(uint48)", schedule));
         escrow.acceptDefaultAdminTransfer();
         vm.warp(block.timestamp + ADMIN_DELAY + 1);
         vm.prank(newAdmin);

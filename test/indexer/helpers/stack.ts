@@ -1,0 +1,110 @@
+import { randomBytes } from "node:crypto";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+import { network } from "hardhat";
+import postgres from "postgres";
+import { createPublicClient, createWalletClient, http } from "viem";
+import type { Hash, LocalAccount, TransactionReceipt } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { hardhat } from "viem/chains";
+
+import { startIndexer } from "../../../indexer/process.ts";
+import type { IndexerProcess } from "../../../indexer/process.ts";
+import type { ChainStateReader } from "../../../indexer/read/index.ts";
+import { deployAgentTab } from "../../../scripts/lib/deployAgentTab.ts";
+import { hardhatDeployerKey } from "../../../scripts/lib/deployConfig.ts";
+import { freePort, openDatabase } from "../../../scripts/lib/embeddedPostgres.ts";
+import { mockUsdcAbi, serializeDeployment } from "../../../sdk/src/index.ts";
+
+/**
+ * The real parts the indexer runs on: PostgreSQL (embedded unless DATABASE_URL is set), a Hardhat
+ * JSON-RPC server on 127.0.0.1 with AgentTab deployed, and `ponder start` following it.
+ */
+export type IndexerStack = Awaited<ReturnType<typeof startIndexerStack>>;
+
+export async function startIndexerStack() {
+  const root = await mkdtemp(path.join(tmpdir(), "agenttab-indexer-"));
+  await chmod(root, 0o755);
+  const db = await openDatabase({ env: process.env, dataDir: path.join(root, "postgres") });
+  const server = await network.createServer("default", "127.0.0.1", await freePort());
+  const { port } = await server.listen();
+  const rpcUrl = `http://127.0.0.1:${port}`;
+  const transport = http(rpcUrl);
+  const publicClient = createPublicClient({ chain: hardhat, transport, pollingInterval: 20 });
+  const deployer = createWalletClient({ account: privateKeyToAccount(hardhatDeployerKey), chain: hardhat, transport });
+  const { deployment } = await deployAgentTab({ publicClient, walletClient: deployer }, {});
+  const deploymentsDir = path.join(root, "deployments");
+  await mkdir(deploymentsDir);
+  await writeFile(path.join(deploymentsDir, `${deployment.chainId}.json`), serializeDeployment(deployment));
+
+  const sql = postgres(db.url, { max: 2, onnotice: () => {} });
+  const suffix = randomBytes(4).toString("hex");
+  const indexerOptions = {
+    databaseUrl: db.url,
+    schema: `agenttab_indexer_${suffix}`,
+    viewsSchema: `agenttab_chain_${suffix}`,
+    rpcUrl,
+    chainId: deployment.chainId,
+    deploymentsDir,
+    port: await freePort(),
+  };
+  let indexer: IndexerProcess = await startIndexer(indexerOptions);
+  const reader: ChainStateReader = { sql, viewsSchema: indexerOptions.viewsSchema };
+
+  const mined = async (hash: Hash | Promise<Hash>): Promise<TransactionReceipt> => {
+    const receipt = await publicClient.waitForTransactionReceipt({ hash: await hash });
+    if (receipt.status !== "success") throw new Error(`transaction ${receipt.transactionHash} reverted`);
+    return receipt;
+  };
+
+  /** A wallet for `account` with ETH for gas. */
+  const walletFor = async (account: LocalAccount) => {
+    await publicClient.request({ method: "hardhat_setBalance" as never, params: [account.address, "0x56BC75E2D63100000"] as never });
+    return createWalletClient({ account, chain: hardhat, transport });
+  };
+
+  const mint = (to: `0x${string}`, amount: bigint) =>
+    mined(deployer.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "mint", args: [to, amount] }));
+
+  /** Polls `read` until `done` holds, returning the value and how long it took. */
+  const waitFor = async <T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000) => {
+    const started = performance.now();
+    for (;;) {
+      const value = await read();
+      if (done(value)) return { value, ms: performance.now() - started };
+      if (performance.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms; last value ${String(value)}\n${indexer.output().slice(-4000)}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
+
+  return {
+    deployment,
+    rpcUrl,
+    publicClient,
+    deployer,
+    reader,
+    sql,
+    mined,
+    walletFor,
+    mint,
+    waitFor,
+    get indexer() {
+      return indexer;
+    },
+    /** Stops the indexer (gracefully, or as a crash) and starts it again on the same schema. */
+    async restartIndexer({ signal = "SIGTERM", whileDown }: { signal?: "SIGTERM" | "SIGKILL"; whileDown?: () => Promise<void> } = {}) {
+      await indexer.stop(signal);
+      await whileDown?.();
+      indexer = await startIndexer({ ...indexerOptions, readyTimeoutMs: 90_000 });
+    },
+    async stop() {
+      await indexer.stop();
+      await sql.end();
+      await server.close();
+      await db.stop();
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,16 +1,27 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { keccak256, toHex } from "viem";
-import { privateKeyToAccount } from "viem/accounts";
 
-import { getAgentAccount, getIndexerStatus } from "../../indexer/read/index.ts";
-import { agentTabEscrowAbi, mockUsdcAbi } from "../../sdk/src/index.ts";
+import {
+  getAgentAccount,
+  getDelegation,
+  getIndexerStatus,
+  getProviderAccount,
+  listPendingWithdrawals,
+} from "../../indexer/read/index.ts";
+import { agentTabEscrowAbi } from "../../sdk/src/index.ts";
+import { depositAs, escrowAs, settleAs, testAccount } from "./helpers/actions.ts";
 import { startIndexerStack } from "./helpers/stack.ts";
 import type { IndexerStack } from "./helpers/stack.ts";
 
-const agentKey = (label: string) => privateKeyToAccount(keccak256(toHex(label)));
-
 describe("indexer: chain → Ponder → views → read module", () => {
   let stack: IndexerStack;
+  const alice = testAccount("indexer alice");
+  const bob = testAccount("indexer bob");
+  const hot = testAccount("indexer hot key");
+  const provider = testAccount("indexer provider");
+
+  /** What the escrow itself says, to compare the index with. */
+  const onChain = (account: `0x${string}`) =>
+    stack.publicClient.readContract({ address: stack.deployment.escrow, abi: agentTabEscrowAbi, functionName: "accountOf", args: [account] });
 
   beforeAll(async () => {
     stack = await startIndexerStack();
@@ -21,20 +32,95 @@ describe("indexer: chain → Ponder → views → read module", () => {
   });
 
   it("shows a deposit in the views within 2 s", async () => {
-    const agent = agentKey("indexer agent 1");
-    const wallet = await stack.walletFor(agent);
-    await stack.mint(agent.address, 5_000_000n);
-    await stack.mined(wallet.writeContract({ address: stack.deployment.usdc, abi: mockUsdcAbi, functionName: "approve", args: [stack.deployment.escrow, 5_000_000n] }));
-    await stack.mined(wallet.writeContract({ address: stack.deployment.escrow, abi: agentTabEscrowAbi, functionName: "deposit", args: [5_000_000n] }));
+    await depositAs(stack, alice, 50_000_000n);
     const { value, ms } = await stack.waitFor(
-      () => getAgentAccount(stack.reader, { account: agent.address }),
-      (account) => account?.balance === 5_000_000n,
+      () => getAgentAccount(stack.reader, { account: alice.address }),
+      (account) => account?.balance === 50_000_000n,
     );
     console.log(`deposit visible in the views ${ms.toFixed(0)} ms after it was mined`);
     expect(ms).toBeLessThan(2_000);
-    expect(value?.deposited).toBe(5_000_000n);
-    const status = await getIndexerStatus(stack.reader, { chainId: 31337, chainHead: await stack.publicClient.getBlockNumber() });
-    expect(status.ready).toBe(true);
-    expect(status.lagBlocks).toBe(0n);
+    expect(value).toMatchObject({ deposited: 50_000_000n, claimed: 0n, pendingWithdrawal: 0n, withdrawalUnlockAt: null });
+  });
+
+  it("reports the indexed block and its lag behind the chain", async () => {
+    const head = await stack.publicClient.getBlockNumber();
+    const { value } = await stack.waitFor(
+      () => getIndexerStatus(stack.reader, { chainId: 31337, chainHead: head }),
+      (status) => status.lagBlocks === 0n,
+    );
+    expect(value).toMatchObject({ ready: true, indexedBlock: head, chainHead: head });
+    // A head the indexer has not seen yet shows as lag.
+    const ahead = await getIndexerStatus(stack.reader, { chainId: 31337, chainHead: head + 7n });
+    expect(ahead.lagBlocks).toBe(7n);
+  });
+
+  it("shows a pending withdrawal as soon as it is indexed, and its cancellation", async () => {
+    await depositAs(stack, bob, 10_000_000n);
+    const receipt = await escrowAs(stack, bob, "requestWithdrawal", [4_000_000n]);
+    const block = await stack.publicClient.getBlock({ blockNumber: receipt.blockNumber });
+    const { value, ms } = await stack.waitFor(
+      () => getAgentAccount(stack.reader, { account: bob.address }),
+      (account) => account?.pendingWithdrawal === 4_000_000n,
+    );
+    console.log(`pending withdrawal visible ${ms.toFixed(0)} ms after it was mined`);
+    expect(ms).toBeLessThan(2_000);
+    expect(value?.withdrawalUnlockAt).toBe(block.timestamp + BigInt(stack.deployment.withdrawalDelay));
+    const pending = await listPendingWithdrawals(stack.reader);
+    expect(pending.map((p) => p.address)).toContain(bob.address.toLowerCase());
+
+    await escrowAs(stack, bob, "cancelWithdrawal", []);
+    await stack.waitFor(
+      () => getAgentAccount(stack.reader, { account: bob.address }),
+      (account) => account?.pendingWithdrawal === 0n && account.withdrawalUnlockAt === null,
+    );
+  });
+
+  it("applies a settlement's own and delegate claims and the provider credit, matching the chain", async () => {
+    await escrowAs(stack, alice, "authorizeDelegate", [hot.address, 8_000_000n, 0]);
+    await stack.waitFor(
+      () => getDelegation(stack.reader, { account: alice.address, delegate: hot.address }),
+      (d) => d?.active === true,
+    );
+    await settleAs(stack, {
+      batchLabel: "week 1",
+      provider: provider.address,
+      callsServed: 40,
+      callsFailed: 2,
+      entries: [
+        { agent: alice.address, signer: alice, cumulative: 3_000_000n, debit: 3_000_000n },
+        { agent: alice.address, signer: hot, cumulative: 2_000_000n, debit: 2_000_000n },
+        { agent: bob.address, signer: bob, cumulative: 1_000_000n, debit: 1_000_000n },
+      ],
+    });
+    const { value: aliceIndexed } = await stack.waitFor(
+      () => getAgentAccount(stack.reader, { account: alice.address }),
+      (account) => account?.claimed === 5_000_000n,
+    );
+    const aliceChain = await onChain(alice.address);
+    expect(aliceIndexed?.balance).toBe(aliceChain.balance);
+    expect(aliceIndexed?.balance).toBe(45_000_000n);
+    expect((await getDelegation(stack.reader, { account: alice.address, delegate: hot.address }))?.claimed).toBe(2_000_000n);
+    expect((await getAgentAccount(stack.reader, { account: bob.address }))?.balance).toBe((await onChain(bob.address)).balance);
+
+    const indexedProvider = await getProviderAccount(stack.reader, { provider: provider.address });
+    const earnings = await stack.publicClient.readContract({
+      address: stack.deployment.escrow,
+      abi: agentTabEscrowAbi,
+      functionName: "earningsOf",
+      args: [provider.address],
+    });
+    expect(indexedProvider).toMatchObject({ balance: earnings, credited: 5_940_000n, callsServed: 40n, callsFailed: 2n });
+
+    const batches = await stack.sql`SELECT claim_count, debited, fee FROM ${stack.sql(stack.reader.viewsSchema)}.settlement_batch`;
+    expect(batches).toEqual([{ claim_count: 3, debited: "6000000", fee: "60000" }]);
+  });
+
+  it("follows a provider withdrawing its earnings", async () => {
+    await escrowAs(stack, provider, "withdrawEarnings", [provider.address, 1_000_000n]);
+    const { value } = await stack.waitFor(
+      () => getProviderAccount(stack.reader, { provider: provider.address }),
+      (p) => p?.withdrawn === 1_000_000n,
+    );
+    expect(value?.balance).toBe(4_940_000n);
   });
 });

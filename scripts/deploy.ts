@@ -67,11 +67,15 @@ export async function runDeploy({
   const file = deploymentPath(chainId, { dir: config.outDir });
   await writeFile(file, serializeDeployment(deployment));
 
-  log(`${mockUsdc ? "MockUSDC " : "USDC     "} ${deployment.usdc}`);
-  log(`escrow    ${deployment.escrow} (block ${deployment.startBlock})`);
-  log(`settler   ${deployment.settler}\npauser    ${deployment.pauser}`);
+  const line = (label: string, value: string) => log(`${label.padEnd(15)}${value}`);
+  line(mockUsdc ? "MockUSDC" : "USDC", deployment.usdc);
+  line("escrow", `${deployment.escrow} (block ${deployment.startBlock})`);
+  line("reputation", deployment.reputation);
+  line("settler", deployment.settler);
+  line("pauser", deployment.pauser);
+  line("receipt signer", deployment.receiptSigner);
   if (adminTransferPending) {
-    log(`admin     ${deployment.admin} must call acceptDefaultAdminTransfer() once the admin transfer delay has passed`);
+    line("admin", `${deployment.admin} must call acceptDefaultAdminTransfer() on both contracts once the admin transfer delay has passed`);
   }
   log(`wrote ${file}`);
   return deployment;

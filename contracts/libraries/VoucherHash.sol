@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-/// @title EIP-712 struct hashes the escrow verifies.
+import {IAgentTabReputation} from "../interfaces/IAgentTabReputation.sol";
+
+/// @title EIP-712 struct hashes the escrow and the reputation contract verify.
 /// @notice The one Solidity source of these type strings; the SDK's typed data must produce the same
 /// hashes (checked by test/solidity/TypedDataParity.t.sol with vectors signed by viem).
 library VoucherHash {
@@ -21,6 +23,16 @@ library VoucherHash {
     /// @dev EIP-2612 permit.
     bytes32 internal constant PERMIT_TYPEHASH =
         keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)");
+
+    /// @dev The proxy's receipt for a paid call (see {IAgentTabReputation-Receipt}).
+    bytes32 internal constant RECEIPT_TYPEHASH = keccak256(
+        "Receipt(bytes32 requestId,bytes32 serviceId,address provider,address payer,uint256 amount,uint256 cumulative,uint64 issuedAt)"
+    );
+
+    /// @dev A payer's feedback on a call, relayed by someone else. `tags` is hashed as EIP-712
+    /// hashes a `string[]`: keccak256 of the concatenated keccak256 of each tag.
+    bytes32 internal constant FEEDBACK_TYPEHASH =
+        keccak256("Feedback(bytes32 requestId,uint8 score,string[] tags,uint256 deadline)");
 
     /// @notice The struct hash of a voucher.
     function hashVoucher(address account, uint256 maxCumulative) internal pure returns (bytes32 digest) {
@@ -68,5 +80,34 @@ library VoucherHash {
         returns (bytes32)
     {
         return keccak256(abi.encode(PERMIT_TYPEHASH, owner, spender, value, nonce, deadline));
+    }
+
+    /// @notice The struct hash of a receipt.
+    function hashReceipt(IAgentTabReputation.Receipt calldata receipt) internal pure returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                RECEIPT_TYPEHASH,
+                receipt.requestId,
+                receipt.serviceId,
+                receipt.provider,
+                receipt.payer,
+                receipt.amount,
+                receipt.cumulative,
+                receipt.issuedAt
+            )
+        );
+    }
+
+    /// @notice The struct hash of a payer's relayed feedback.
+    function hashFeedback(bytes32 requestId, uint8 score, string[] calldata tags, uint256 deadline)
+        internal
+        pure
+        returns (bytes32)
+    {
+        bytes32[] memory tagHashes = new bytes32[](tags.length);
+        for (uint256 i; i < tags.length; ++i) {
+            tagHashes[i] = keccak256(bytes(tags[i]));
+        }
+        return keccak256(abi.encode(FEEDBACK_TYPEHASH, requestId, score, keccak256(abi.encodePacked(tagHashes)), deadline));
     }
 }

@@ -5,10 +5,15 @@ import path from "node:path";
  * The contracts whose ABIs the SDK exports, by export name, with their Hardhat artifact paths.
  *
  * @example
- * exportedContracts.map((c) => c.abiName); // ["agentTabEscrowAbi", "usdcAbi", "mockUsdcAbi", "mockSmartWalletAbi"]
+ * exportedContracts.map((c) => c.abiName); // ["agentTabEscrowAbi", "agentTabReputationAbi", "usdcAbi", "mockUsdcAbi", "mockSmartWalletAbi"]
  */
 export const exportedContracts = [
   { abiName: "agentTabEscrowAbi", bytecodeName: "agentTabEscrowBytecode", artifact: "contracts/AgentTabEscrow.sol/AgentTabEscrow.json" },
+  {
+    abiName: "agentTabReputationAbi",
+    bytecodeName: "agentTabReputationBytecode",
+    artifact: "contracts/AgentTabReputation.sol/AgentTabReputation.json",
+  },
   { abiName: "usdcAbi", bytecodeName: undefined, artifact: "contracts/interfaces/IUSDC.sol/IUSDC.json" },
   { abiName: "mockUsdcAbi", bytecodeName: "mockUsdcBytecode", artifact: "contracts/mocks/MockUSDC.sol/MockUSDC.json" },
   { abiName: "mockSmartWalletAbi", bytecodeName: "mockSmartWalletBytecode", artifact: "contracts/mocks/MockSmartWallet.sol/MockSmartWallet.json" },

@@ -1,8 +1,8 @@
 import { getAddress, zeroAddress } from "viem";
 import type { Account, Address, Chain, Hash, PublicClient, Transport, WalletClient } from "viem";
 
-import { agentTabEscrowAbi, mockUsdcAbi } from "../../sdk/src/generated/abis.ts";
-import { agentTabEscrowBytecode, mockUsdcBytecode } from "../../sdk/src/generated/bytecode.ts";
+import { agentTabEscrowAbi, agentTabReputationAbi, mockUsdcAbi } from "../../sdk/src/generated/abis.ts";
+import { agentTabEscrowBytecode, agentTabReputationBytecode, mockUsdcBytecode } from "../../sdk/src/generated/bytecode.ts";
 import { chainIdToCaip2, getNetwork, hardhatLocal } from "../../sdk/src/networks.ts";
 import type { Deployment } from "../../sdk/src/deployments.ts";
 import { AgentTabError } from "../../sdk/src/errors.ts";
@@ -19,12 +19,14 @@ export type DeployClients = {
 export type DeployAgentTabOptions = {
   /** The USDC token. Defaults to the known network's; on a local chain a MockUSDC is deployed. */
   usdc?: Address | undefined;
-  /** The escrow admin; defaults to the deployer. Another admin gets a two-step transfer begun. */
+  /** Admin of the escrow and the reputation contract; defaults to the deployer. Another admin gets a two-step transfer begun on both. */
   admin?: Address | undefined;
   /** Holder of SETTLER_ROLE; defaults to the admin. */
   settler?: Address | undefined;
   /** Holder of PAUSER_ROLE; defaults to the admin. */
   pauser?: Address | undefined;
+  /** The proxy's key, allowed to sign receipts on the reputation contract; defaults to the settler. */
+  receiptSigner?: Address | undefined;
   /** Starting fee rate in basis points; default 100 (1%). */
   feeBps?: number | undefined;
   /** Immutable fee-rate cap in basis points; default 500. */
@@ -54,8 +56,10 @@ export class UnknownChainError extends AgentTabError {
 }
 
 /**
- * Deploys the escrow (and a MockUSDC on a local chain), grants the settler and pauser roles and
- * returns the deployment record. Writes no files.
+ * Deploys the escrow and the reputation contract (and a MockUSDC on a local chain), grants the
+ * settler and pauser roles, allows the receipt signer and returns the deployment record. Writes no
+ * files. From a fresh deployer the contracts take nonces 0 (MockUSDC), 1 (escrow) and 2
+ * (reputation), the addresses the typed-data parity vectors name.
  *
  * @example
  * const { deployment } = await deployAgentTab({ publicClient, walletClient }, { settler: "0x…", feeBps: 100 });
@@ -71,6 +75,7 @@ export async function deployAgentTab(
   const admin = getAddress(options.admin ?? deployer);
   const settler = getAddress(options.settler ?? admin);
   const pauser = getAddress(options.pauser ?? admin);
+  const receiptSigner = getAddress(options.receiptSigner ?? settler);
   const feeBps = options.feeBps ?? 100;
   const maxFeeBps = options.maxFeeBps ?? 500;
   const withdrawalDelay = options.withdrawalDelay ?? 8 * DAY;
@@ -104,16 +109,31 @@ export async function deployAgentTab(
   if (!receipt.contractAddress) throw new Error("The escrow deployment created no contract");
   const escrow = receipt.contractAddress;
 
+  // Right after the escrow, before any other transaction, so that its address is predictable.
+  const reputationReceipt = await send(
+    await walletClient.deployContract({
+      ...tx,
+      abi: agentTabReputationAbi,
+      bytecode: agentTabReputationBytecode,
+      args: [deployer, adminTransferDelay],
+    }),
+  );
+  if (!reputationReceipt.contractAddress) throw new Error("The reputation deployment created no contract");
+  const reputation = reputationReceipt.contractAddress;
+
   const escrowContract = { ...tx, address: escrow, abi: agentTabEscrowAbi } as const;
+  const reputationContract = { ...tx, address: reputation, abi: agentTabReputationAbi } as const;
   const [settlerRole, pauserRole] = await Promise.all([
     publicClient.readContract({ address: escrow, abi: agentTabEscrowAbi, functionName: "SETTLER_ROLE" }),
     publicClient.readContract({ address: escrow, abi: agentTabEscrowAbi, functionName: "PAUSER_ROLE" }),
   ]);
   await send(await walletClient.writeContract({ ...escrowContract, functionName: "grantRole", args: [settlerRole, settler] }));
   await send(await walletClient.writeContract({ ...escrowContract, functionName: "grantRole", args: [pauserRole, pauser] }));
+  await send(await walletClient.writeContract({ ...reputationContract, functionName: "setReceiptSigner", args: [receiptSigner, true] }));
   const adminTransferPending = admin !== getAddress(deployer);
   if (adminTransferPending) {
     await send(await walletClient.writeContract({ ...escrowContract, functionName: "beginDefaultAdminTransfer", args: [admin] }));
+    await send(await walletClient.writeContract({ ...reputationContract, functionName: "beginDefaultAdminTransfer", args: [admin] }));
   }
 
   const block = await publicClient.getBlock({ blockNumber: receipt.blockNumber });
@@ -121,11 +141,13 @@ export async function deployAgentTab(
     chainId,
     network: chainIdToCaip2(chainId),
     escrow: getAddress(escrow),
+    reputation: getAddress(reputation),
     usdc: getAddress(usdc),
     startBlock: Number(receipt.blockNumber),
     admin,
     settler,
     pauser,
+    receiptSigner,
     feeBps,
     maxFeeBps,
     withdrawalDelay,

@@ -33,9 +33,10 @@ export const deployUsage = `Usage: npm run deploy -- [flags]
 
   --rpc URL                    JSON-RPC endpoint (RPC_URL; default http://127.0.0.1:8545)
   --usdc ADDRESS               USDC token (USDC_ADDRESS; default: the known network's, MockUSDC on 31337)
-  --admin ADDRESS              escrow admin (ADMIN_ADDRESS; default: the deployer)
+  --admin ADDRESS              admin of the escrow and reputation contracts (ADMIN_ADDRESS; default: the deployer)
   --settler ADDRESS            SETTLER_ROLE holder (SETTLER_ADDRESS; default: the admin)
   --pauser ADDRESS             PAUSER_ROLE holder (PAUSER_ADDRESS; default: the admin)
+  --receipt-signer ADDRESS     the proxy's receipt-signing key (RECEIPT_SIGNER_ADDRESS; default: the settler)
   --fee-bps N                  starting fee rate (FEE_BPS; default 100 = 1%)
   --max-fee-bps N              immutable fee cap (MAX_FEE_BPS; default 500)
   --withdrawal-delay SECONDS   agent withdrawal delay (WITHDRAWAL_DELAY; default 691200 = 8 days)
@@ -50,6 +51,7 @@ const flags = {
   admin: { type: "string", env: "ADMIN_ADDRESS" },
   settler: { type: "string", env: "SETTLER_ADDRESS" },
   pauser: { type: "string", env: "PAUSER_ADDRESS" },
+  "receipt-signer": { type: "string", env: "RECEIPT_SIGNER_ADDRESS" },
   "fee-bps": { type: "string", env: "FEE_BPS" },
   "max-fee-bps": { type: "string", env: "MAX_FEE_BPS" },
   "withdrawal-delay": { type: "string", env: "WITHDRAWAL_DELAY" },
@@ -100,6 +102,7 @@ export function parseDeployConfig({ argv, env }: { argv: readonly string[]; env:
       admin: address("admin"),
       settler: address("settler"),
       pauser: address("pauser"),
+      receiptSigner: address("receipt-signer"),
       feeBps: integer("fee-bps", 10_000),
       maxFeeBps: integer("max-fee-bps", 10_000),
       withdrawalDelay: integer("withdrawal-delay", Number.MAX_SAFE_INTEGER),

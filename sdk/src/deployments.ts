@@ -3,18 +3,22 @@ import type { Address } from "viem";
 
 import { DeploymentNotFoundError, InvalidDeploymentError } from "./errors.ts";
 
-/** Where an AgentTab escrow lives on one chain: `deployments/<chainId>.json`, written by the deploy script. */
+/** Where AgentTab's contracts live on one chain: `deployments/<chainId>.json`, written by the deploy script. */
 export type Deployment = {
   chainId: number;
   /** CAIP-2 id, e.g. "eip155:8453". */
   network: `eip155:${number}`;
   escrow: Address;
+  /** The reputation contract (receipts and feedback), deployed right after the escrow. */
+  reputation: Address;
   usdc: Address;
-  /** The block the escrow was deployed in: where indexers start. */
+  /** The block the escrow was deployed in: where indexers start, for the reputation contract too. */
   startBlock: number;
   admin: Address;
   settler: Address;
   pauser: Address;
+  /** The receipt signer allowed at deployment (the proxy's key); the admin can allow others. */
+  receiptSigner: Address;
   /** The fee rate at deployment, in basis points (the admin can change it up to `maxFeeBps`). */
   feeBps: number;
   /** The immutable fee-rate cap, in basis points. */
@@ -25,7 +29,7 @@ export type Deployment = {
   deployedAt: string;
 };
 
-const addressFields = ["escrow", "usdc", "admin", "settler", "pauser"] as const;
+const addressFields = ["escrow", "reputation", "usdc", "admin", "settler", "pauser", "receiptSigner"] as const;
 const integerFields = ["chainId", "startBlock", "feeBps", "maxFeeBps", "withdrawalDelay"] as const;
 
 /**
@@ -75,9 +79,24 @@ export function parseDeployment(value: unknown): Deployment {
  * await writeFile(deploymentPath(deployment.chainId), serializeDeployment(deployment));
  */
 export function serializeDeployment(deployment: Deployment): string {
-  const { chainId, network, escrow, usdc, startBlock, admin, settler, pauser, feeBps, maxFeeBps, withdrawalDelay, deployedAt } =
-    deployment;
-  const ordered = { chainId, network, escrow, usdc, startBlock, admin, settler, pauser, feeBps, maxFeeBps, withdrawalDelay, deployedAt };
+  const { chainId, network, escrow, reputation, usdc, startBlock, admin, settler, pauser, receiptSigner } = deployment;
+  const { feeBps, maxFeeBps, withdrawalDelay, deployedAt } = deployment;
+  const ordered = {
+    chainId,
+    network,
+    escrow,
+    reputation,
+    usdc,
+    startBlock,
+    admin,
+    settler,
+    pauser,
+    receiptSigner,
+    feeBps,
+    maxFeeBps,
+    withdrawalDelay,
+    deployedAt,
+  };
   return `${JSON.stringify(ordered, null, 2)}\n`;
 }
 
@@ -99,7 +118,7 @@ export function deploymentPath(chainId: number, { dir = "deployments" }: { dir?:
  * @throws {DeploymentNotFoundError} when the file cannot be read.
  * @throws {InvalidDeploymentError} when it is not a valid record, or is for another chain.
  * @example
- * const { escrow, usdc, startBlock } = await readDeployment(8453);
+ * const { escrow, reputation, usdc, startBlock } = await readDeployment(8453);
  * const local = await readDeployment(31337, { dir: "/srv/agenttab/deployments" });
  */
 export async function readDeployment(chainId: number, options: { dir?: string } = {}): Promise<Deployment> {

@@ -1,4 +1,4 @@
-export { agentTabEscrowAbi, mockSmartWalletAbi, mockUsdcAbi, usdcAbi } from "./generated/abis.ts";
+export { agentTabEscrowAbi, agentTabReputationAbi, mockSmartWalletAbi, mockUsdcAbi, usdcAbi } from "./generated/abis.ts";
 export { decodeClaims, decodeClaimsLog, encodeClaims } from "./claims.ts";
 export type { Claim, SettledClaim } from "./claims.ts";
 export { deploymentPath, parseDeployment, readDeployment, serializeDeployment } from "./deployments.ts";
@@ -14,13 +14,36 @@ export { base, baseSepolia, caip2ToChainId, chainIdToCaip2, getNetwork, hardhatL
 export type { AgentTabNetwork } from "./networks.ts";
 export {
   escrowEip712,
+  feedbackTypedData,
+  feedbackTypes,
   permitTypes,
+  receiptDomain,
+  receiptEip712,
+  receiptTypedData,
+  receiptTypes,
   receiveWithAuthorizationTypes,
+  signFeedback,
+  signReceipt,
   signVoucher,
   transferWithAuthorizationTypes,
   usdcDomain,
+  verifyReceipt,
   voucherDomain,
   voucherTypedData,
   voucherTypes,
 } from "./typedData.ts";
-export type { SignVoucherParameters, VoucherSigner, VoucherTypedData } from "./typedData.ts";
+export type {
+  Feedback,
+  FeedbackSigner,
+  FeedbackTypedData,
+  Receipt,
+  ReceiptSigner,
+  ReceiptTypedData,
+  SignFeedbackParameters,
+  SignReceiptParameters,
+  SignVoucherParameters,
+  TypedDataSigner,
+  VerifyReceiptParameters,
+  VoucherSigner,
+  VoucherTypedData,
+} from "./typedData.ts";

@@ -1,13 +1,45 @@
-import { recoverTypedDataAddress } from "viem";
+import { hashTypedData, keccak256, recoverTypedDataAddress, toHex } from "viem";
+import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { describe, expect, it } from "vitest";
 
 import { caip2ToChainId, chainIdToCaip2, getNetwork } from "./networks.ts";
-import { signVoucher, usdcDomain, voucherDomain, voucherTypedData } from "./typedData.ts";
-import type { VoucherSigner } from "./typedData.ts";
+import {
+  feedbackTypedData,
+  receiptDomain,
+  receiptTypedData,
+  signFeedback,
+  signReceipt,
+  signVoucher,
+  usdcDomain,
+  verifyReceipt,
+  voucherDomain,
+  voucherTypedData,
+} from "./typedData.ts";
+import type { Receipt, ReceiptSigner, VoucherSigner } from "./typedData.ts";
 
 const escrow = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512" as const;
 const agent = privateKeyToAccount("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
+const proxy = privateKeyToAccount("0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a");
+const reputation = "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0" as const;
+const secp256k1N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+
+const receipt: Receipt = {
+  requestId: keccak256(toHex("request 1")),
+  serviceId: keccak256(toHex("weather")),
+  provider: "0x90F79bf6EB2c4f870365E785982E1f101E93b906",
+  payer: agent.address,
+  amount: 25_000n,
+  cumulative: 1_234_567n,
+  issuedAt: 1_735_689_600n,
+};
+
+/** The same signature with `s` mirrored into the upper half and `v` flipped: it recovers the same key. */
+function highS(signature: Hex): Hex {
+  const s = BigInt(`0x${signature.slice(66, 130)}`);
+  const v = Number.parseInt(signature.slice(130, 132), 16);
+  return `${signature.slice(0, 66)}${(secp256k1N - s).toString(16).padStart(64, "0")}${(v === 27 ? 28 : 27).toString(16)}` as Hex;
+}
 
 describe("typed data", () => {
   it("builds the voucher domain of the escrow", () => {
@@ -37,6 +69,77 @@ describe("typed data", () => {
     };
     expect(await signVoucher(remote, parameters)).toBe(signature);
     expect(seen).toEqual([voucherTypedData(parameters)]);
+  });
+});
+
+describe("receipts", () => {
+  const parameters = { chainId: 31337, reputation, receipt };
+
+  it("builds the receipt domain of the reputation contract", () => {
+    expect(receiptDomain({ chainId: 8453, reputation })).toEqual({
+      name: "AgentTab Receipt",
+      version: "1",
+      chainId: 8453,
+      verifyingContract: reputation,
+    });
+  });
+
+  it("signs a receipt that verifyReceipt accepts from its signer only", async () => {
+    const signature = await signReceipt(proxy, parameters);
+    expect(await recoverTypedDataAddress({ ...receiptTypedData(parameters), signature })).toBe(proxy.address);
+    expect(await verifyReceipt({ ...parameters, signature, signer: proxy.address })).toBe(true);
+    expect(await verifyReceipt({ ...parameters, signature, signer: proxy.address.toLowerCase() as Hex })).toBe(true);
+    expect(await verifyReceipt({ ...parameters, signature, signer: agent.address })).toBe(false);
+  });
+
+  it("refuses a receipt that was changed, or signed for another chain or contract", async () => {
+    const signature = await signReceipt(proxy, parameters);
+    const signer = proxy.address;
+    expect(await verifyReceipt({ ...parameters, receipt: { ...receipt, amount: 25_001n }, signature, signer })).toBe(false);
+    expect(await verifyReceipt({ ...parameters, receipt: { ...receipt, payer: proxy.address }, signature, signer })).toBe(false);
+    expect(await verifyReceipt({ ...parameters, chainId: 8453, signature, signer })).toBe(false);
+    expect(await verifyReceipt({ ...parameters, reputation: "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512", signature, signer })).toBe(false);
+  });
+
+  it("refuses what the contract refuses: high-s, v other than 27/28, other lengths, garbage", async () => {
+    const signature = await signReceipt(proxy, parameters);
+    const signer = proxy.address;
+    // viem alone would accept the high-s twin; the contract does not, so neither does verifyReceipt.
+    expect(await recoverTypedDataAddress({ ...receiptTypedData(parameters), signature: highS(signature) })).toBe(signer);
+    expect(await verifyReceipt({ ...parameters, signature: highS(signature), signer })).toBe(false);
+    const v = Number.parseInt(signature.slice(130, 132), 16);
+    const yParity = `${signature.slice(0, 130)}0${v - 27}` as Hex;
+    expect(await verifyReceipt({ ...parameters, signature: yParity, signer })).toBe(false);
+    expect(await verifyReceipt({ ...parameters, signature: signature.slice(0, 130) as Hex, signer })).toBe(false);
+    expect(await verifyReceipt({ ...parameters, signature: `${signature}00`, signer })).toBe(false);
+    expect(await verifyReceipt({ ...parameters, signature: `0x${"00".repeat(65)}`, signer })).toBe(false);
+    expect(await verifyReceipt({ ...parameters, signature: "0xzz" as Hex, signer })).toBe(false);
+  });
+
+  it("signs with any signer that has an address and signTypedData", async () => {
+    const seen: unknown[] = [];
+    const remote: ReceiptSigner = {
+      address: proxy.address,
+      signTypedData: async (typedData) => {
+        seen.push(typedData);
+        return proxy.signTypedData(typedData);
+      },
+    };
+    expect(await signReceipt(remote, parameters)).toBe(await signReceipt(proxy, parameters));
+    expect(seen).toEqual([receiptTypedData(parameters)]);
+  });
+});
+
+describe("relayed feedback", () => {
+  it("is signed by the payer under the receipt domain, with the tags hashed as a string[]", async () => {
+    const feedback = { requestId: receipt.requestId, score: 90, tags: ["fast", "accurate"], deadline: 4_102_444_800n };
+    const typedData = feedbackTypedData({ chainId: 31337, reputation, feedback });
+    expect(typedData.domain).toEqual(receiptDomain({ chainId: 31337, reputation }));
+    const signature = await signFeedback(agent, { chainId: 31337, reputation, feedback });
+    expect(await recoverTypedDataAddress({ ...typedData, signature })).toBe(agent.address);
+    // Reordered tags are different feedback.
+    const reordered = feedbackTypedData({ chainId: 31337, reputation, feedback: { ...feedback, tags: ["accurate", "fast"] } });
+    expect(hashTypedData(reordered)).not.toBe(hashTypedData(typedData));
   });
 });
 

@@ -1,3 +1,4 @@
+import { hexToBigInt, isAddressEqual, recoverTypedDataAddress, size, sliceHex } from "viem";
 import type { Address, Hex } from "viem";
 
 import { getNetwork } from "./networks.ts";
@@ -132,13 +133,16 @@ export type VoucherTypedData = {
 };
 
 /**
- * Anything that can sign a voucher: a viem `LocalAccount`, a smart wallet's owner, a remote signer.
- * Only `signTypedData` is called; `address` identifies the signer.
+ * Anything that can sign typed data of shape `typedData`: a viem `LocalAccount`, a smart wallet's
+ * owner, a remote signer. Only `signTypedData` is called; `address` identifies the signer.
  */
-export type VoucherSigner = {
+export type TypedDataSigner<typedData> = {
   address: Address;
-  signTypedData: (typedData: VoucherTypedData) => Promise<Hex>;
+  signTypedData: (typedData: typedData) => Promise<Hex>;
 };
+
+/** Anything that can sign a voucher (see {@link TypedDataSigner}). */
+export type VoucherSigner = TypedDataSigner<VoucherTypedData>;
 
 /** What a voucher says and where it is valid. */
 export type SignVoucherParameters = {
@@ -181,4 +185,205 @@ export function voucherTypedData({ chainId, escrow, account, maxCumulative }: Si
  */
 export function signVoucher(signer: VoucherSigner, parameters: SignVoucherParameters): Promise<Hex> {
   return signer.signTypedData(voucherTypedData(parameters));
+}
+
+/**
+ * The EIP-712 domain name and version of receipts and relayed feedback (the reputation contract's
+ * `EIP712` constructor).
+ *
+ * @example
+ * const { name, version } = receiptEip712; // "AgentTab Receipt", "1"
+ */
+export const receiptEip712 = { name: "AgentTab Receipt", version: "1" } as const;
+
+/**
+ * The EIP-712 domain of receipts and relayed feedback: the reputation contract on one chain.
+ *
+ * @example
+ * receiptDomain({ chainId: 8453, reputation: "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0" });
+ * // { name: "AgentTab Receipt", version: "1", chainId: 8453, verifyingContract: "0x9fE4…" }
+ */
+export function receiptDomain({ chainId, reputation }: { chainId: number; reputation: Address }) {
+  return { ...receiptEip712, chainId, verifyingContract: reputation } as const;
+}
+
+/**
+ * A receipt: what the proxy signs on every paid response. Mirrors `VoucherHash.RECEIPT_TYPEHASH`.
+ *
+ * @example
+ * hashTypedData({ domain: receiptDomain({ chainId, reputation }), types: receiptTypes, primaryType: "Receipt", message: receipt });
+ */
+export const receiptTypes = {
+  Receipt: [
+    { name: "requestId", type: "bytes32" },
+    { name: "serviceId", type: "bytes32" },
+    { name: "provider", type: "address" },
+    { name: "payer", type: "address" },
+    { name: "amount", type: "uint256" },
+    { name: "cumulative", type: "uint256" },
+    { name: "issuedAt", type: "uint64" },
+  ],
+} as const;
+
+/** The proxy's signed statement about one paid call; amounts in USDC atomic units. */
+export type Receipt = {
+  /** The proxy's unique id of the call; the reputation contract takes one feedback per id. */
+  requestId: Hex;
+  serviceId: Hex;
+  provider: Address;
+  /** The key that paid: the voucher signer (the agent or its delegate), or the `exact` payer. */
+  payer: Address;
+  /** What this call was charged. */
+  amount: bigint;
+  /** The payer's charged total after this call. */
+  cumulative: bigint;
+  /** When the proxy signed the receipt, in Unix seconds. */
+  issuedAt: bigint;
+};
+
+/** A receipt's typed data, as a signer receives it. */
+export type ReceiptTypedData = {
+  domain: ReturnType<typeof receiptDomain>;
+  types: typeof receiptTypes;
+  primaryType: "Receipt";
+  message: Receipt;
+};
+
+/** Anything that can sign a receipt: the proxy's key, a KMS-backed signer (see {@link TypedDataSigner}). */
+export type ReceiptSigner = TypedDataSigner<ReceiptTypedData>;
+
+/** A receipt and where it is valid. */
+export type SignReceiptParameters = {
+  chainId: number;
+  /** The reputation contract, whose domain the receipt is signed under. */
+  reputation: Address;
+  receipt: Receipt;
+};
+
+/**
+ * The typed data of a receipt, for signing or hashing.
+ *
+ * @example
+ * hashTypedData(receiptTypedData({ chainId: 31337, reputation, receipt }));
+ */
+export function receiptTypedData({ chainId, reputation, receipt }: SignReceiptParameters): ReceiptTypedData {
+  return { domain: receiptDomain({ chainId, reputation }), types: receiptTypes, primaryType: "Receipt", message: receipt };
+}
+
+/**
+ * Signs a receipt with the proxy's key; returns the 65-byte ECDSA signature that the reputation
+ * contract accepts from an allowed receipt signer.
+ *
+ * @example
+ * import { privateKeyToAccount } from "viem/accounts";
+ * const proxy = privateKeyToAccount(receiptSignerKey);
+ * const signature = await signReceipt(proxy, {
+ *   chainId: 8453,
+ *   reputation: deployment.reputation,
+ *   receipt: { requestId, serviceId, provider, payer, amount: 2_500n, cumulative: 1_002_500n, issuedAt: 1_735_689_600n },
+ * });
+ */
+export function signReceipt(signer: ReceiptSigner, parameters: SignReceiptParameters): Promise<Hex> {
+  return signer.signTypedData(receiptTypedData(parameters));
+}
+
+/** A receipt, its signature, and the key that should have signed it. */
+export type VerifyReceiptParameters = SignReceiptParameters & {
+  signature: Hex;
+  /** The expected receipt signer (the proxy's key, e.g. `deployment.receiptSigner`). */
+  signer: Address;
+};
+
+// secp256k1's group order halved: a larger `s` is the malleable twin of a valid signature.
+const secp256k1HalfN = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;
+
+/**
+ * Whether `signature` is `signer`'s signature of the receipt, by the rules the reputation contract
+ * applies: 65 bytes, `v` of 27 or 28, low `s`. Never throws; a malformed signature is `false`.
+ *
+ * @example
+ * const ok = await verifyReceipt({ chainId: 8453, reputation: deployment.reputation, receipt, signature, signer: deployment.receiptSigner });
+ * if (!ok) throw new Error("the proxy did not sign this receipt");
+ */
+export async function verifyReceipt({ signature, signer, ...parameters }: VerifyReceiptParameters): Promise<boolean> {
+  try {
+    if (size(signature) !== 65) return false;
+    const v = hexToBigInt(sliceHex(signature, 64, 65));
+    if ((v !== 27n && v !== 28n) || hexToBigInt(sliceHex(signature, 32, 64)) > secp256k1HalfN) return false;
+    const recovered = await recoverTypedDataAddress({ ...receiptTypedData(parameters), signature });
+    return isAddressEqual(recovered, signer);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A payer's feedback on a call, signed for a relayer to submit with `giveFeedbackBySig`. Mirrors
+ * `VoucherHash.FEEDBACK_TYPEHASH`.
+ *
+ * @example
+ * hashTypedData({ domain: receiptDomain({ chainId, reputation }), types: feedbackTypes, primaryType: "Feedback", message });
+ */
+export const feedbackTypes = {
+  Feedback: [
+    { name: "requestId", type: "bytes32" },
+    { name: "score", type: "uint8" },
+    { name: "tags", type: "string[]" },
+    { name: "deadline", type: "uint256" },
+  ],
+} as const;
+
+/** What a payer says about a call, and until when a relayer may submit it. */
+export type Feedback = {
+  /** The receipt's `requestId`. */
+  requestId: Hex;
+  /** 0 to 100. */
+  score: number;
+  /** At most 5 tags of at most 32 bytes (UTF-8) each. */
+  tags: readonly string[];
+  /** The last Unix second at which the feedback may be submitted. */
+  deadline: bigint;
+};
+
+/** Relayed feedback's typed data, as a signer receives it. */
+export type FeedbackTypedData = {
+  domain: ReturnType<typeof receiptDomain>;
+  types: typeof feedbackTypes;
+  primaryType: "Feedback";
+  message: Feedback;
+};
+
+/** Anything that can sign feedback: the payer's key or its smart wallet's owner (see {@link TypedDataSigner}). */
+export type FeedbackSigner = TypedDataSigner<FeedbackTypedData>;
+
+/** Feedback and the reputation contract it is for. */
+export type SignFeedbackParameters = {
+  chainId: number;
+  reputation: Address;
+  feedback: Feedback;
+};
+
+/**
+ * The typed data of relayed feedback, for signing or hashing.
+ *
+ * @example
+ * hashTypedData(feedbackTypedData({ chainId: 31337, reputation, feedback: { requestId, score: 90, tags: ["fast"], deadline } }));
+ */
+export function feedbackTypedData({ chainId, reputation, feedback }: SignFeedbackParameters): FeedbackTypedData {
+  return { domain: receiptDomain({ chainId, reputation }), types: feedbackTypes, primaryType: "Feedback", message: feedback };
+}
+
+/**
+ * Signs feedback as the payer, for anyone to relay with `giveFeedbackBySig` (so an agent without
+ * gas can rate a call). The signer must be the receipt's `payer`.
+ *
+ * @example
+ * const signature = await signFeedback(agent, {
+ *   chainId: 8453,
+ *   reputation: deployment.reputation,
+ *   feedback: { requestId: receipt.requestId, score: 90, tags: ["fast", "accurate"], deadline: now + 3_600n },
+ * });
+ */
+export function signFeedback(signer: FeedbackSigner, parameters: SignFeedbackParameters): Promise<Hex> {
+  return signer.signTypedData(feedbackTypedData(parameters));
 }

@@ -9,12 +9,13 @@ import { describe, expect, it } from "vitest";
 
 import { deployAgentTab, runDeploy, UnknownChainError } from "../../scripts/deploy.ts";
 import { parseDeployConfig } from "../../scripts/lib/deployConfig.ts";
-import { agentTabEscrowAbi, readDeployment } from "../../sdk/src/index.ts";
+import { agentTabEscrowAbi, agentTabReputationAbi, readDeployment, receiptEip712 } from "../../sdk/src/index.ts";
 
 const settler = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+const receiptSigner = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
 
 describe("npm run deploy", () => {
-  it("deploys MockUSDC and the escrow on the local chain over JSON-RPC and writes deployments/31337.json", async () => {
+  it("deploys MockUSDC, the escrow and the reputation contract on the local chain over JSON-RPC and writes deployments/31337.json", async () => {
     const server = await network.createServer({}, "127.0.0.1", 0);
     const { address, port } = await server.listen();
     try {
@@ -22,7 +23,7 @@ describe("npm run deploy", () => {
       const rpc = `http://${address}:${port}`;
       const lines: string[] = [];
       const deployment = await runDeploy({
-        argv: ["--rpc", rpc, "--settler", settler, "--out-dir", dir, "--fee-bps", "50"],
+        argv: ["--rpc", rpc, "--settler", settler, "--receipt-signer", receiptSigner, "--out-dir", dir, "--fee-bps", "50"],
         env: {},
         log: (line) => lines.push(line),
       });
@@ -33,6 +34,7 @@ describe("npm run deploy", () => {
         admin: "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
         settler,
         pauser: "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+        receiptSigner,
         feeBps: 50,
         maxFeeBps: 500,
         withdrawalDelay: 8 * 24 * 3600,
@@ -45,6 +47,16 @@ describe("npm run deploy", () => {
       expect(await client.readContract({ ...escrow, functionName: "feeBps" })).toBe(50);
       expect(await client.readContract({ ...escrow, functionName: "defaultAdminDelay" })).toBe(0);
       expect(Number(await client.readContract({ ...escrow, functionName: "WITHDRAWAL_DELAY" }))).toBe(deployment.withdrawalDelay);
+
+      const reputation = { address: deployment.reputation, abi: agentTabReputationAbi } as const;
+      expect(await client.readContract({ ...reputation, functionName: "isReceiptSigner", args: [receiptSigner] })).toBe(true);
+      expect(await client.readContract({ ...reputation, functionName: "isReceiptSigner", args: [settler] })).toBe(false);
+      expect(await client.readContract({ ...reputation, functionName: "defaultAdmin" })).toBe(deployment.admin);
+      const [, name, version, , verifyingContract] = await client.readContract({ ...reputation, functionName: "eip712Domain" });
+      expect({ name, version, verifyingContract }).toEqual({ ...receiptEip712, verifyingContract: deployment.reputation });
+      // The deployment block of the escrow is where an indexer starts, and the reputation contract comes after it.
+      const code = await client.getCode({ address: deployment.reputation, blockNumber: BigInt(deployment.startBlock) });
+      expect(code ?? "0x").toBe("0x");
     } finally {
       await server.close();
     }
@@ -58,18 +70,37 @@ describe("npm run deploy", () => {
     await expect(deployAgentTab({ publicClient, walletClient })).rejects.toBeInstanceOf(UnknownChainError);
 
     const usdc = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913";
-    const { deployment, mockUsdc } = await deployAgentTab({ publicClient, walletClient }, { usdc, adminTransferDelay: 3600 });
+    const { deployment, mockUsdc, adminTransferPending } = await deployAgentTab(
+      { publicClient, walletClient },
+      { usdc, adminTransferDelay: 3600, admin: receiptSigner, settler },
+    );
     expect(mockUsdc).toBe(false);
-    expect(deployment).toMatchObject({ chainId: 999, network: "eip155:999", usdc });
+    expect(adminTransferPending).toBe(true);
+    // The receipt signer defaults to the settler.
+    expect(deployment).toMatchObject({ chainId: 999, network: "eip155:999", usdc, admin: receiptSigner, settler, receiptSigner: settler });
+    const reputation = { address: deployment.reputation, abi: agentTabReputationAbi } as const;
+    expect(await publicClient.readContract({ ...reputation, functionName: "isReceiptSigner", args: [settler] })).toBe(true);
+    const [newAdmin] = await publicClient.readContract({ ...reputation, functionName: "pendingDefaultAdmin" });
+    expect(newAdmin).toBe(receiptSigner);
+    const [escrowNewAdmin] = await publicClient.readContract({ address: deployment.escrow, abi: agentTabEscrowAbi, functionName: "pendingDefaultAdmin" });
+    expect(escrowNewAdmin).toBe(receiptSigner);
   });
 
   it("reads flags over the environment and rejects malformed values", () => {
     const config = parseDeployConfig({
       argv: ["--fee-bps", "25"],
-      env: { FEE_BPS: "75", MAX_FEE_BPS: "300", RPC_URL: "http://127.0.0.1:9999", SETTLER_ADDRESS: settler.toLowerCase() },
+      env: {
+        FEE_BPS: "75",
+        MAX_FEE_BPS: "300",
+        RPC_URL: "http://127.0.0.1:9999",
+        SETTLER_ADDRESS: settler.toLowerCase(),
+        RECEIPT_SIGNER_ADDRESS: receiptSigner.toLowerCase(),
+      },
     });
     expect(config).toMatchObject({ rpcUrl: "http://127.0.0.1:9999", outDir: "deployments", privateKey: undefined });
-    expect(config.options).toMatchObject({ feeBps: 25, maxFeeBps: 300, settler });
+    expect(config.options).toMatchObject({ feeBps: 25, maxFeeBps: 300, settler, receiptSigner });
+    expect(parseDeployConfig({ argv: [], env: {} }).options.receiptSigner).toBeUndefined();
+    expect(() => parseDeployConfig({ argv: ["--receipt-signer", "proxy"], env: {} })).toThrow(/--receipt-signer/);
     expect(() => parseDeployConfig({ argv: ["--fee-bps", "1.5"], env: {} })).toThrow(/--fee-bps/);
     expect(() => parseDeployConfig({ argv: ["--settler", "0x12"], env: {} })).toThrow(/--settler/);
     expect(() => parseDeployConfig({ argv: ["--nope"], env: {} })).toThrow();

@@ -2,38 +2,55 @@
  * Fixed vectors that pin the SDK's EIP-712 definitions: viem must keep reproducing the committed
  * JSON (test/vectors/*.json, also hard-coded by the Solidity parity test), and the contracts deployed
  * on a fresh local chain must hash and accept exactly those signatures.
- * Regenerate after an intended change with `npx vitest run -u test/e2e/typedDataParity.test.ts`.
+ * Regenerate after an intended change with `npx vitest run test/e2e/typedDataParity.test.ts -u` (the path
+ * first: vitest's `-u` takes an optional value).
  */
-import { domainSeparator, encodeAbiParameters, getAddress, hashStruct, hashTypedData, keccak256, parseEventLogs, toHex } from "viem";
-import type { TypedDataDefinition } from "viem";
+import { concat, domainSeparator, encodeAbiParameters, getAddress, hashStruct, hashTypedData, keccak256, parseEventLogs, toHex } from "viem";
+import type { Hex, TypedDataDefinition } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { beforeAll, describe, expect, it } from "vitest";
 
 import {
   agentTabEscrowAbi,
+  agentTabReputationAbi,
   decodeClaimsLog,
   encodeClaims,
   escrowEip712,
+  feedbackTypedData,
   mockUsdcAbi,
+  receiptEip712,
+  receiptTypedData,
+  signReceipt,
   transferWithAuthorizationTypes,
   usdcDomain,
+  verifyReceipt,
   voucherTypedData,
 } from "../../sdk/src/index.ts";
+import type { Receipt } from "../../sdk/src/index.ts";
 import { startLocalChain, testAccount } from "./helpers/localChain.ts";
 import type { LocalChain } from "./helpers/localChain.ts";
 
-// Hardhat's account #1; its address is the voucher's account and the authorization's `from`.
+// Hardhat's account #1; its address is the voucher's account, the authorization's `from` and the
+// receipt signer (the proxy's key).
 const privateKey = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 const signer = privateKeyToAccount(privateKey);
-// Where deployAgentTab puts MockUSDC (nonce 0) and the escrow (nonce 1) from Hardhat's account #0
-// on a fresh chain, so that the deployed contracts can be checked against the vectors themselves.
+// Hardhat's account #2: the receipt's payer, who signs the relayed feedback.
+const payerKey = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
+const payer = privateKeyToAccount(payerKey);
+// Where deployAgentTab puts MockUSDC (nonce 0), the escrow (nonce 1) and the reputation contract
+// (nonce 2) from Hardhat's account #0 on a fresh chain, so that the deployed contracts can be
+// checked against the vectors themselves.
 const localUsdc = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
 const localEscrow = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512";
+const localReputation = "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0";
 const chainId = 31337;
 
 const voucherTypeString = "Voucher(address account,uint256 maxCumulative)";
 const transferTypeString =
   "TransferWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)";
+const receiptTypeString =
+  "Receipt(bytes32 requestId,bytes32 serviceId,address provider,address payer,uint256 amount,uint256 cumulative,uint64 issuedAt)";
+const feedbackTypeString = "Feedback(bytes32 requestId,uint8 score,string[] tags,uint256 deadline)";
 
 const voucherTypedDataFixture = voucherTypedData({ chainId, escrow: localEscrow, account: signer.address, maxCumulative: 1_234_567n });
 
@@ -51,13 +68,37 @@ const transferTypedDataFixture = {
   },
 } as const;
 
+const receiptFixture: Receipt = {
+  requestId: keccak256(toHex("AgentTab receipt test vector")),
+  serviceId: keccak256(toHex("weather-api")),
+  provider: "0x90F79bf6EB2c4f870365E785982E1f101E93b906", // Hardhat's account #3
+  payer: payer.address,
+  amount: 25_000n,
+  cumulative: 1_234_567n,
+  issuedAt: 1_735_689_600n, // 2025-01-01T00:00:00Z
+};
+const receiptTypedDataFixture = receiptTypedData({ chainId, reputation: localReputation, receipt: receiptFixture });
+
+const feedbackTypedDataFixture = feedbackTypedData({
+  chainId,
+  reputation: localReputation,
+  feedback: { requestId: receiptFixture.requestId, score: 87, tags: ["fast", "accurate"], deadline: 4_102_444_800n },
+});
+
+type Fixture =
+  | typeof voucherTypedDataFixture
+  | typeof transferTypedDataFixture
+  | typeof receiptTypedDataFixture
+  | typeof feedbackTypedDataFixture;
+
 /** A typed-data vector as committed: small, JSON-safe (uint256 as decimal strings). */
-async function vector(fixture: typeof voucherTypedDataFixture | typeof transferTypedDataFixture, typeString: string) {
+async function vector(fixture: Fixture, typeString: string, { key = privateKey }: { key?: Hex } = {}) {
   const typedData = fixture as TypedDataDefinition;
   const { domain, primaryType, message } = fixture;
+  const account = privateKeyToAccount(key);
   return {
-    privateKey,
-    signer: signer.address,
+    privateKey: key,
+    signer: account.address,
     domain,
     primaryType,
     message: Object.fromEntries(Object.entries(message).map(([key, value]) => [key, typeof value === "bigint" ? value.toString() : value])),
@@ -66,7 +107,7 @@ async function vector(fixture: typeof voucherTypedDataFixture | typeof transferT
     domainSeparator: domainSeparator({ domain }),
     structHash: hashStruct({ data: message, primaryType, types: typedData.types }),
     digest: hashTypedData(typedData),
-    signature: await signer.signTypedData(typedData),
+    signature: await account.signTypedData(typedData),
   };
 }
 
@@ -81,6 +122,29 @@ describe("EIP-712 parity vectors", () => {
     await expect(json(await vector(transferTypedDataFixture, transferTypeString))).toMatchFileSnapshot(
       "../vectors/transferWithAuthorization.json",
     );
+  });
+
+  it("viem reproduces the committed receipt vector", async () => {
+    await expect(json(await vector(receiptTypedDataFixture, receiptTypeString))).toMatchFileSnapshot("../vectors/receipt.json");
+  });
+
+  it("viem reproduces the committed relayed-feedback vector", async () => {
+    await expect(json(await vector(feedbackTypedDataFixture, feedbackTypeString, { key: payerKey }))).toMatchFileSnapshot(
+      "../vectors/feedback.json",
+    );
+  });
+
+  it("the SDK's receipt and feedback types are the type strings of VoucherHash.sol", async () => {
+    const r = await vector(receiptTypedDataFixture, receiptTypeString);
+    const m = receiptFixture;
+    const receiptFields = [m.requestId, m.serviceId, m.provider, m.payer, m.amount, m.cumulative, m.issuedAt] as const;
+    const receiptParams = ["bytes32", "bytes32", "bytes32", "address", "address", "uint256", "uint256", "uint64"] as const;
+    expect(r.structHash).toBe(keccak256(encodeAbiParameters(receiptParams.map((type) => ({ type })), [r.typeHash, ...receiptFields])));
+
+    const f = await vector(feedbackTypedDataFixture, feedbackTypeString, { key: payerKey });
+    const tagsHash = keccak256(concat(["fast", "accurate"].map((tag) => keccak256(toHex(tag)))));
+    const feedbackParams = [{ type: "bytes32" }, { type: "bytes32" }, { type: "uint8" }, { type: "bytes32" }, { type: "uint256" }] as const;
+    expect(f.structHash).toBe(keccak256(encodeAbiParameters(feedbackParams, [f.typeHash, m.requestId, 87, tagsHash, 4_102_444_800n])));
   });
 
   it("the SDK's voucher type is the type string of VoucherHash.sol", async () => {
@@ -103,6 +167,69 @@ describe("the deployed contracts agree with the vectors", () => {
   it("deploys to the vectors' addresses", () => {
     expect(chain.deployment.usdc).toBe(localUsdc);
     expect(chain.deployment.escrow).toBe(localEscrow);
+    expect(chain.deployment.reputation).toBe(localReputation);
+  });
+
+  it("the reputation contract's digests equal viem's hashTypedData, and its EIP-712 domain is the SDK's", async () => {
+    const reputation = { address: chain.deployment.reputation, abi: agentTabReputationAbi } as const;
+    for (const receipt of [receiptFixture, { ...receiptFixture, amount: 2n ** 256n - 1n, issuedAt: 2n ** 64n - 1n }]) {
+      const digest = await chain.publicClient.readContract({ ...reputation, functionName: "receiptDigest", args: [receipt] });
+      expect(digest).toBe(hashTypedData(receiptTypedData({ chainId, reputation: reputation.address, receipt })));
+    }
+    for (const tags of [[], ["fast"], ["a", "b", "c", "d", "e"], ["très rapide", ""]]) {
+      const feedback = { requestId: receiptFixture.requestId, score: 100, tags, deadline: 1n };
+      const digest = await chain.publicClient.readContract({
+        ...reputation,
+        functionName: "feedbackDigest",
+        args: [feedback.requestId, feedback.score, feedback.tags, feedback.deadline],
+      });
+      expect(digest).toBe(hashTypedData(feedbackTypedData({ chainId, reputation: reputation.address, feedback })));
+    }
+    const [, name, version, domainChainId, verifyingContract] = await chain.publicClient.readContract({ ...reputation, functionName: "eip712Domain" });
+    expect({ name, version, chainId: Number(domainChainId), verifyingContract }).toEqual({
+      ...receiptEip712,
+      chainId,
+      verifyingContract: reputation.address,
+    });
+  });
+
+  it("accepts the committed receipt with the committed relayed feedback, and a receipt signed by signReceipt", async () => {
+    const receiptVector = await vector(receiptTypedDataFixture, receiptTypeString);
+    const feedbackVector = await vector(feedbackTypedDataFixture, feedbackTypeString, { key: payerKey });
+    const reputation = { address: chain.deployment.reputation, abi: agentTabReputationAbi } as const;
+    const verify = { chainId, reputation: reputation.address, receipt: receiptFixture, signature: receiptVector.signature };
+    expect(await verifyReceipt({ ...verify, signer: signer.address })).toBe(true);
+    await chain.mined(chain.deployer.writeContract({ ...reputation, functionName: "setReceiptSigner", args: [signer.address, true] }));
+
+    // Relayed by the deployer: the payer needs no gas.
+    const { score, tags, deadline } = feedbackTypedDataFixture.message;
+    const relayed = await chain.mined(
+      chain.deployer.writeContract({
+        ...reputation,
+        functionName: "giveFeedbackBySig",
+        args: [receiptFixture, receiptVector.signature, score, tags, deadline, feedbackVector.signature],
+      }),
+    );
+    const [given] = parseEventLogs({ abi: agentTabReputationAbi, eventName: "FeedbackGiven", logs: relayed.logs });
+    expect(given?.args).toEqual({
+      provider: receiptFixture.provider,
+      serviceId: receiptFixture.serviceId,
+      payer: payer.address,
+      requestId: receiptFixture.requestId,
+      score: 87,
+      tags: ["fast", "accurate"],
+      amount: 25_000n,
+    });
+
+    // The payer itself, with a receipt the SDK signs.
+    const second = { ...receiptFixture, requestId: keccak256(toHex("second call")), cumulative: 1_259_567n };
+    const signature = await signReceipt(signer, { chainId, reputation: reputation.address, receipt: second });
+    const payerWallet = chain.others[1];
+    if (payerWallet === undefined || getAddress(payerWallet.account.address) !== payer.address) throw new Error("Hardhat's account #2 is not the payer");
+    await chain.mined(payerWallet.writeContract({ ...reputation, functionName: "giveFeedback", args: [second, signature, 40, ["slow"]] }));
+    for (const requestId of [receiptFixture.requestId, second.requestId]) {
+      expect(await chain.publicClient.readContract({ ...reputation, functionName: "feedbackGiven", args: [requestId] })).toBe(true);
+    }
   });
 
   it("the escrow's voucherDigest equals viem's hashTypedData, and its EIP-712 domain is the SDK's", async () => {

@@ -2,22 +2,42 @@
 pragma solidity ^0.8.24;
 
 import {AgentTabEscrow} from "../../contracts/AgentTabEscrow.sol";
+import {AgentTabReputation} from "../../contracts/AgentTabReputation.sol";
 import {IAgentTabEscrow} from "../../contracts/interfaces/IAgentTabEscrow.sol";
+import {IAgentTabReputation} from "../../contracts/interfaces/IAgentTabReputation.sol";
 import {IUSDC} from "../../contracts/interfaces/IUSDC.sol";
 import {VoucherHash} from "../../contracts/libraries/VoucherHash.sol";
 import {MockUSDC} from "../../contracts/mocks/MockUSDC.sol";
 import {TestBase} from "./base/TestBase.sol";
 import {vm} from "./base/Vm.sol";
 
+/// @dev The library's struct hashes read calldata; this exposes them to the test.
+contract VoucherHashHarness {
+    function hashReceipt(IAgentTabReputation.Receipt calldata receipt) external pure returns (bytes32) {
+        return VoucherHash.hashReceipt(receipt);
+    }
+
+    function hashFeedback(bytes32 requestId, uint8 score, string[] calldata tags, uint256 deadline)
+        external
+        pure
+        returns (bytes32)
+    {
+        return VoucherHash.hashFeedback(requestId, score, tags, deadline);
+    }
+}
+
 /// @notice Fixed vectors signed in TypeScript by viem with the SDK's typed data
 /// (test/vectors/*.json, pinned by test/e2e/typedDataParity.test.ts). The contracts are deployed
-/// where those vectors name them (Hardhat's first account, nonces 0 and 1, chain 31337), so the
+/// where those vectors name them (Hardhat's first account, nonces 0, 1 and 2, chain 31337), so the
 /// digests must match to the bit and the contracts must accept the viem signatures.
 contract TypedDataParityTest is TestBase {
     address internal constant DEPLOYER = 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266;
     address internal constant SIGNER = 0x70997970C51812dc3A010C7d01b50e0d17dc79C8;
     address internal constant USDC_ADDRESS = 0x5FbDB2315678afecb367f032d93F642f64180aa3;
     address internal constant ESCROW_ADDRESS = 0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512;
+    address internal constant REPUTATION_ADDRESS = 0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0;
+    /// @dev Hardhat's account #2: the receipt's payer, who signs the relayed feedback.
+    address internal constant PAYER = 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC;
 
     // test/vectors/voucher.json
     uint256 internal constant VOUCHER_MAX = 1234567;
@@ -38,8 +58,33 @@ contract TypedDataParityTest is TestBase {
     bytes internal constant AUTH_SIG =
         hex"4cbecc0ff40d2b93d055fdc3b3d5952cf0a7497f1919cc085afaf3330f0394bc54a62ecfe4118a88a9d00a2320684456cd3f45246c88f2c43dbe9ab99a70c2ab1b";
 
+    // test/vectors/receipt.json (signed by SIGNER, the receipt signer)
+    bytes32 internal constant RECEIPT_REQUEST_ID = 0xedaf27e52be8a7ea9c23e82cd558dd867e3aab9f0fffa76ec931a785fde9d5eb;
+    bytes32 internal constant RECEIPT_SERVICE_ID = 0x97f788580b77eff3b91aa4976c9aded96a349720d475dae24a8bf00d0b681568;
+    address internal constant RECEIPT_PROVIDER = 0x90F79bf6EB2c4f870365E785982E1f101E93b906;
+    uint256 internal constant RECEIPT_AMOUNT = 25_000;
+    uint256 internal constant RECEIPT_CUMULATIVE = 1_234_567;
+    uint64 internal constant RECEIPT_ISSUED_AT = 1_735_689_600;
+    bytes32 internal constant RECEIPT_TYPEHASH = 0x392b9fac37cfcc237253e055e6c54b7bf5545975cf537eec7e5c21e944dd103e;
+    bytes32 internal constant RECEIPT_DOMAIN = 0xd238ef004b37f491c0968117c75d52f9d09fe5efad690dedcb4626f647c20dcd;
+    bytes32 internal constant RECEIPT_STRUCT = 0x79aa6ae8c1f90c8a81b81b3f96dd7e1a9a9d8491294e1cd5e5475ee07c8a4656;
+    bytes32 internal constant RECEIPT_DIGEST = 0xf5b837ac76e3c0e7fd0f61499fec6eb5b94c454f375079b6d0cc428dab5af4c7;
+    bytes internal constant RECEIPT_SIG =
+        hex"8de2bc4aa4fa93aa7c8eb669961f622d352a63327fc8c5db9ebc1623605bc9e476de48fdea5ba5b509dda20a581570104d26a9b97085053326783f9f8e3c83301c";
+
+    // test/vectors/feedback.json (signed by PAYER; tags ["fast", "accurate"])
+    uint8 internal constant FEEDBACK_SCORE = 87;
+    uint256 internal constant FEEDBACK_DEADLINE = 4102444800;
+    bytes32 internal constant FEEDBACK_TYPEHASH = 0x46bfc098754c2bc9bd6916422fefc37456ebf182e7cd5a1969b58d1ee115767e;
+    bytes32 internal constant FEEDBACK_STRUCT = 0xb111d6de30e322568ce991872670d2852a5448ec3dd74408754b6dfee82bf6dc;
+    bytes32 internal constant FEEDBACK_DIGEST = 0x485a6259ab8b86fc26f8a57fdaecd8e4d77516fec9cae83788c0f6568e54cdce;
+    bytes internal constant FEEDBACK_SIG =
+        hex"05584098d9f8fc53ee4ce5454bf248382fc9642c6eac74283c75cbe8f7e803ae663a591b58ef193664af86687ff202fde157da0d9dfdb34e05441d46bcb2734a1c";
+
     MockUSDC internal usdc;
     AgentTabEscrow internal escrow;
+    AgentTabReputation internal reputation;
+    VoucherHashHarness internal harness;
     address internal settler = address(0x5E77);
 
     function setUp() public {
@@ -48,13 +93,35 @@ contract TypedDataParityTest is TestBase {
         vm.startPrank(DEPLOYER);
         usdc = new MockUSDC();
         escrow = new AgentTabEscrow(IUSDC(address(usdc)), DEPLOYER, 0, 500, 100, 8 days);
+        reputation = new AgentTabReputation(DEPLOYER, 0);
         escrow.grantRole(escrow.SETTLER_ROLE(), settler);
+        reputation.setReceiptSigner(SIGNER, true);
         vm.stopPrank();
+        harness = new VoucherHashHarness();
+    }
+
+    function _receipt() internal pure returns (IAgentTabReputation.Receipt memory) {
+        return IAgentTabReputation.Receipt(
+            RECEIPT_REQUEST_ID,
+            RECEIPT_SERVICE_ID,
+            RECEIPT_PROVIDER,
+            PAYER,
+            RECEIPT_AMOUNT,
+            RECEIPT_CUMULATIVE,
+            RECEIPT_ISSUED_AT
+        );
+    }
+
+    function _feedbackTags() internal pure returns (string[] memory tags) {
+        tags = new string[](2);
+        tags[0] = "fast";
+        tags[1] = "accurate";
     }
 
     function test_parity_contractsLandWhereTheVectorsSay() public view {
         assertEq(address(usdc), USDC_ADDRESS, "usdc address");
         assertEq(address(escrow), ESCROW_ADDRESS, "escrow address");
+        assertEq(address(reputation), REPUTATION_ADDRESS, "reputation address");
     }
 
     function test_parity_voucherHashesMatchViem() public view {
@@ -96,5 +163,41 @@ contract TypedDataParityTest is TestBase {
         vm.prank(settler);
         escrow.settleExactPayment(payment, AUTH_SIG);
         assertEq(escrow.earningsOf(address(0xF001)), AUTH_VALUE, "provider paid by the viem authorization");
+    }
+
+    function test_parity_receiptHashesMatchViem() public view {
+        assertEq(VoucherHash.RECEIPT_TYPEHASH, RECEIPT_TYPEHASH, "type hash");
+        assertEq(harness.hashReceipt(_receipt()), RECEIPT_STRUCT, "struct hash");
+        assertEq(VoucherHash.toTypedDataHash(RECEIPT_DOMAIN, RECEIPT_STRUCT), RECEIPT_DIGEST, "digest from parts");
+        assertEq(reputation.receiptDigest(_receipt()), RECEIPT_DIGEST, "reputation digest");
+    }
+
+    function test_parity_feedbackHashesMatchViem() public view {
+        assertEq(VoucherHash.FEEDBACK_TYPEHASH, FEEDBACK_TYPEHASH, "type hash");
+        assertEq(
+            harness.hashFeedback(RECEIPT_REQUEST_ID, FEEDBACK_SCORE, _feedbackTags(), FEEDBACK_DEADLINE),
+            FEEDBACK_STRUCT,
+            "struct hash"
+        );
+        assertEq(VoucherHash.toTypedDataHash(RECEIPT_DOMAIN, FEEDBACK_STRUCT), FEEDBACK_DIGEST, "digest from parts");
+        assertEq(
+            reputation.feedbackDigest(RECEIPT_REQUEST_ID, FEEDBACK_SCORE, _feedbackTags(), FEEDBACK_DEADLINE),
+            FEEDBACK_DIGEST,
+            "reputation digest"
+        );
+    }
+
+    function test_parity_payerGivesFeedbackWithTheViemSignedReceipt() public {
+        vm.prank(PAYER);
+        reputation.giveFeedback(_receipt(), RECEIPT_SIG, 50, _feedbackTags());
+        assertTrue(reputation.feedbackGiven(RECEIPT_REQUEST_ID), "accepted the viem receipt");
+    }
+
+    function test_parity_relayerSubmitsTheViemSignedFeedback() public {
+        vm.prank(settler);
+        reputation.giveFeedbackBySig(
+            _receipt(), RECEIPT_SIG, FEEDBACK_SCORE, _feedbackTags(), FEEDBACK_DEADLINE, FEEDBACK_SIG
+        );
+        assertTrue(reputation.feedbackGiven(RECEIPT_REQUEST_ID), "accepted the viem feedback");
     }
 }

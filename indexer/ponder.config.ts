@@ -1,7 +1,7 @@
 import { createConfig } from "ponder";
 import { http } from "viem";
 
-import { agentTabEscrowAbi } from "@agenttab/sdk";
+import { agentTabEscrowAbi, agentTabReputationAbi } from "@agenttab/sdk";
 
 import { loadIndexerSettings } from "./settings.ts";
 
@@ -25,6 +25,12 @@ export default createConfig({
       chain: "agenttab",
       abi: agentTabEscrowAbi,
       address: settings.deployment.escrow,
+      startBlock: settings.deployment.startBlock,
+    },
+    AgentTabReputation: {
+      chain: "agenttab",
+      abi: agentTabReputationAbi,
+      address: settings.deployment.reputation,
       startBlock: settings.deployment.startBlock,
     },
   },

@@ -141,3 +141,42 @@ export const indexedHead = onchainTable("indexed_head", (t) => ({
   blockHash: t.hex().notNull(),
   timestamp: t.bigint().notNull(),
 }));
+
+/** Feedback a paying agent left on a call, proven by the proxy's receipt (one per call). */
+export const feedback = onchainTable(
+  "feedback",
+  (t) => ({
+    requestId: t.hex().primaryKey(),
+    provider: t.hex().notNull(),
+    serviceId: t.hex().notNull(),
+    payer: t.hex().notNull(),
+    score: t.integer().notNull(),
+    tags: t.text().array().notNull(),
+    amount: t.bigint().notNull(),
+    blockNumber: t.bigint().notNull(),
+    timestamp: t.bigint().notNull(),
+  }),
+  (table) => ({ serviceIdx: index().on(table.provider, table.serviceId) }),
+);
+
+/** Running feedback totals per (provider, service): the reputation score's feedback input. */
+export const serviceFeedback = onchainTable(
+  "service_feedback",
+  (t) => ({
+    id: t.text().primaryKey(),
+    provider: t.hex().notNull(),
+    serviceId: t.hex().notNull(),
+    feedbackCount: t.bigint().notNull(),
+    scoreSum: t.bigint().notNull(),
+    /** USDC the feedback givers paid for the rated calls. */
+    ratedVolume: t.bigint().notNull(),
+  }),
+  (table) => ({ providerIdx: index().on(table.provider) }),
+);
+
+/** Keys currently allowed to sign receipts. */
+export const receiptSigner = onchainTable("receipt_signer", (t) => ({
+  address: t.hex().primaryKey(),
+  allowed: t.boolean().notNull(),
+  updatedBlock: t.bigint().notNull(),
+}));

@@ -4,3 +4,7 @@ export { getAgentAccount, getDelegation, getProviderAccount, listPendingWithdraw
 export type { IndexedAgentAccount, IndexedDelegation, IndexedProviderAccount } from "./accounts.ts";
 export { getIndexerStatus } from "./status.ts";
 export type { IndexerStatus } from "./status.ts";
+export { REPUTATION_PRIOR, REPUTATION_PRIOR_WEIGHT, SUCCESS_WEIGHT, reputationScore } from "./reputation.ts";
+export type { ReputationInputs } from "./reputation.ts";
+export { getServiceReputations } from "./serviceReputation.ts";
+export type { ServiceReputation } from "./serviceReputation.ts";

@@ -47,3 +47,4 @@ export type {
   VoucherSigner,
   VoucherTypedData,
 } from "./typedData.ts";
+export { serviceIdToBytes32 } from "./serviceIds.ts";

@@ -1,13 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { keccak256, toHex } from "viem";
+
 import {
   getAgentAccount,
   getDelegation,
   getIndexerStatus,
   getProviderAccount,
+  getServiceReputations,
   listPendingWithdrawals,
+  reputationScore,
 } from "../../indexer/read/index.ts";
-import { agentTabEscrowAbi } from "../../sdk/src/index.ts";
+import { agentTabEscrowAbi, agentTabReputationAbi, serviceIdToBytes32, signReceipt } from "../../sdk/src/index.ts";
 import { depositAs, escrowAs, settleAs, testAccount } from "./helpers/actions.ts";
 import { startIndexerStack } from "./helpers/stack.ts";
 import type { IndexerStack } from "./helpers/stack.ts";
@@ -122,5 +126,44 @@ describe("indexer: chain → Ponder → views → read module", () => {
       (p) => p?.withdrawn === 1_000_000n,
     );
     expect(value?.balance).toBe(4_940_000n);
+  });
+
+  it("records paid feedback and blends it with the settled call counts into the reputation", async () => {
+    const serviceId = serviceIdToBytes32("indexer-weather");
+    const { chainId, reputation } = stack.deployment;
+    const give = async (label: string, score: number, tags: string[]) => {
+      const receipt = {
+        requestId: keccak256(toHex(label)),
+        serviceId,
+        provider: provider.address,
+        payer: alice.address,
+        amount: 25_000n,
+        cumulative: 3_000_000n,
+        issuedAt: 1_735_689_600n,
+      };
+      // The deployer is the receipt signer on a default local deployment.
+      const signature = await signReceipt(stack.deployer.account, { chainId, reputation, receipt });
+      const wallet = await stack.walletFor(alice);
+      await stack.mined(
+        wallet.writeContract({ address: reputation, abi: agentTabReputationAbi, functionName: "giveFeedback", args: [receipt, signature, score, tags] }),
+      );
+    };
+    await give("call 1", 90, ["fast"]);
+    await give("call 2", 70, ["fast", "accurate"]);
+
+    const read = () => getServiceReputations(stack.reader, [{ provider: provider.address, serviceId }]);
+    const key = `${provider.address.toLowerCase()}:${serviceId}`;
+    const { value } = await stack.waitFor(read, (m) => m.get(key)?.feedbackCount === 2n);
+    const expected = { callsServed: 40n, callsFailed: 2n, feedbackCount: 2n, feedbackScoreSum: 160n };
+    expect(value.get(key)).toEqual({ ...expected, score: reputationScore(expected) });
+    const rows = await stack.sql`SELECT score, tags FROM ${stack.sql(stack.reader.viewsSchema)}.feedback ORDER BY score DESC`;
+    expect(rows).toEqual([
+      { score: 90, tags: ["fast"] },
+      { score: 70, tags: ["fast", "accurate"] },
+    ]);
+    // A service nobody used or rated is unrated.
+    const other = serviceIdToBytes32("never-called");
+    const unrated = await getServiceReputations(stack.reader, [{ provider: bob.address, serviceId: other }]);
+    expect(unrated.get(`${bob.address.toLowerCase()}:${other}`)?.score).toBeNull();
   });
 });

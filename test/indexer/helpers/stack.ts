@@ -81,6 +81,7 @@ export async function startIndexerStack() {
 
   return {
     deployment,
+    databaseUrl: db.url,
     rpcUrl,
     publicClient,
     deployer,

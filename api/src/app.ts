@@ -1,0 +1,45 @@
+import Fastify from "fastify";
+import type { FastifyInstance, FastifyServerOptions } from "fastify";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+
+import type { ApiConfig } from "./config.ts";
+import chainState from "./plugins/chainState.ts";
+import db from "./plugins/db.ts";
+import errors from "./plugins/errors.ts";
+import health from "./routes/health.ts";
+
+declare module "fastify" {
+  interface FastifyInstance {
+    config: ApiConfig;
+  }
+}
+
+/**
+ * Builds the AgentTab API as a Fastify app (not listening): external plugins (errors, db, chain
+ * state), then routes. `server.ts` starts it; tests `inject` into it or listen on 127.0.0.1.
+ *
+ * @example
+ * const app = await buildApp(config, { logger: false });
+ * const res = await app.inject({ method: "GET", url: "/healthz" });
+ */
+export async function buildApp(config: ApiConfig, options: FastifyServerOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    bodyLimit: config.maxBodyBytes,
+    // Keeps one slow client from holding a connection open forever.
+    requestTimeout: config.upstreamTimeoutMs + 10_000,
+    maxParamLength: 512,
+    ...options,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  app.decorate("config", config);
+  await app.register(errors);
+  await app.register(db, { databaseUrl: config.databaseUrl });
+  await app.register(chainState, {
+    rpcUrl: config.rpcUrl,
+    chainId: config.deployment.chainId,
+    viewsSchema: config.chainViewsSchema,
+    maxLagBlocks: config.maxIndexerLagBlocks,
+    pollMs: config.chainHeadPollMs,
+  });
+  await app.register(health);
+  return app;
+}

@@ -1,0 +1,51 @@
+import type { Address, Hex } from "viem";
+
+import type { Deployment } from "@agenttab/sdk";
+
+/** Everything the API is configured with; `loadApiConfig` reads it from the environment. */
+export type ApiConfig = {
+  host: string;
+  port: number;
+  databaseUrl: string;
+  /** The Ponder views schema the chain state is read from (SELECT only). */
+  chainViewsSchema: string;
+  rpcUrl: string;
+  deployment: Deployment;
+  /** The proxy's key: it signs receipts (an allowed receipt signer on the reputation contract). */
+  receiptSignerKey: Hex;
+  /** New spending is refused while the indexer lags the chain by more than this many blocks. */
+  maxIndexerLagBlocks: bigint;
+  /** How often the chain head is polled (off the request path). */
+  chainHeadPollMs: number;
+  /** Upstream timeout per call. */
+  upstreamTimeoutMs: number;
+  /** Largest request body forwarded upstream, in bytes. */
+  maxBodyBytes: number;
+  /** Per (agent, service) calls allowed per window. */
+  rateLimit: { max: number; windowMs: number };
+  /** A reservation not charged or released within this time no longer holds balance. */
+  reservationTtlMs: number;
+  /** Allow upstreams on loopback/private addresses (tests and local development only). */
+  allowPrivateUpstreams: boolean;
+};
+
+export type ApiConfigOverrides = Partial<Omit<ApiConfig, "deployment" | "databaseUrl" | "rpcUrl" | "receiptSignerKey">>;
+
+/** The defaults every deployment starts from. */
+export const defaultApiConfig = {
+  host: "127.0.0.1",
+  port: 8787,
+  chainViewsSchema: "agenttab_chain",
+  maxIndexerLagBlocks: 5n,
+  chainHeadPollMs: 500,
+  upstreamTimeoutMs: 15_000,
+  maxBodyBytes: 1_048_576,
+  rateLimit: { max: 600, windowMs: 60_000 },
+  reservationTtlMs: 120_000,
+  allowPrivateUpstreams: false,
+} as const satisfies ApiConfigOverrides;
+
+/** Lowercase, for ledger keys. */
+export function addressKey(address: Address | string): string {
+  return address.toLowerCase();
+}

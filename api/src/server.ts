@@ -1,0 +1,52 @@
+/**
+ * Starts the AgentTab API: `npm run api`. Configuration from the environment:
+ *
+ *   DATABASE_URL            PostgreSQL (default: an embedded one in .data/postgres)
+ *   AGENTTAB_CHAIN_ID       default 31337; the deployment record is deployments/<id>.json
+ *   AGENTTAB_RPC_URL        default http://127.0.0.1:8545
+ *   AGENTTAB_VIEWS_SCHEMA   the indexer's views schema (default agenttab_chain)
+ *   RECEIPT_SIGNER_KEY      the proxy's receipt key (default on 31337: Hardhat account #0)
+ *   HOST, PORT              default 127.0.0.1:8787
+ */
+import path from "node:path";
+
+import type { Hex } from "viem";
+
+import { readDeployment } from "@agenttab/sdk";
+
+import { openDatabase } from "../../scripts/lib/embeddedPostgres.ts";
+import { hardhatDeployerKey } from "../../scripts/lib/deployConfig.ts";
+import { buildApp } from "./app.ts";
+import { defaultApiConfig } from "./config.ts";
+
+const root = path.join(import.meta.dirname, "..", "..");
+const env = process.env;
+const chainId = Number(env.AGENTTAB_CHAIN_ID ?? 31337);
+const deployment = await readDeployment(chainId, { dir: env.AGENTTAB_DEPLOYMENTS_DIR ?? path.join(root, "deployments") });
+const receiptSignerKey = (env.RECEIPT_SIGNER_KEY ?? (chainId === 31337 ? hardhatDeployerKey : undefined)) as Hex | undefined;
+if (receiptSignerKey === undefined) throw new Error("RECEIPT_SIGNER_KEY is required outside the local chain");
+const db = await openDatabase({ env, dataDir: path.join(root, ".data", "postgres") });
+
+const app = await buildApp(
+  {
+    ...defaultApiConfig,
+    host: env.HOST ?? defaultApiConfig.host,
+    port: Number(env.PORT ?? defaultApiConfig.port),
+    chainViewsSchema: env.AGENTTAB_VIEWS_SCHEMA ?? defaultApiConfig.chainViewsSchema,
+    databaseUrl: db.url,
+    rpcUrl: env.AGENTTAB_RPC_URL ?? "http://127.0.0.1:8545",
+    deployment,
+    receiptSignerKey,
+  },
+  { logger: { level: env.LOG_LEVEL ?? "info" } },
+);
+app.addHook("onClose", async () => {
+  await db.stop();
+});
+await app.listen({ host: app.config.host, port: app.config.port });
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    void app.close().then(() => process.exit(0));
+  });
+}

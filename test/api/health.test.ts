@@ -1,0 +1,35 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { startApiStack } from "./helpers/apiStack.ts";
+import type { ApiStack } from "./helpers/apiStack.ts";
+
+describe("api: boot, migrations, health", () => {
+  let stack: ApiStack;
+  beforeAll(async () => {
+    stack = await startApiStack();
+  }, 120_000);
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it("applies its migrations into its own schema", async () => {
+    const rows = await stack.app.sql`SELECT version FROM schema_migrations ORDER BY version`;
+    expect(rows.map((r) => r.version)).toEqual([1]);
+  });
+
+  it("reports a healthy database and a fresh index", async () => {
+    // The indexer may still be a block or two behind the deployment's last transactions.
+    const { value: res } = await stack.chain.waitFor(
+      () => stack.app.inject({ method: "GET", url: "/healthz" }),
+      (r) => r.json().indexer.lagBlocks === "0",
+    );
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ ok: true, database: true, indexer: { ready: true, fresh: true, lagBlocks: "0" } });
+  });
+
+  it("answers unknown routes with a stable code", async () => {
+    const res = await stack.app.inject({ method: "GET", url: "/nope" });
+    expect(res.statusCode).toBe(404);
+    expect(res.json()).toMatchObject({ code: "not_found" });
+  });
+});

@@ -1,0 +1,57 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+
+import type { FastifyInstance } from "fastify";
+
+import { buildApp } from "../../../api/src/app.ts";
+import { defaultApiConfig } from "../../../api/src/config.ts";
+import type { ApiConfigOverrides } from "../../../api/src/config.ts";
+import { hardhatDeployerKey } from "../../../scripts/lib/deployConfig.ts";
+import { startIndexerStack } from "../../indexer/helpers/stack.ts";
+
+/**
+ * The whole running system for API tests: embedded PostgreSQL, a Hardhat JSON-RPC server with
+ * AgentTab deployed, the Ponder indexer, and the real API app on the same database (not listening;
+ * use `app.inject`, or `listen` for real sockets).
+ */
+export type ApiStack = Awaited<ReturnType<typeof startApiStack>>;
+
+export async function startApiStack(overrides: ApiConfigOverrides = {}) {
+  const chain = await startIndexerStack();
+  const databaseUrl = chain.databaseUrl;
+  const app: FastifyInstance = await buildApp(
+    {
+      ...defaultApiConfig,
+      chainHeadPollMs: 50,
+      allowPrivateUpstreams: true,
+      ...overrides,
+      databaseUrl,
+      chainViewsSchema: chain.reader.viewsSchema,
+      rpcUrl: chain.rpcUrl,
+      deployment: chain.deployment,
+      receiptSignerKey: hardhatDeployerKey,
+    },
+    { logger: false },
+  );
+  await app.ready();
+  return {
+    chain,
+    app,
+    async stop() {
+      await app.close();
+      await chain.stop();
+    },
+  };
+}
+
+/** A real HTTP upstream on 127.0.0.1 for tests; `handler` decides each response. */
+export async function startUpstream(handler: http.RequestListener) {
+  const server = http.createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    server,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

@@ -7,6 +7,7 @@ import chainState from "./plugins/chainState.ts";
 import db from "./plugins/db.ts";
 import errors from "./plugins/errors.ts";
 import health from "./routes/health.ts";
+import proxy from "./routes/proxy.ts";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -41,5 +42,6 @@ export async function buildApp(config: ApiConfig, options: FastifyServerOptions 
     pollMs: config.chainHeadPollMs,
   });
   await app.register(health);
+  await app.register(proxy);
   return app;
 }

@@ -1,0 +1,148 @@
+import {
+  decodePaymentSignatureHeader,
+  encodePaymentRequiredHeader,
+  encodePaymentResponseHeader,
+} from "@x402/core/http";
+import type { PaymentPayload, PaymentRequired, PaymentRequirements, SettleResponse } from "@x402/core/types";
+import { getAddress, isAddress, isHex } from "viem";
+import type { Address, Hex } from "viem";
+
+import { voucherDomain } from "@agenttab/sdk";
+import type { Deployment } from "@agenttab/sdk";
+
+import { ApiError } from "../errors.ts";
+
+/** The x402 scheme name of AgentTab's cumulative escrow vouchers. */
+export const VOUCHER_SCHEME = "agenttab-voucher";
+
+const MAX_UINT128 = (1n << 128n) - 1n;
+const MAX_HEADER_LENGTH = 4_096;
+
+/** What a paid call offers in `accepts[]`. */
+export function voucherRequirements({
+  deployment,
+  amount,
+  charged,
+}: {
+  deployment: Deployment;
+  /** The most this call can cost. */
+  amount: bigint;
+  /** The signer's charged total plus calls in flight, when the payer is known. */
+  charged?: bigint | undefined;
+}): PaymentRequirements {
+  const domain = voucherDomain({ chainId: deployment.chainId, escrow: deployment.escrow });
+  return {
+    scheme: VOUCHER_SCHEME,
+    network: deployment.network,
+    asset: deployment.usdc,
+    amount: amount.toString(),
+    payTo: deployment.escrow,
+    maxTimeoutSeconds: 60,
+    extra: {
+      escrow: deployment.escrow,
+      eip712: { ...domain, chainId: deployment.chainId },
+      primaryType: "Voucher",
+      ...(charged === undefined ? {} : { charged: charged.toString() }),
+    },
+  };
+}
+
+/** The PAYMENT-REQUIRED header value (x402 v2, base64 JSON). */
+export function paymentRequiredHeader({
+  url,
+  description,
+  requirements,
+  error,
+}: {
+  url: string;
+  description: string;
+  requirements: PaymentRequirements;
+  error?: string;
+}): string {
+  const body: PaymentRequired = {
+    x402Version: 2,
+    resource: { url, description, mimeType: "application/json" },
+    accepts: [requirements],
+    ...(error === undefined ? {} : { error }),
+  };
+  return encodePaymentRequiredHeader(body);
+}
+
+/** A voucher payment, decoded and shape-checked (not yet verified). */
+export type VoucherPayment = {
+  account: Address;
+  signer: Address;
+  maxCumulative: bigint;
+  signature: Hex;
+};
+
+const invalid = (code: string, message: string) =>
+  new ApiError({ status: 400, code, message, reason: "invalid_payload" });
+
+/**
+ * Decodes a PAYMENT-SIGNATURE header into a voucher payment, refusing anything malformed or meant
+ * for another scheme, network or escrow with a 400 and a stable code.
+ *
+ * @example
+ * const payment = decodeVoucherPayment(request.headers["payment-signature"], deployment);
+ */
+export function decodeVoucherPayment(header: string, deployment: Deployment): VoucherPayment {
+  if (header.length > MAX_HEADER_LENGTH) throw invalid("payment_header_too_large", `PAYMENT-SIGNATURE is over ${MAX_HEADER_LENGTH} bytes`);
+  let decoded: PaymentPayload;
+  try {
+    decoded = decodePaymentSignatureHeader(header) as PaymentPayload;
+  } catch {
+    throw invalid("invalid_payment_header", "PAYMENT-SIGNATURE is not base64-encoded JSON");
+  }
+  if (typeof decoded !== "object" || decoded === null) throw invalid("invalid_payment_header", "PAYMENT-SIGNATURE is not a JSON object");
+  if (decoded.x402Version !== 2) throw invalid("unsupported_x402_version", "Only x402Version 2 is supported");
+  const accepted = decoded.accepted as Partial<PaymentRequirements> | undefined;
+  if (typeof accepted !== "object" || accepted === null) throw invalid("invalid_payment_header", "`accepted` is missing");
+  if (accepted.scheme !== VOUCHER_SCHEME) {
+    throw new ApiError({ status: 400, code: "unsupported_scheme", message: `Scheme "${String(accepted.scheme)}" is not accepted here; use "${VOUCHER_SCHEME}"`, reason: "unsupported_scheme" });
+  }
+  if (accepted.network !== deployment.network) {
+    throw new ApiError({ status: 400, code: "wrong_network", message: `This proxy takes payments on ${deployment.network}, not ${String(accepted.network)}`, reason: "invalid_network" });
+  }
+  if (typeof accepted.payTo !== "string" || accepted.payTo.toLowerCase() !== deployment.escrow.toLowerCase()) {
+    throw invalid("wrong_escrow", `Vouchers must be for the escrow ${deployment.escrow}`);
+  }
+  const payload = decoded.payload as Record<string, unknown> | undefined;
+  if (typeof payload !== "object" || payload === null) throw invalid("invalid_payment_header", "`payload` is missing");
+  const { account, signer, maxCumulative, signature } = payload;
+  if (typeof account !== "string" || !isAddress(account, { strict: false })) throw invalid("invalid_voucher", "`payload.account` is not an address");
+  if (typeof signer !== "string" || !isAddress(signer, { strict: false })) throw invalid("invalid_voucher", "`payload.signer` is not an address");
+  if (typeof maxCumulative !== "string" || !/^(0|[1-9][0-9]{0,38})$/.test(maxCumulative)) {
+    throw invalid("invalid_amount", "`payload.maxCumulative` must be a decimal string of USDC atomic units");
+  }
+  const max = BigInt(maxCumulative);
+  if (max > MAX_UINT128) throw invalid("invalid_amount", "`payload.maxCumulative` is above 2^128 - 1");
+  if (typeof signature !== "string" || !isHex(signature) || signature.length !== 132) {
+    throw invalid("invalid_signature", "`payload.signature` must be a 65-byte hex signature");
+  }
+  return { account: getAddress(account), signer: getAddress(signer), maxCumulative: max, signature: signature.toLowerCase() as Hex };
+}
+
+/** The PAYMENT-RESPONSE header value: the signed receipt, in an x402 v2 SettleResponse. */
+export function paymentResponseHeader({
+  deployment,
+  payer,
+  amount,
+  receipt,
+}: {
+  deployment: Deployment;
+  payer: Address;
+  amount: bigint;
+  receipt: Record<string, unknown>;
+}): string {
+  const response: SettleResponse = {
+    success: true,
+    // Vouchers settle on-chain in the weekly batch; nothing was sent for this call.
+    transaction: "",
+    network: deployment.network,
+    payer,
+    amount: amount.toString(),
+    extensions: { agenttab: { receipt } },
+  };
+  return encodePaymentResponseHeader(response);
+}

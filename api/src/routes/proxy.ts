@@ -1,0 +1,340 @@
+import { randomUUID } from "node:crypto";
+import { Transform } from "node:stream";
+import type { Readable } from "node:stream";
+
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { Type } from "typebox";
+import { request as upstreamRequest, errors as undiciErrors } from "undici";
+import type { Address } from "viem";
+
+import { serviceIdToBytes32 } from "@agenttab/sdk";
+
+import { ApiError } from "../errors.ts";
+import { charge, release } from "../ledger/charge.ts";
+import { reserve } from "../ledger/reserve.ts";
+import type { Reservation } from "../ledger/reserve.ts";
+import { proxiedPath } from "../payments/paths.ts";
+import { feeOf, priceOf } from "../payments/pricing.ts";
+import type { ServicePricing } from "../payments/pricing.ts";
+import { receiptSigner, requestIdToBytes32 } from "../payments/receipts.ts";
+import { recoverSigner } from "../payments/recoverSigner.ts";
+import { voucherDigester } from "../payments/voucherDigest.ts";
+import {
+  decodeVoucherPayment,
+  paymentRequiredHeader,
+  paymentResponseHeader,
+  voucherRequirements,
+} from "../payments/x402.ts";
+import { consumeRateLimit } from "../ledger/rateLimit.ts";
+
+// Hop-by-hop headers (RFC 9110 §7.6.1) and our own payment headers never cross the proxy.
+const STRIPPED_REQUEST_HEADERS = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "host",
+  "content-length",
+  "payment-signature",
+  "x-payment",
+  "x-payment-max-amount",
+  "expect",
+]);
+const STRIPPED_RESPONSE_HEADERS = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "payment-required",
+  "payment-response",
+]);
+
+type ServiceRow = ServicePricing & {
+  id: string;
+  provider: Address;
+  name: string;
+  upstreamUrl: string;
+};
+
+const ProxyParams = Type.Object({
+  serviceId: Type.String({ pattern: "^[a-z0-9][a-z0-9-]{2,63}$" }),
+  "*": Type.String({ maxLength: 2048 }),
+});
+
+/**
+ * The paid call: any method on `/v1/proxy/:serviceId/*`. Without payment → 402 with
+ * PAYMENT-REQUIRED (x402 v2); with PAYMENT-SIGNATURE → verify the voucher, reserve the call's
+ * maximum, forward, charge the actual price and sign the receipt (committed before answering),
+ * then stream the upstream's response with PAYMENT-RESPONSE and the X-ACF-* billing headers.
+ * An upstream timeout, connection error or 5xx releases the reservation: nothing is charged.
+ */
+export default async function proxy(app: FastifyInstance) {
+  const { deployment } = app.config;
+  const digestOf = voucherDigester({ chainId: deployment.chainId, escrow: deployment.escrow });
+  const receipts = receiptSigner({ chainId: deployment.chainId, reputation: deployment.reputation, privateKey: app.config.receiptSignerKey });
+  const maxAmountCap = (1n << 128n) - 1n;
+
+  // Bodies are forwarded as streams, never parsed, in this plugin's scope.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", (_request, payload, done) => done(null, payload));
+
+  let freshness = { ok: false, checkedAt: 0 };
+  const indexIsFresh = async () => {
+    // Re-checked every 200 ms: new spending stops within that time of the index falling behind.
+    if (Date.now() - freshness.checkedAt > 200) freshness = { ok: (await app.chain.fresh()).ok, checkedAt: Date.now() };
+    return freshness.ok;
+  };
+
+  app.route({
+    method: ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
+    url: "/v1/proxy/:serviceId/*",
+    schema: { params: ProxyParams },
+    handler: async (request: FastifyRequest<{ Params: { serviceId: string; "*": string } }>, reply: FastifyReply) => {
+      const started = performance.now();
+      const { serviceId } = request.params;
+      const path = proxiedPath(request.params["*"]);
+      const service = await loadService(app, serviceId);
+      const maxAmount = service.maxPrice;
+
+      const cap = parseMaxAmountHeader(request.headers["x-payment-max-amount"]);
+      if (cap !== undefined && maxAmount > cap) {
+        throw new ApiError({
+          status: 402,
+          code: "price_exceeds_max",
+          message: `This call may cost up to ${maxAmount}, above X-Payment-Max-Amount ${cap}`,
+          details: { price: maxAmount.toString(), max: cap.toString() },
+        });
+      }
+      const declaredLength = Number(request.headers["content-length"] ?? 0);
+      if (declaredLength > app.config.maxBodyBytes) {
+        throw new ApiError({ status: 413, code: "body_too_large", message: `Bodies are limited to ${app.config.maxBodyBytes} bytes` });
+      }
+
+      const resourceUrl = `/v1/proxy/${serviceId}${path}`;
+      const paymentHeader = request.headers["payment-signature"];
+      if (paymentHeader === undefined || paymentHeader === "") {
+        reply.header("payment-required", paymentRequiredHeader({ url: resourceUrl, description: service.name, requirements: voucherRequirements({ deployment, amount: maxAmount }) }));
+        throw new ApiError({ status: 402, code: "payment_required", message: `Paying for "${serviceId}" takes a voucher in PAYMENT-SIGNATURE (x402 v2, scheme agenttab-voucher)` });
+      }
+      if (Array.isArray(paymentHeader)) throw new ApiError({ status: 400, code: "invalid_payment_header", message: "Send one PAYMENT-SIGNATURE header", reason: "invalid_payload" });
+      const payment = decodeVoucherPayment(paymentHeader, deployment);
+      const refuse = (code: string, message: string, extra: { charged?: bigint; reason?: string; details?: Record<string, unknown> } = {}) => {
+        reply.header(
+          "payment-required",
+          paymentRequiredHeader({ url: resourceUrl, description: service.name, error: code, requirements: voucherRequirements({ deployment, amount: maxAmount, charged: extra.charged }) }),
+        );
+        return new ApiError({ status: 402, code, message, reason: extra.reason ?? "invalid_payload", ...(extra.details ? { details: extra.details } : {}) });
+      };
+      if (recoverSigner(digestOf(payment.account, payment.maxCumulative), payment.signature)?.toLowerCase() !== payment.signer.toLowerCase()) {
+        throw refuse("invalid_signature", "The voucher's signature does not recover to its signer");
+      }
+      if (!(await indexIsFresh())) {
+        throw new ApiError({ status: 503, code: "index_stale", message: "The chain index is behind; no new spending until it catches up", headers: { "retry-after": "2" } });
+      }
+      const limit = await consumeRateLimit(app.sql, { agent: payment.signer, serviceId, ...app.config.rateLimit });
+      reply.header("x-acf-rate-limit-remaining", String(limit.remaining));
+      if (!limit.allowed) {
+        throw new ApiError({
+          status: 429,
+          code: "rate_limited",
+          message: `Rate limit of ${app.config.rateLimit.max} calls per ${app.config.rateLimit.windowMs / 1000} s reached for this service`,
+          headers: { "retry-after": String(limit.retryAfterSeconds) },
+        });
+      }
+
+      const requestId = randomUUID();
+      let reservation: Reservation;
+      try {
+        reservation = await reserve(app.sql, {
+          requestId,
+          account: payment.account,
+          signer: payment.signer,
+          serviceId,
+          maxAmount: maxAmount > maxAmountCap ? maxAmountCap : maxAmount,
+          voucherMax: payment.maxCumulative,
+          signature: payment.signature,
+          viewsSchema: app.config.chainViewsSchema,
+          ttlMs: app.config.reservationTtlMs,
+        });
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 402) {
+          const charged = error.details?.charged;
+          throw refuse(error.code, error.message, {
+            ...(typeof charged === "string" ? { charged: BigInt(charged) } : {}),
+            reason: error.reason ?? "invalid_payload",
+            ...(error.details ? { details: error.details } : {}),
+          });
+        }
+        throw error;
+      }
+
+      let upstream: Awaited<ReturnType<typeof upstreamRequest>>;
+      try {
+        upstream = await forward(app, request, service, path);
+      } catch (error) {
+        await release(app.sql, reservation);
+        await recordOutcome(app, { requestId, serviceId, ok: false, status: null, error: String((error as Error).message), started });
+        if (error instanceof ApiError) throw error;
+        const timedOut = error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError || (error as Error).name === "TimeoutError";
+        throw new ApiError(
+          timedOut
+            ? { status: 504, code: "upstream_timeout", message: `The service did not answer within ${app.config.upstreamTimeoutMs} ms; nothing was charged` }
+            : { status: 502, code: "upstream_unreachable", message: "The service could not be reached; nothing was charged" },
+        );
+      }
+      if (upstream.statusCode >= 500) {
+        upstream.body.resume();
+        await release(app.sql, reservation);
+        await recordOutcome(app, { requestId, serviceId, ok: false, status: upstream.statusCode, error: null, started });
+        throw new ApiError({
+          status: 502,
+          code: "upstream_failed",
+          message: `The service failed with ${upstream.statusCode}; nothing was charged`,
+          details: { upstreamStatus: upstream.statusCode },
+        });
+      }
+
+      const header = (name: string) => {
+        const value = upstream.headers[name.toLowerCase()];
+        return Array.isArray(value) ? value[0] : value;
+      };
+      const amount = priceOf(service, header);
+      const fee = feeOf(amount, deployment.feeBps);
+      const latencyMs = Math.round(performance.now() - started);
+      const issuedAt = BigInt(Math.floor(Date.now() / 1000));
+      const receiptBase = {
+        requestId: requestIdToBytes32(requestId),
+        serviceId: serviceIdToBytes32(serviceId),
+        provider: service.provider,
+        payer: payment.signer,
+        amount,
+        issuedAt,
+      };
+      let cumulative: bigint;
+      let receiptSignature: string;
+      try {
+        ({ cumulative, receiptSignature } = await charge(app.sql, reservation, {
+          amount,
+          fee,
+          provider: service.provider,
+          method: request.method,
+          path,
+          upstreamStatus: upstream.statusCode,
+          latencyMs,
+          issuedAt,
+          signReceipt: async (c) => receipts.sign({ ...receiptBase, cumulative: c }),
+        }));
+      } catch (error) {
+        upstream.body.destroy();
+        await release(app.sql, reservation);
+        throw error;
+      }
+      await recordOutcome(app, { requestId, serviceId, ok: true, status: upstream.statusCode, error: null, started });
+
+      for (const [name, value] of Object.entries(upstream.headers)) {
+        if (value !== undefined && !STRIPPED_RESPONSE_HEADERS.has(name) && !name.startsWith("x-acf-")) reply.header(name, value);
+      }
+      const receipt = {
+        requestId: receiptBase.requestId,
+        serviceId: receiptBase.serviceId,
+        provider: service.provider,
+        payer: payment.signer,
+        amount: amount.toString(),
+        cumulative: cumulative.toString(),
+        issuedAt: issuedAt.toString(),
+        signature: receiptSignature,
+        signer: receipts.address,
+        reputation: deployment.reputation,
+      };
+      reply
+        .status(upstream.statusCode)
+        .header("payment-response", paymentResponseHeader({ deployment, payer: payment.signer, amount, receipt }))
+        .header("x-acf-amount", amount.toString())
+        .header("x-acf-currency", "USDC")
+        .header("x-acf-provider", service.provider)
+        .header("x-acf-latency-ms", String(latencyMs))
+        .header("x-acf-request-id", requestId);
+      return reply.send(upstream.body);
+    },
+  });
+}
+
+async function loadService(app: FastifyInstance, serviceId: string): Promise<ServiceRow> {
+  const [row] = await app.sql<
+    { id: string; provider: Address; name: string; upstream_url: string; pricing: "fixed" | "metered"; price: string; max_price: string; usage_header: string | null; status: string }[]
+  >`SELECT id, provider, name, upstream_url, pricing, price, max_price, usage_header, status FROM services WHERE id = ${serviceId}`;
+  if (!row) throw new ApiError({ status: 404, code: "service_not_found", message: `No service "${serviceId}"` });
+  if (row.status !== "active") throw new ApiError({ status: 410, code: "service_delisted", message: `Service "${serviceId}" has been delisted` });
+  return {
+    id: row.id,
+    provider: row.provider,
+    name: row.name,
+    upstreamUrl: row.upstream_url,
+    pricing: row.pricing,
+    price: BigInt(row.price),
+    maxPrice: BigInt(row.max_price),
+    usageHeader: row.usage_header,
+  };
+}
+
+function parseMaxAmountHeader(value: string | string[] | undefined): bigint | undefined {
+  if (value === undefined) return undefined;
+  if (Array.isArray(value) || !/^(0|[1-9][0-9]{0,38})$/.test(value.trim())) {
+    throw new ApiError({ status: 400, code: "invalid_max_amount", message: "X-Payment-Max-Amount must be one decimal amount of USDC atomic units" });
+  }
+  return BigInt(value.trim());
+}
+
+/** Sends the call upstream, streaming the body (bounded by the body limit) both ways. */
+async function forward(app: FastifyInstance, request: FastifyRequest, service: ServiceRow, path: string) {
+  const base = new URL(service.upstreamUrl);
+  const query = request.url.includes("?") ? request.url.slice(request.url.indexOf("?")) : "";
+  const target = new URL(`${base.pathname.replace(/\/+$/, "")}${path}${query}`, base);
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value === undefined || STRIPPED_REQUEST_HEADERS.has(name) || name.startsWith("x-acf-")) continue;
+    if (name === "authorization" && typeof value === "string" && value.startsWith("AgentTab ")) continue;
+    headers[name] = value;
+  }
+  headers["x-forwarded-for"] = request.ip;
+  const hasBody = request.body !== undefined && request.body !== null;
+  return upstreamRequest(target, {
+    method: request.method as "GET",
+    headers,
+    body: hasBody ? limitBody(request.body as Readable, app.config.maxBodyBytes) : null,
+    headersTimeout: app.config.upstreamTimeoutMs,
+    bodyTimeout: app.config.upstreamTimeoutMs,
+    signal: AbortSignal.timeout(app.config.upstreamTimeoutMs),
+  });
+}
+
+/** Passes a body stream through, failing it once it exceeds `limit` bytes. */
+function limitBody(body: Readable, limit: number): Readable {
+  let seen = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      seen += chunk.length;
+      if (seen > limit) callback(new ApiError({ status: 413, code: "body_too_large", message: `Bodies are limited to ${limit} bytes` }));
+      else callback(null, chunk);
+    },
+  });
+  body.on("error", (error) => counter.destroy(error));
+  return body.pipe(counter);
+}
+
+async function recordOutcome(
+  app: FastifyInstance,
+  { requestId, serviceId, ok, status, error, started }: { requestId: string; serviceId: string; ok: boolean; status: number | null; error: string | null; started: number },
+) {
+  await app.sql`
+    INSERT INTO call_outcomes (request_id, service_id, ok, upstream_status, error, latency_ms)
+    VALUES (${requestId}, ${serviceId}, ${ok}, ${status}, ${error}, ${Math.round(performance.now() - started)})`;
+}

@@ -1,0 +1,153 @@
+import { decodePaymentRequiredHeader, decodePaymentResponseHeader } from "@x402/core/http";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { getAgentAccount } from "../../indexer/read/index.ts";
+import { agentTabReputationAbi, verifyReceipt } from "../../sdk/src/index.ts";
+import { depositAs, testAccount } from "../indexer/helpers/actions.ts";
+import { startApiStack, startUpstream } from "./helpers/apiStack.ts";
+import type { ApiStack } from "./helpers/apiStack.ts";
+import { listService, voucherHeader } from "./helpers/payments.ts";
+
+const PRICE = 25_000n; // 0.025 USDC
+
+describe("api: the paid call", () => {
+  let stack: ApiStack;
+  let upstream: Awaited<ReturnType<typeof startUpstream>>;
+  let failing = false;
+  const agent = testAccount("proxy agent");
+  const provider = testAccount("proxy provider");
+
+  const ledger = async () => {
+    const [row] = await stack.app.sql`SELECT charged, reserved FROM ledger_accounts WHERE account = ${agent.address.toLowerCase()}`;
+    return { charged: BigInt(row?.charged ?? 0), reserved: BigInt(row?.reserved ?? 0) };
+  };
+
+  beforeAll(async () => {
+    upstream = await startUpstream((req, res) => {
+      if (failing) {
+        res.writeHead(503).end("down");
+        return;
+      }
+      let body = "";
+      req.on("data", (chunk) => (body += chunk));
+      req.on("end", () => {
+        res.writeHead(200, { "content-type": "application/json", connection: "keep-alive" });
+        res.end(JSON.stringify({ path: req.url, method: req.method, body, sawPaymentHeader: "payment-signature" in req.headers }));
+      });
+    });
+    stack = await startApiStack();
+    await listService(stack, { id: "echo", provider: provider.address, upstreamUrl: `${upstream.url}/api`, price: PRICE });
+    await depositAs(stack.chain, agent, 1_000_000n);
+    await stack.chain.waitFor(() => getAgentAccount(stack.chain.reader, { account: agent.address }), (a) => a?.balance === 1_000_000n);
+  }, 120_000);
+
+  afterAll(async () => {
+    await stack?.stop();
+    await upstream?.close();
+  });
+
+  it("asks for payment with an x402 v2 PAYMENT-REQUIRED header", async () => {
+    const res = await stack.app.inject({ method: "GET", url: "/v1/proxy/echo/weather?city=paris" });
+    expect(res.statusCode).toBe(402);
+    expect(res.json()).toMatchObject({ code: "payment_required" });
+    const required = decodePaymentRequiredHeader(res.headers["payment-required"] as string);
+    expect(required.x402Version).toBe(2);
+    expect(required.accepts[0]).toMatchObject({
+      scheme: "agenttab-voucher",
+      network: "eip155:31337",
+      amount: PRICE.toString(),
+      asset: stack.chain.deployment.usdc,
+      payTo: stack.chain.deployment.escrow,
+    });
+    expect(required.accepts[0]?.extra).toMatchObject({ escrow: stack.chain.deployment.escrow, eip712: { name: "AgentTab Escrow", version: "1", chainId: 31337 } });
+  });
+
+  it("forwards a paid call, charges it, and answers with a receipt the reputation contract accepts", async () => {
+    const payment = await voucherHeader(stack.chain.deployment, { signer: agent, maxCumulative: PRICE });
+    const res = await stack.app.inject({
+      method: "POST",
+      url: "/v1/proxy/echo/weather?city=paris",
+      headers: { "payment-signature": payment, "content-type": "application/json" },
+      payload: JSON.stringify({ hello: "world" }),
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ path: "/api/weather?city=paris", method: "POST", body: '{"hello":"world"}', sawPaymentHeader: false });
+    expect(res.headers).toMatchObject({
+      "x-acf-amount": PRICE.toString(),
+      "x-acf-currency": "USDC",
+      "x-acf-provider": provider.address.toLowerCase(),
+    });
+    expect(Number(res.headers["x-acf-latency-ms"])).toBeGreaterThanOrEqual(0);
+    expect(Number(res.headers["x-acf-rate-limit-remaining"])).toBeGreaterThan(0);
+
+    const settle = decodePaymentResponseHeader(res.headers["payment-response"] as string);
+    expect(settle).toMatchObject({ success: true, network: "eip155:31337", payer: agent.address, amount: PRICE.toString() });
+    const receipt = (settle.extensions as { agenttab: { receipt: Record<string, string> } }).agenttab.receipt;
+    const { chainId, reputation, receiptSigner } = stack.chain.deployment;
+    const message = {
+      requestId: receipt.requestId as `0x${string}`,
+      serviceId: receipt.serviceId as `0x${string}`,
+      provider: receipt.provider as `0x${string}`,
+      payer: receipt.payer as `0x${string}`,
+      amount: BigInt(receipt.amount as string),
+      cumulative: BigInt(receipt.cumulative as string),
+      issuedAt: BigInt(receipt.issuedAt as string),
+    };
+    expect(message.cumulative).toBe(PRICE);
+    expect(await verifyReceipt({ chainId, reputation, receipt: message, signature: receipt.signature as `0x${string}`, signer: receiptSigner })).toBe(true);
+
+    // The charge and its voucher were committed before the response.
+    expect(await ledger()).toEqual({ charged: PRICE, reserved: 0n });
+    const [track] = await stack.app.sql`SELECT charged, voucher_max FROM spend_tracks WHERE account = ${agent.address.toLowerCase()}`;
+    expect(track).toMatchObject({ charged: PRICE.toString(), voucher_max: PRICE.toString() });
+
+    // The agent can prove the paid call on-chain with the receipt.
+    const wallet = await stack.chain.walletFor(agent);
+    await stack.chain.mined(
+      wallet.writeContract({ address: reputation, abi: agentTabReputationAbi, functionName: "giveFeedback", args: [message, receipt.signature as `0x${string}`, 95, ["fast"]] }),
+    );
+  });
+
+  it("refuses a voucher that does not cover the next call, telling the client what it was charged", async () => {
+    const stale = await voucherHeader(stack.chain.deployment, { signer: agent, maxCumulative: PRICE });
+    const res = await stack.app.inject({ method: "GET", url: "/v1/proxy/echo/again", headers: { "payment-signature": stale } });
+    expect(res.statusCode).toBe(402);
+    expect(res.json()).toMatchObject({ code: "voucher_too_low" });
+    const required = decodePaymentRequiredHeader(res.headers["payment-required"] as string);
+    expect(required.error).toBe("voucher_too_low");
+    expect(required.accepts[0]?.extra).toMatchObject({ charged: PRICE.toString() });
+    expect(await ledger()).toEqual({ charged: PRICE, reserved: 0n });
+  });
+
+  it("does not charge a call the upstream fails", async () => {
+    failing = true;
+    try {
+      const payment = await voucherHeader(stack.chain.deployment, { signer: agent, maxCumulative: 2n * PRICE });
+      const res = await stack.app.inject({ method: "GET", url: "/v1/proxy/echo/x", headers: { "payment-signature": payment } });
+      expect(res.statusCode).toBe(502);
+      expect(res.json()).toMatchObject({ code: "upstream_failed", details: { upstreamStatus: 503 } });
+      expect(await ledger()).toEqual({ charged: PRICE, reserved: 0n });
+    } finally {
+      failing = false;
+    }
+  });
+
+  it("refuses a bad signature and an unreachable upstream without charging", async () => {
+    const other = testAccount("someone else");
+    const forged = await voucherHeader(stack.chain.deployment, { signer: other, account: agent.address, maxCumulative: 10n * PRICE });
+    // Claim to be the agent while signing with another key.
+    const decoded = JSON.parse(Buffer.from(forged, "base64").toString());
+    decoded.payload.signer = agent.address;
+    const tampered = Buffer.from(JSON.stringify(decoded)).toString("base64");
+    const bad = await stack.app.inject({ method: "GET", url: "/v1/proxy/echo/x", headers: { "payment-signature": tampered } });
+    expect(bad.statusCode).toBe(402);
+    expect(bad.json()).toMatchObject({ code: "invalid_signature" });
+
+    await listService(stack, { id: "gone", provider: provider.address, upstreamUrl: "http://127.0.0.1:9", price: PRICE });
+    const payment = await voucherHeader(stack.chain.deployment, { signer: agent, maxCumulative: 2n * PRICE });
+    const unreachable = await stack.app.inject({ method: "GET", url: "/v1/proxy/gone/x", headers: { "payment-signature": payment } });
+    expect(unreachable.statusCode).toBe(502);
+    expect(unreachable.json()).toMatchObject({ code: "upstream_unreachable" });
+    expect(await ledger()).toEqual({ charged: PRICE, reserved: 0n });
+  });
+});

@@ -38,9 +38,13 @@ export default fp(
       request.log.error({ err: error }, "request failed");
       return reply.status(500).send({ code: "internal_error", message: "Internal error; it has been logged." });
     });
-    app.setNotFoundHandler((request, reply) =>
-      reply.status(404).send({ code: "not_found", message: `No route ${request.method} ${request.url.split("?")[0]}` }),
-    );
+    app.setNotFoundHandler((request, reply) => {
+      // The router refuses some dot-segment forms (e.g. %2e%2e) before the proxy sees them.
+      if (request.url.startsWith("/v1/proxy/")) {
+        return reply.status(400).send({ code: "invalid_path", message: "The proxied path is not valid" });
+      }
+      return reply.status(404).send({ code: "not_found", message: `No route ${request.method} ${request.url.split("?")[0]}` });
+    });
   },
   { name: "agenttab-errors" },
 );

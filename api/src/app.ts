@@ -6,6 +6,7 @@ import type { ApiConfig } from "./config.ts";
 import chainState from "./plugins/chainState.ts";
 import db from "./plugins/db.ts";
 import errors from "./plugins/errors.ts";
+import sweeper from "./plugins/sweeper.ts";
 import health from "./routes/health.ts";
 import proxy from "./routes/proxy.ts";
 
@@ -41,6 +42,7 @@ export async function buildApp(config: ApiConfig, options: FastifyServerOptions 
     maxLagBlocks: config.maxIndexerLagBlocks,
     pollMs: config.chainHeadPollMs,
   });
+  await app.register(sweeper);
   await app.register(health);
   await app.register(proxy);
   return app;

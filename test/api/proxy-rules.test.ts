@@ -141,3 +141,37 @@ describe("api: what a paid call must respect", () => {
     expect(Number(health.json().indexer.lagBlocks)).toBeGreaterThanOrEqual(10);
   });
 });
+
+describe("api: reservations that outlive their call", () => {
+  it("are released by the sweeper, giving the balance back", async () => {
+    const { reserve } = await import("../../api/src/ledger/reserve.ts");
+    const { sweepExpired } = await import("../../api/src/ledger/sweep.ts");
+    const stack = await startApiStack();
+    try {
+      const agent = testAccount("sweeper agent");
+      await depositAs(stack.chain, agent, 50_000n);
+      await stack.chain.waitFor(() => getAgentAccount(stack.chain.reader, { account: agent.address }), (a) => a?.balance === 50_000n);
+      await reserve(stack.app.sql, {
+        requestId: "00000000-0000-4000-8000-000000000001",
+        account: agent.address,
+        signer: agent.address,
+        serviceId: "any",
+        maxAmount: 40_000n,
+        voucherMax: 40_000n,
+        signature: "0x",
+        viewsSchema: stack.chain.reader.viewsSchema,
+        ttlMs: 1,
+      });
+      const held = await stack.app.sql`SELECT reserved FROM ledger_accounts WHERE account = ${agent.address.toLowerCase()}`;
+      expect(held[0]?.reserved).toBe("40000");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await sweepExpired(stack.app.sql)).toBe(1);
+      const after = await stack.app.sql`SELECT reserved FROM ledger_accounts WHERE account = ${agent.address.toLowerCase()}`;
+      expect(after[0]?.reserved).toBe("0");
+      const [track] = await stack.app.sql`SELECT reserved FROM spend_tracks WHERE account = ${agent.address.toLowerCase()}`;
+      expect(track?.reserved).toBe("0");
+    } finally {
+      await stack.stop();
+    }
+  }, 120_000);
+});

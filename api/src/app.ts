@@ -5,7 +5,9 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { ApiConfig } from "./config.ts";
 import chainState from "./plugins/chainState.ts";
 import db from "./plugins/db.ts";
+import docs from "./plugins/docs.ts";
 import errors from "./plugins/errors.ts";
+import metrics from "./plugins/metrics.ts";
 import sweeper from "./plugins/sweeper.ts";
 import health from "./routes/health.ts";
 import proxy from "./routes/proxy.ts";
@@ -34,6 +36,8 @@ export async function buildApp(config: ApiConfig, options: FastifyServerOptions 
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.decorate("config", config);
   await app.register(errors);
+  await app.register(docs);
+  await app.register(metrics);
   await app.register(db, { databaseUrl: config.databaseUrl });
   await app.register(chainState, {
     rpcUrl: config.rpcUrl,
@@ -45,5 +49,6 @@ export async function buildApp(config: ApiConfig, options: FastifyServerOptions 
   await app.register(sweeper);
   await app.register(health);
   await app.register(proxy);
+  await app.register(import("./routes/services.ts"));
   return app;
 }

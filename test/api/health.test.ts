@@ -33,3 +33,34 @@ describe("api: boot, migrations, health", () => {
     expect(res.json()).toMatchObject({ code: "not_found" });
   });
 });
+
+describe("api: docs and metrics", () => {
+  let stack: ApiStack;
+  beforeAll(async () => {
+    stack = await startApiStack();
+  }, 120_000);
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it("serves OpenAPI with the paid route and the health route", async () => {
+    const res = await stack.app.inject({ method: "GET", url: "/docs/json" });
+    expect(res.statusCode).toBe(200);
+    const spec = res.json();
+    expect(spec.openapi).toMatch(/^3\./);
+    const paths = Object.keys(spec.paths);
+    expect(paths).toContain("/healthz");
+    expect(paths.some((p) => p.startsWith("/v1/proxy/{serviceId}/"))).toBe(true);
+    const ui = await stack.app.inject({ method: "GET", url: "/docs/" });
+    expect(ui.statusCode).toBe(200);
+  });
+
+  it("exposes Prometheus metrics including responses by route", async () => {
+    await stack.app.inject({ method: "GET", url: "/v1/proxy/nothing-here/x" });
+    const res = await stack.app.inject({ method: "GET", url: "/metrics" });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain("agenttab_calls_total");
+    expect(res.body).toContain("# TYPE agenttab_call_latency_seconds histogram");
+    expect(res.body).toMatch(/agenttab_http_responses_total\{route="\/v1\/proxy\/:serviceId\/\*",status="404"\} 1/);
+  });
+});

@@ -127,6 +127,11 @@ describe("api: the paid call", () => {
       expect(res.statusCode).toBe(502);
       expect(res.json()).toMatchObject({ code: "upstream_failed", details: { upstreamStatus: 503 } });
       expect(await ledger()).toEqual({ charged: PRICE, reserved: 0n });
+      const metrics = (await stack.app.inject({ method: "GET", url: "/metrics" })).body;
+      expect(metrics).toContain('agenttab_calls_total{service="echo",outcome="charged"} 1');
+      expect(metrics).toContain('agenttab_calls_total{service="echo",outcome="upstream_failed"} 1');
+      expect(metrics).toContain(`agenttab_charged_usdc_atomic_total{service="echo"} ${PRICE}`);
+      expect(metrics).toContain('agenttab_upstream_errors_total{service="echo",kind="http_503"} 1');
     } finally {
       failing = false;
     }

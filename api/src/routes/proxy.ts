@@ -184,6 +184,9 @@ export default async function proxy(app: FastifyInstance) {
         await recordOutcome(app, { requestId, serviceId, ok: false, status: null, error: String((error as Error).message), started });
         if (error instanceof ApiError) throw error;
         const timedOut = error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError || (error as Error).name === "TimeoutError";
+        const kind = timedOut ? "upstream_timeout" : "upstream_unreachable";
+        app.metrics.calls.inc({ service: serviceId, outcome: kind });
+        app.metrics.upstreamErrors.inc({ service: serviceId, kind });
         throw new ApiError(
           timedOut
             ? { status: 504, code: "upstream_timeout", message: `The service did not answer within ${app.config.upstreamTimeoutMs} ms; nothing was charged` }
@@ -194,6 +197,8 @@ export default async function proxy(app: FastifyInstance) {
         upstream.body.resume();
         await release(app.sql, reservation);
         await recordOutcome(app, { requestId, serviceId, ok: false, status: upstream.statusCode, error: null, started });
+        app.metrics.calls.inc({ service: serviceId, outcome: "upstream_failed" });
+        app.metrics.upstreamErrors.inc({ service: serviceId, kind: `http_${upstream.statusCode}` });
         throw new ApiError({
           status: 502,
           code: "upstream_failed",
@@ -238,6 +243,9 @@ export default async function proxy(app: FastifyInstance) {
         throw error;
       }
       await recordOutcome(app, { requestId, serviceId, ok: true, status: upstream.statusCode, error: null, started });
+      app.metrics.calls.inc({ service: serviceId, outcome: "charged" });
+      app.metrics.charged.inc({ service: serviceId }, Number(amount));
+      app.metrics.callLatency.observe({ service: serviceId }, latencyMs / 1000);
 
       for (const [name, value] of Object.entries(upstream.headers)) {
         if (value !== undefined && !STRIPPED_RESPONSE_HEADERS.has(name) && !name.startsWith("x-acf-")) reply.header(name, value);

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { chmod, mkdir } from "node:fs/promises";
+import { chmod, mkdir, readFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 
@@ -53,6 +53,12 @@ async function startEmbeddedPostgres({
   log: (line: string) => void;
 }): Promise<Database> {
   const dir = path.resolve(dataDir);
+  const running = await runningServerPort(dir);
+  if (running !== undefined) {
+    // Another local process (the indexer, say) already runs this data folder: share it.
+    log(`postgres: reusing the server already running on port ${running}`);
+    return { url: `postgres://agenttab:agenttab@127.0.0.1:${running}/${database}`, stop: async () => {} };
+  }
   // As root, the server runs as a `postgres` user that must be able to reach the data folder.
   await mkdir(path.dirname(dir), { recursive: true });
   await chmod(path.dirname(dir), 0o755);
@@ -83,6 +89,26 @@ async function startEmbeddedPostgres({
     url: `postgres://${user}:${password}@127.0.0.1:${port}/${database}`,
     stop: () => server.stop(),
   };
+}
+
+/** The port of a live server on `dir` (from its postmaster.pid), or undefined. */
+async function runningServerPort(dir: string): Promise<number | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path.join(dir, "postmaster.pid"), "utf8");
+  } catch {
+    return undefined;
+  }
+  const [pidLine, , , portLine] = text.split("\n");
+  const pid = Number(pidLine);
+  const port = Number(portLine);
+  if (!Number.isInteger(pid) || !Number.isInteger(port)) return undefined;
+  try {
+    process.kill(pid, 0);
+    return port;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A TCP port that was free on 127.0.0.1 a moment ago. */

@@ -50,5 +50,6 @@ export async function buildApp(config: ApiConfig, options: FastifyServerOptions 
   await app.register(health);
   await app.register(proxy);
   await app.register(import("./routes/services.ts"));
+  await app.register(import("./routes/accounts.ts"));
   return app;
 }

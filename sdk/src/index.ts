@@ -48,3 +48,36 @@ export type {
   VoucherTypedData,
 } from "./typedData.ts";
 export { serviceIdToBytes32 } from "./serviceIds.ts";
+export {
+  apiDomain,
+  apiEip712,
+  serviceDelistingTypedData,
+  serviceDelistingTypes,
+  serviceRegistrationTypedData,
+  serviceRegistrationTypes,
+  signServiceDelisting,
+  signServiceRegistration,
+} from "./apiTypedData.ts";
+export type {
+  ServiceDelisting,
+  ServiceDelistingSigner,
+  ServiceDelistingTypedData,
+  ServicePricing,
+  ServiceRegistration,
+  ServiceRegistrationSigner,
+  ServiceRegistrationTypedData,
+  SignServiceDelistingParameters,
+  SignServiceRegistrationParameters,
+} from "./apiTypedData.ts";
+export {
+  MAX_SIGN_IN_TTL_SECONDS,
+  SIGN_IN_AUTHORIZATION_SCHEME,
+  SignInLifetimeError,
+  authorizationHeader,
+  encodeSignInToken,
+  parseSignInToken,
+  signIn,
+  signInTypedData,
+  signInTypes,
+} from "./apiTypedData.ts";
+export type { SignIn, SignInParameters, SignInSigner, SignInTypedData, SignedSignIn } from "./apiTypedData.ts";

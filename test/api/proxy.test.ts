@@ -2,7 +2,7 @@ import { decodePaymentRequiredHeader, decodePaymentResponseHeader } from "@x402/
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { getAgentAccount } from "../../indexer/read/index.ts";
-import { agentTabReputationAbi, verifyReceipt } from "../../sdk/src/index.ts";
+import { agentTabReputationAbi, authorizationHeader, signIn, verifyReceipt } from "../../sdk/src/index.ts";
 import { depositAs, testAccount } from "../indexer/helpers/actions.ts";
 import { startApiStack, startUpstream } from "./helpers/apiStack.ts";
 import type { ApiStack } from "./helpers/apiStack.ts";
@@ -106,6 +106,19 @@ describe("api: the paid call", () => {
     await stack.chain.mined(
       wallet.writeContract({ address: reputation, abi: agentTabReputationAbi, functionName: "giveFeedback", args: [message, receipt.signature as `0x${string}`, 95, ["fast"]] }),
     );
+  });
+
+  it("shows the paid call in the agent's own transactions, balance and spending", async () => {
+    const { chainId, escrow } = stack.chain.deployment;
+    const authorization = authorizationHeader(await signIn(agent, { chainId, escrow, ttlSeconds: 600 }));
+    const get = (url: string) => stack.app.inject({ method: "GET", url, headers: { authorization } });
+    const transactions = (await get(`/v1/agents/${agent.address}/transactions`)).json();
+    expect(transactions.items).toHaveLength(1);
+    expect(transactions.items[0]).toMatchObject({ serviceId: "echo", amount: PRICE.toString(), cumulative: PRICE.toString(), method: "POST", settlementBatch: null });
+    const balance = (await get(`/v1/agents/${agent.address}/balance`)).json();
+    expect(balance).toMatchObject({ deposited: "1000000", balance: "1000000", unsettled: PRICE.toString(), reserved: "0", available: (1_000_000n - PRICE).toString() });
+    const spending = (await get(`/v1/agents/${agent.address}/spending?period=day`)).json();
+    expect(spending).toMatchObject({ total: PRICE.toString(), calls: 1, byService: [{ serviceId: "echo", total: PRICE.toString(), calls: 1 }] });
   });
 
   it("refuses a voucher that does not cover the next call, telling the client what it was charged", async () => {

@@ -11,58 +11,42 @@ export type ChargeDetails = {
   path: string;
   upstreamStatus: number;
   latencyMs: number;
+  /** Receipt time, unix seconds. */
   issuedAt: bigint;
-  /** Signs the receipt once the signer's new cumulative is known (inside the transaction). */
-  signReceipt: (cumulative: bigint) => Promise<string>;
 };
 
 /**
- * Turns a reservation into a charge: the actual amount (≤ the reserved maximum) joins the
- * signer's and the account's charged totals, the hold is released, and the charge row with its
- * signed receipt is written, all in one transaction that commits before the response is sent.
+ * Turns a reservation into a charge in one round trip (`charge_call`, migrations/003): the actual
+ * amount (≤ the reserved maximum) joins the signer's and the account's charged totals, the hold is
+ * released, and the charge row (with every field its receipt signs) and the call's outcome are
+ * written, in one transaction that commits before the response is sent.
  *
- * @returns the signer's new cumulative charged total and the receipt signature.
+ * @returns the signer's new cumulative charged total, which the receipt carries.
  */
-export async function charge(sql: Sql, reservation: Reservation, details: ChargeDetails): Promise<{ cumulative: bigint; receiptSignature: string }> {
+export async function charge(sql: Sql, reservation: Reservation, details: ChargeDetails): Promise<{ cumulative: bigint }> {
   if (details.amount > reservation.maxAmount) throw new Error(`charge ${details.amount} above its reservation ${reservation.maxAmount}`);
-  const { account, signer, requestId, serviceId } = reservation;
-  const max = reservation.maxAmount.toString();
-  const amount = details.amount.toString();
-  return sql.begin(async (tx) => {
-    const [ledger] = await tx`SELECT 1 FROM ledger_accounts WHERE account = ${account} FOR UPDATE`;
-    if (!ledger) throw new Error(`no ledger row for ${account}`);
-    const [track] = await tx<{ charged: string; voucher_max: string }[]>`
-      UPDATE spend_tracks SET charged = charged + ${amount}, reserved = reserved - ${max}, updated_at = now()
-      WHERE account = ${account} AND signer = ${signer}
-      RETURNING charged, voucher_max`;
-    if (!track) throw new Error(`no spend track for ${account}/${signer}`);
-    await tx`UPDATE ledger_accounts SET charged = charged + ${amount}, reserved = reserved - ${max} WHERE account = ${account}`;
-    const deleted = await tx`DELETE FROM reservations WHERE request_id = ${requestId}`;
-    if (deleted.count !== 1) throw new Error(`reservation ${requestId} is gone (expired and swept?)`);
-    const cumulative = BigInt(track.charged);
-    const receiptSignature = await details.signReceipt(cumulative);
-    await tx`
-      INSERT INTO charges (request_id, account, signer, service_id, provider, amount, fee, cumulative, voucher_max,
-                           method, path, upstream_status, latency_ms, issued_at, receipt_signature)
-      VALUES (${requestId}, ${account}, ${signer}, ${serviceId}, ${details.provider.toLowerCase()}, ${amount},
-              ${details.fee.toString()}, ${track.charged}, ${track.voucher_max}, ${details.method}, ${details.path},
-              ${details.upstreamStatus}, ${details.latencyMs}, ${details.issuedAt.toString()}, ${receiptSignature})`;
-    return { cumulative, receiptSignature };
-  });
+  const [row] = await sql<{ cumulative: string }[]>`
+    SELECT cumulative FROM charge_call(${reservation.requestId}, ${reservation.account}, ${details.amount.toString()},
+      ${details.fee.toString()}, ${details.provider.toLowerCase()}, ${details.method}, ${details.path},
+      ${details.upstreamStatus}, ${details.latencyMs}, ${details.issuedAt.toString()})`;
+  if (!row) throw new Error("charge_call returned nothing");
+  return { cumulative: BigInt(row.cumulative) };
 }
 
 /**
  * Releases a reservation without charging (the upstream failed, timed out, or the call was
- * refused after reserving). Idempotent: a reservation already released or charged is left alone.
+ * refused after reserving), recording why when `outcome` is given. Idempotent: a reservation
+ * already released or charged is left alone.
+ *
+ * @returns whether this call released it.
  */
-export async function release(sql: Sql, reservation: Reservation): Promise<void> {
-  const { account, signer, requestId } = reservation;
-  const max = reservation.maxAmount.toString();
-  await sql.begin(async (tx) => {
-    await tx`SELECT 1 FROM ledger_accounts WHERE account = ${account} FOR UPDATE`;
-    const deleted = await tx`DELETE FROM reservations WHERE request_id = ${requestId}`;
-    if (deleted.count === 0) return;
-    await tx`UPDATE spend_tracks SET reserved = reserved - ${max}, updated_at = now() WHERE account = ${account} AND signer = ${signer}`;
-    await tx`UPDATE ledger_accounts SET reserved = reserved - ${max} WHERE account = ${account}`;
-  });
+export async function release(
+  sql: Sql,
+  reservation: Pick<Reservation, "requestId" | "account">,
+  outcome?: { upstreamStatus: number | null; error: string | null; latencyMs: number },
+): Promise<boolean> {
+  const [row] = await sql<{ released: boolean }[]>`
+    SELECT release_call(${reservation.requestId}, ${reservation.account}, ${outcome?.upstreamStatus ?? null},
+      ${outcome?.error ?? null}, ${outcome?.latencyMs ?? null}) AS released`;
+  return row?.released === true;
 }

@@ -10,18 +10,12 @@ import { release } from "./charge.ts";
  * @returns how many reservations were released.
  */
 export async function sweepExpired(sql: Sql, { batch = 200 }: { batch?: number } = {}): Promise<number> {
-  const expired = await sql<{ request_id: string; account: string; signer: string; service_id: string; max_amount: string }[]>`
-    SELECT request_id, account, signer, service_id, max_amount FROM reservations
-    WHERE expires_at < now() ORDER BY expires_at LIMIT ${batch}`;
+  const expired = await sql<{ request_id: string; account: string }[]>`
+    SELECT request_id, account FROM reservations WHERE expires_at < now() ORDER BY expires_at LIMIT ${batch}`;
+  let released = 0;
   for (const row of expired) {
-    await release(sql, {
-      requestId: row.request_id,
-      account: row.account,
-      signer: row.signer,
-      serviceId: row.service_id,
-      maxAmount: BigInt(row.max_amount),
-    });
+    if (await release(sql, { requestId: row.request_id, account: row.account })) released++;
   }
   await sql`DELETE FROM rate_limit_windows WHERE window_start < now() - interval '1 day'`;
-  return expired.length;
+  return released;
 }

@@ -25,7 +25,6 @@ import {
   paymentResponseHeader,
   voucherRequirements,
 } from "../payments/x402.ts";
-import { consumeRateLimit } from "../ledger/rateLimit.ts";
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) and our own payment headers never cross the proxy.
 const STRIPPED_REQUEST_HEADERS = new Set([
@@ -86,11 +85,23 @@ export default async function proxy(app: FastifyInstance) {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", (_request, payload, done) => done(null, payload));
 
+  const services = serviceCache(app);
   let freshness = { ok: false, checkedAt: 0 };
+  let checking: Promise<boolean> | undefined;
   const indexIsFresh = async () => {
-    // Re-checked every 200 ms: new spending stops within that time of the index falling behind.
-    if (Date.now() - freshness.checkedAt > 200) freshness = { ok: (await app.chain.fresh()).ok, checkedAt: Date.now() };
-    return freshness.ok;
+    // Re-checked every 200 ms (one query at a time): new spending stops within that time of the
+    // index falling behind.
+    if (Date.now() - freshness.checkedAt <= 200) return freshness.ok;
+    checking ??= app.chain
+      .fresh()
+      .then(({ ok }) => {
+        freshness = { ok, checkedAt: Date.now() };
+        return ok;
+      })
+      .finally(() => {
+        checking = undefined;
+      });
+    return checking;
   };
 
   app.route({
@@ -101,7 +112,7 @@ export default async function proxy(app: FastifyInstance) {
       const started = performance.now();
       const { serviceId } = request.params;
       const path = proxiedPath(request.params["*"]);
-      const service = await loadService(app, serviceId);
+      const service = await services.get(serviceId);
       const maxAmount = service.maxPrice;
 
       const cap = parseMaxAmountHeader(request.headers["x-payment-max-amount"]);
@@ -139,16 +150,6 @@ export default async function proxy(app: FastifyInstance) {
       if (!(await indexIsFresh())) {
         throw new ApiError({ status: 503, code: "index_stale", message: "The chain index is behind; no new spending until it catches up", headers: { "retry-after": "2" } });
       }
-      const limit = await consumeRateLimit(app.sql, { agent: payment.signer, serviceId, ...app.config.rateLimit });
-      reply.header("x-acf-rate-limit-remaining", String(limit.remaining));
-      if (!limit.allowed) {
-        throw new ApiError({
-          status: 429,
-          code: "rate_limited",
-          message: `Rate limit of ${app.config.rateLimit.max} calls per ${app.config.rateLimit.windowMs / 1000} s reached for this service`,
-          headers: { "retry-after": String(limit.retryAfterSeconds) },
-        });
-      }
 
       const requestId = randomUUID();
       let reservation: Reservation;
@@ -163,9 +164,11 @@ export default async function proxy(app: FastifyInstance) {
           signature: payment.signature,
           viewsSchema: app.config.chainViewsSchema,
           ttlMs: app.config.reservationTtlMs,
+          rateLimit: app.config.rateLimit,
         });
       } catch (error) {
         if (error instanceof ApiError && error.status === 402) {
+          if (error.headers) reply.headers(error.headers);
           const charged = error.details?.charged;
           throw refuse(error.code, error.message, {
             ...(typeof charged === "string" ? { charged: BigInt(charged) } : {}),
@@ -175,13 +178,13 @@ export default async function proxy(app: FastifyInstance) {
         }
         throw error;
       }
+      reply.header("x-acf-rate-limit-remaining", String(reservation.rateRemaining));
 
       let upstream: Awaited<ReturnType<typeof upstreamRequest>>;
       try {
         upstream = await forward(app, request, service, path);
       } catch (error) {
-        await release(app.sql, reservation);
-        await recordOutcome(app, { requestId, serviceId, ok: false, status: null, error: String((error as Error).message), started });
+        await release(app.sql, reservation, { upstreamStatus: null, error: String((error as Error).message).slice(0, 500), latencyMs: elapsed(started) });
         if (error instanceof ApiError) throw error;
         const timedOut = error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError || (error as Error).name === "TimeoutError";
         const kind = timedOut ? "upstream_timeout" : "upstream_unreachable";
@@ -195,8 +198,7 @@ export default async function proxy(app: FastifyInstance) {
       }
       if (upstream.statusCode >= 500) {
         upstream.body.resume();
-        await release(app.sql, reservation);
-        await recordOutcome(app, { requestId, serviceId, ok: false, status: upstream.statusCode, error: null, started });
+        await release(app.sql, reservation, { upstreamStatus: upstream.statusCode, error: null, latencyMs: elapsed(started) });
         app.metrics.calls.inc({ service: serviceId, outcome: "upstream_failed" });
         app.metrics.upstreamErrors.inc({ service: serviceId, kind: `http_${upstream.statusCode}` });
         throw new ApiError({
@@ -224,9 +226,8 @@ export default async function proxy(app: FastifyInstance) {
         issuedAt,
       };
       let cumulative: bigint;
-      let receiptSignature: string;
       try {
-        ({ cumulative, receiptSignature } = await charge(app.sql, reservation, {
+        ({ cumulative } = await charge(app.sql, reservation, {
           amount,
           fee,
           provider: service.provider,
@@ -235,14 +236,14 @@ export default async function proxy(app: FastifyInstance) {
           upstreamStatus: upstream.statusCode,
           latencyMs,
           issuedAt,
-          signReceipt: async (c) => receipts.sign({ ...receiptBase, cumulative: c }),
         }));
       } catch (error) {
         upstream.body.destroy();
         await release(app.sql, reservation);
         throw error;
       }
-      await recordOutcome(app, { requestId, serviceId, ok: true, status: upstream.statusCode, error: null, started });
+      // Signed after the charge committed: the signature is deterministic over the charge row.
+      const receiptSignature = receipts.sign({ ...receiptBase, cumulative });
       app.metrics.calls.inc({ service: serviceId, outcome: "charged" });
       app.metrics.charged.inc({ service: serviceId }, Number(amount));
       app.metrics.callLatency.observe({ service: serviceId }, latencyMs / 1000);
@@ -338,11 +339,25 @@ function limitBody(body: Readable, limit: number): Readable {
   return body.pipe(counter);
 }
 
-async function recordOutcome(
-  app: FastifyInstance,
-  { requestId, serviceId, ok, status, error, started }: { requestId: string; serviceId: string; ok: boolean; status: number | null; error: string | null; started: number },
-) {
-  await app.sql`
-    INSERT INTO call_outcomes (request_id, service_id, ok, upstream_status, error, latency_ms)
-    VALUES (${requestId}, ${serviceId}, ${ok}, ${status}, ${error}, ${Math.round(performance.now() - started)})`;
+function elapsed(started: number): number {
+  return Math.round(performance.now() - started);
+}
+
+/**
+ * Service rows, cached per instance for one second: a paid call need not read the catalogue every
+ * time, and a delisting or price change takes effect within that second.
+ */
+function serviceCache(app: FastifyInstance) {
+  const cache = new Map<string, { at: number; value: Promise<ServiceRow> }>();
+  return {
+    get(serviceId: string): Promise<ServiceRow> {
+      const hit = cache.get(serviceId);
+      if (hit && Date.now() - hit.at < 1_000) return hit.value;
+      const value = loadService(app, serviceId);
+      cache.set(serviceId, { at: Date.now(), value });
+      value.catch(() => cache.delete(serviceId));
+      if (cache.size > 10_000) cache.delete(cache.keys().next().value as string);
+      return value;
+    },
+  };
 }

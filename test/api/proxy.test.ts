@@ -150,6 +150,31 @@ describe("api: the paid call", () => {
     }
   });
 
+  it("does not charge a call the upstream leaves hanging past the timeout", async () => {
+    const hanging = await startUpstream(() => {
+      // Never answers.
+    });
+    const quick = await startApiStack({ upstreamTimeoutMs: 300 });
+    try {
+      const slowAgent = testAccount("proxy timeout agent");
+      await listService(quick, { id: "hangs", provider: provider.address, upstreamUrl: hanging.url, price: PRICE });
+      await depositAs(quick.chain, slowAgent, 100_000n);
+      await quick.chain.waitFor(() => getAgentAccount(quick.chain.reader, { account: slowAgent.address }), (a) => a?.balance === 100_000n);
+      const payment = await voucherHeader(quick.chain.deployment, { signer: slowAgent, maxCumulative: PRICE });
+      const res = await quick.app.inject({ method: "GET", url: "/v1/proxy/hangs/x", headers: { "payment-signature": payment } });
+      expect(res.statusCode).toBe(504);
+      expect(res.json()).toMatchObject({ code: "upstream_timeout" });
+      const [row] = await quick.app.sql`SELECT charged, reserved FROM ledger_accounts WHERE account = ${slowAgent.address.toLowerCase()}`;
+      expect(row).toEqual({ charged: "0", reserved: "0" });
+      const [outcome] = await quick.app.sql`SELECT ok FROM call_outcomes WHERE service_id = 'hangs'`;
+      expect(outcome).toEqual({ ok: false });
+    } finally {
+      await quick.stop();
+      hanging.server.closeAllConnections();
+      await hanging.close();
+    }
+  }, 120_000);
+
   it("refuses a bad signature and an unreachable upstream without charging", async () => {
     const other = testAccount("someone else");
     const forged = await voucherHeader(stack.chain.deployment, { signer: other, account: agent.address, maxCumulative: 10n * PRICE });

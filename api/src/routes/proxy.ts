@@ -27,34 +27,9 @@ import {
 } from "../payments/x402.ts";
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) and our own payment headers never cross the proxy.
-const STRIPPED_REQUEST_HEADERS = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-  "host",
-  "content-length",
-  "payment-signature",
-  "x-payment",
-  "x-payment-max-amount",
-  "expect",
-]);
-const STRIPPED_RESPONSE_HEADERS = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-  "payment-required",
-  "payment-response",
-]);
+const HOP_BY_HOP = ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
+const STRIPPED_REQUEST_HEADERS = new Set([...HOP_BY_HOP, "host", "content-length", "expect", "payment-signature", "x-payment", "x-payment-max-amount"]);
+const STRIPPED_RESPONSE_HEADERS = new Set([...HOP_BY_HOP, "payment-required", "payment-response"]);
 
 type ServiceRow = ServicePricing & {
   id: string;

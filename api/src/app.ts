@@ -31,7 +31,7 @@ export async function buildApp(config: ApiConfig, options: FastifyServerOptions 
     bodyLimit: config.maxBodyBytes,
     // Keeps one slow client from holding a connection open forever.
     requestTimeout: config.upstreamTimeoutMs + 10_000,
-    maxParamLength: 512,
+    routerOptions: { maxParamLength: 512 },
     ...options,
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.decorate("config", config);

@@ -1,0 +1,25 @@
+import type { Address, Chain, PublicClient, Transport, WalletClient, Account } from "viem";
+
+import { agentTabEscrowAbi } from "../../sdk/src/index.ts";
+
+/** The chain side of a settlement: a reader, the settler's wallet, and the escrow. */
+export type SettleChain = {
+  publicClient: PublicClient;
+  walletClient: WalletClient<Transport, Chain | undefined, Account>;
+  chainId: number;
+  escrow: Address;
+};
+
+/** What the chain says was claimed on a track: the account's own, or a delegate's. */
+export async function claimedOnChain(chain: SettleChain, account: Address, signer: Address): Promise<bigint> {
+  if (account.toLowerCase() === signer.toLowerCase()) {
+    const a = await chain.publicClient.readContract({ address: chain.escrow, abi: agentTabEscrowAbi, functionName: "accountOf", args: [account] });
+    return a.claimed;
+  }
+  const d = await chain.publicClient.readContract({ address: chain.escrow, abi: agentTabEscrowAbi, functionName: "delegationOf", args: [account, signer] });
+  return d.claimed;
+}
+
+export async function batchSettled(chain: SettleChain, batchId: `0x${string}`): Promise<boolean> {
+  return chain.publicClient.readContract({ address: chain.escrow, abi: agentTabEscrowAbi, functionName: "batchSettled", args: [batchId] });
+}

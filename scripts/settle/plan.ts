@@ -1,0 +1,83 @@
+import type { Sql } from "postgres";
+import { getAddress } from "viem";
+import type { Address, Hex } from "viem";
+
+import { claimedOnChain } from "./chain.ts";
+import type { SettleChain } from "./chain.ts";
+import type { Entry, Excluded, ProviderShare } from "./types.ts";
+
+type TrackRow = { account: string; signer: string; voucher_max: string; voucher_signature: string | null; charged: string };
+type ShareRow = { provider: string; amount: string; fee: string; calls: number };
+
+/**
+ * Gathers every spend track the chain has not caught up with (ledger charged > on-chain claimed):
+ * its best voucher, the charged total now, and how the unsettled charges up to that total split
+ * across providers and the fee. The on-chain claimed total is read from the chain, which is the
+ * truth after any crash. A track whose unsettled charges do not add up to exactly
+ * `charged − claimed` is left out and reported: the ledger and the chain disagree, and nothing is
+ * guessed.
+ */
+export async function planEntries(sql: Sql, chain: SettleChain): Promise<{ entries: Entry[]; excluded: Excluded[] }> {
+  const tracks = await sql<TrackRow[]>`
+    SELECT t.account, t.signer, t.voucher_max::text, t.voucher_signature, t.charged::text
+    FROM spend_tracks t
+    WHERE t.charged > 0 AND EXISTS (
+      SELECT 1 FROM charges c WHERE c.account = t.account AND c.signer = t.signer AND c.settlement_batch IS NULL)
+    ORDER BY t.account, t.signer`;
+  const entries: Entry[] = [];
+  const excluded: Excluded[] = [];
+  for (const t of tracks) {
+    const account = getAddress(t.account);
+    const signer = getAddress(t.signer);
+    const cumulative = BigInt(t.charged);
+    const claimed = await claimedOnChain(chain, account, signer);
+    if (claimed >= cumulative) {
+      if (claimed > cumulative) excluded.push({ account, signer, reason: "claimed_above_charged", detail: `chain claimed ${claimed}, ledger charged ${cumulative}` });
+      continue;
+    }
+    if (t.voucher_signature === null) {
+      excluded.push({ account, signer, reason: "no_voucher" });
+      continue;
+    }
+    const shares = await sql<ShareRow[]>`
+      SELECT provider, sum(amount)::text AS amount, sum(fee)::text AS fee, count(*)::int AS calls
+      FROM charges
+      WHERE account = ${t.account} AND signer = ${t.signer} AND settlement_batch IS NULL AND cumulative <= ${t.charged}
+      GROUP BY provider ORDER BY provider`;
+    const parsed: ProviderShare[] = shares.map((s) => ({ provider: getAddress(s.provider), amount: BigInt(s.amount), fee: BigInt(s.fee), calls: s.calls }));
+    const total = parsed.reduce((sum, s) => sum + s.amount, 0n);
+    const delta = cumulative - claimed;
+    if (total !== delta) {
+      excluded.push({
+        account,
+        signer,
+        reason: "ledger_mismatch",
+        detail: `unsettled charges add up to ${total} but charged ${cumulative} − claimed on-chain ${claimed} = ${delta}`,
+      });
+      continue;
+    }
+    entries.push({
+      account,
+      signer,
+      voucherMax: BigInt(t.voucher_max),
+      signature: t.voucher_signature as Hex,
+      cumulative,
+      claimedOnChain: claimed,
+      delta,
+      fee: parsed.reduce((sum, s) => sum + s.fee, 0n),
+      shares: parsed,
+      chargeCount: parsed.reduce((n, s) => n + s.calls, 0),
+    });
+  }
+  return { entries, excluded };
+}
+
+/** Failed calls (ok = false) not yet reported, per provider, up to `before`. */
+export async function failedCalls(sql: Sql, before: string): Promise<Map<Address, number>> {
+  const rows = await sql<{ provider: string; failed: number }[]>`
+    SELECT s.provider, count(*)::int AS failed
+    FROM call_outcomes o JOIN services s ON s.id = o.service_id
+    WHERE o.ok = false AND o.settlement_batch IS NULL AND o.created_at <= ${before}
+    GROUP BY s.provider`;
+  return new Map(rows.map((r) => [getAddress(r.provider), r.failed]));
+}

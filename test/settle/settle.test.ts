@@ -1,0 +1,262 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+
+import type { Address, LocalAccount } from "viem";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { getAgentAccount, getDelegation } from "../../indexer/read/index.ts";
+import { settle, SimulatedCrash } from "../../scripts/settle/run.ts";
+import type { CrashPoint, SettleReport } from "../../scripts/settle/run.ts";
+import type { SettleChain } from "../../scripts/settle/chain.ts";
+import { planEntries } from "../../scripts/settle/plan.ts";
+import { simulateEntries } from "../../scripts/settle/simulate.ts";
+import { agentTabEscrowAbi, serializeDeployment } from "../../sdk/src/index.ts";
+import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
+import type { ApiStack } from "../api/helpers/apiStack.ts";
+import { listService, voucherHeader } from "../api/helpers/payments.ts";
+import { depositAs, escrowAs, testAccount } from "../indexer/helpers/actions.ts";
+
+const DEPOSIT = 5_000_000n;
+const alice = testAccount("settle alice");
+const bob = testAccount("settle bob");
+const carol = testAccount("settle carol");
+const carolDelegate = testAccount("settle carol's delegate");
+const dave = testAccount("settle dave");
+const agents = [alice, bob, carol, dave];
+const providers = [testAccount("settle provider 1").address, testAccount("settle provider 2").address, testAccount("settle provider 3").address];
+const services = [
+  { id: "weather", provider: providers[0] as Address, price: 25_000n },
+  { id: "search", provider: providers[1] as Address, price: 40_000n },
+  { id: "ocr", provider: providers[2] as Address, price: 10_001n },
+];
+
+describe("settle: the weekly batch on the real stack", () => {
+  let stack: ApiStack;
+  let upstream: Awaited<ReturnType<typeof startUpstream>>;
+  let chain: SettleChain;
+  const spent = new Map<string, bigint>();
+  const gasUsed: bigint[] = [];
+  const events: { event: string; fields?: Record<string, unknown> }[] = [];
+
+  const read = <F extends "accountOf" | "delegationOf" | "earningsOf" | "accruedFees">(functionName: F, args: readonly unknown[]) =>
+    stack.chain.publicClient.readContract({ address: stack.chain.deployment.escrow, abi: agentTabEscrowAbi, functionName, args } as never) as Promise<any>;
+
+  /** One paid call through the proxy, with a voucher for what this signer was charged plus the price. */
+  const pay = async (signer: LocalAccount, serviceIndex: number, account: Address = signer.address) => {
+    const service = services[serviceIndex]!;
+    const key = `${account}:${signer.address}`;
+    const next = (spent.get(key) ?? 0n) + service.price;
+    const payment = await voucherHeader(stack.chain.deployment, { signer, account, maxCumulative: next });
+    let res = await stack.app.inject({ method: "GET", url: `/v1/proxy/${service.id}/q`, headers: { "payment-signature": payment } });
+    // Right after a settlement the proxy waits for the index to catch up.
+    for (let tries = 0; res.statusCode === 503 && res.json().code === "index_stale" && tries < 100; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      res = await stack.app.inject({ method: "GET", url: `/v1/proxy/${service.id}/q`, headers: { "payment-signature": payment } });
+    }
+    expect(res.statusCode, res.body).toBe(200);
+    spent.set(key, next);
+  };
+
+  /** A round of paid calls: every agent (and carol's delegate) on every service, agents in parallel. */
+  const round = async (callsEach = 2) => {
+    const signers: [LocalAccount, Address][] = [...agents.map((a): [LocalAccount, Address] => [a, a.address]), [carolDelegate, carol.address]];
+    await Promise.all(
+      signers.map(async ([signer, account]) => {
+        for (let i = 0; i < callsEach; i++) for (let s = 0; s < services.length; s++) await pay(signer, s, account);
+      }),
+    );
+  };
+
+  const run = (options: { crashAt?: CrashPoint } = {}) =>
+    settle({ sql: stack.app.sql, chain, confirmations: 1, log: (event, fields) => events.push({ event, fields }), ...options });
+
+  const keep = (report: SettleReport) => {
+    for (const b of report.batches) if (b.gasUsed !== undefined) gasUsed.push(b.gasUsed);
+    return report;
+  };
+
+  /** Chain and ledger agree to the unit. `open` lists tracks expected to stay unsettled. */
+  const expectBalanced = async (open: { account: Address; signer: Address }[] = []) => {
+    const isOpen = (account: string, signer: string) => open.some((o) => o.account.toLowerCase() === account && o.signer.toLowerCase() === signer);
+    const tracks = await stack.app.sql<{ account: Address; signer: Address; charged: string }[]>`SELECT account, signer, charged::text FROM spend_tracks`;
+    let claimedTotal = 0n;
+    for (const t of tracks) {
+      const claimed: bigint =
+        t.account === t.signer ? (await read("accountOf", [t.account])).claimed : (await read("delegationOf", [t.account, t.signer])).claimed;
+      const [settled] = await stack.app.sql<{ sum: string }[]>`
+        SELECT coalesce(sum(amount), 0)::text AS sum FROM charges WHERE account = ${t.account} AND signer = ${t.signer} AND settlement_batch IS NOT NULL`;
+      expect(claimed, `claimed on ${t.account}/${t.signer}`).toBe(BigInt(settled!.sum));
+      if (!isOpen(t.account, t.signer)) expect(claimed, `claimed == charged on ${t.account}/${t.signer}`).toBe(BigInt(t.charged));
+      claimedTotal += claimed;
+    }
+    let debits = 0n;
+    for (const a of agents) debits += DEPOSIT - (await read("accountOf", [a.address])).balance;
+    expect(debits).toBe(claimedTotal);
+    let credits = 0n;
+    for (const p of providers) {
+      const earned: bigint = await read("earningsOf", [p]);
+      const [row] = await stack.app.sql<{ sum: string }[]>`
+        SELECT coalesce(sum(amount - fee), 0)::text AS sum FROM charges WHERE provider = ${p.toLowerCase()} AND settlement_batch IS NOT NULL`;
+      expect(earned, `earnings of ${p}`).toBe(BigInt(row!.sum));
+      credits += earned;
+    }
+    const fees: bigint = await read("accruedFees", []);
+    const [feeRow] = await stack.app.sql<{ sum: string }[]>`SELECT coalesce(sum(fee), 0)::text AS sum FROM charges WHERE settlement_batch IS NOT NULL`;
+    expect(fees).toBe(BigInt(feeRow!.sum));
+    expect(debits).toBe(credits + fees);
+    // Every marked charge belongs to a batch the ledger marked, and nothing else is left unsettled.
+    const [stray] = await stack.app.sql<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM charges c LEFT JOIN settlement_batches b ON b.batch_id = c.settlement_batch
+      WHERE c.settlement_batch IS NOT NULL AND b.status IS DISTINCT FROM 'marked'`;
+    expect(stray!.n).toBe(0);
+    const unsettled = await stack.app.sql<{ account: string; signer: string }[]>`SELECT DISTINCT account, signer FROM charges WHERE settlement_batch IS NULL`;
+    for (const u of unsettled) expect(isOpen(u.account, u.signer), `unsettled ${u.account}/${u.signer}`).toBe(true);
+  };
+
+  beforeAll(async () => {
+    upstream = await startUpstream((req, res) => {
+      if (req.url?.includes("fail")) {
+        res.writeHead(503).end("down");
+        return;
+      }
+      res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
+    });
+    stack = await startApiStack();
+    chain = { publicClient: stack.chain.publicClient, walletClient: stack.chain.deployer, chainId: stack.chain.deployment.chainId, escrow: stack.chain.deployment.escrow };
+    for (const s of services) await listService(stack, { id: s.id, provider: s.provider, upstreamUrl: upstream.url, price: s.price });
+    for (const a of agents) await depositAs(stack.chain, a, DEPOSIT);
+    await escrowAs(stack.chain, carol, "authorizeDelegate", [carolDelegate.address, 2_000_000n, 0]);
+    for (const a of agents) await stack.chain.waitFor(() => getAgentAccount(stack.chain.reader, { account: a.address }), (x) => x?.balance === DEPOSIT);
+    await stack.chain.waitFor(() => getDelegation(stack.chain.reader, { account: carol.address, delegate: carolDelegate.address }), (d) => d?.active === true);
+  }, 120_000);
+
+  afterAll(async () => {
+    console.log(`settle gas used per batch: ${gasUsed.join(", ")}`);
+    await stack?.stop();
+    await upstream?.close();
+  });
+
+  it("settles many paid calls of several agents and providers in one batch, balanced to the unit", async () => {
+    await round(3);
+    // A failed call is not charged, and is reported to the chain as the provider's failure.
+    const payment = await voucherHeader(stack.chain.deployment, { signer: dave, maxCumulative: spent.get(`${dave.address}:${dave.address}`)! + 25_000n });
+    expect((await stack.app.inject({ method: "GET", url: "/v1/proxy/weather/fail", headers: { "payment-signature": payment } })).statusCode).toBe(502);
+
+    const dry = await settle({ sql: stack.app.sql, chain, dryRun: true });
+    expect(dry.status).toBe("dry-run");
+    expect(dry.plans).toHaveLength(1);
+    const [marked] = await stack.app.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM settlement_batches`;
+    expect(marked!.n).toBe(0);
+
+    const report = keep(await run());
+    expect(report.status).toBe("settled");
+    expect(report.batches).toHaveLength(1);
+    const batch = report.batches[0]!;
+    expect(batch).toMatchObject({ agents: 4, claims: 5, recovered: false });
+    expect(batch.payouts.map((p) => p.callsServed)).toEqual([15, 15, 15]);
+    expect(batch.payouts.find((p) => p.provider === services[0]!.provider)?.callsFailed).toBe(1);
+    await expectBalanced();
+
+    const again = await run();
+    expect(again.status).toBe("nothing");
+    expect(again.batches).toEqual([]);
+  });
+
+  it("splits into several batches under a gas limit", async () => {
+    await round(1);
+    const report = keep(await settle({ sql: stack.app.sql, chain, maxGas: 110_000n }));
+    expect(report.status).toBe("settled");
+    expect(report.batches.length).toBeGreaterThan(1);
+    await expectBalanced();
+  });
+
+  for (const point of ["afterRecord", "afterSend", "afterMined", "beforeMark"] as const) {
+    it(`recovers from a crash ${point}: nothing settled twice, nothing lost`, async () => {
+      await round(1);
+      await expect(run({ crashAt: point })).rejects.toBeInstanceOf(SimulatedCrash);
+      // The proxy keeps charging while the settler is down.
+      await pay(alice, 0);
+      const report = keep(await run());
+      expect(report.status).toBe("settled");
+      expect(report.batches[0]).toMatchObject({ recovered: point !== "afterRecord" });
+      await expectBalanced();
+      expect((await run()).status).toBe("nothing");
+      await expectBalanced();
+    });
+  }
+
+  it("sends again a batch whose transaction vanished, and discards and re-plans one the chain refuses", async () => {
+    await round(1);
+    await expect(run({ crashAt: "afterRecord" })).rejects.toBeInstanceOf(SimulatedCrash);
+    // As if sent, but the node never kept the transaction (dropped from the mempool).
+    await stack.app.sql`UPDATE settlement_batches SET status = 'sent', tx_hash = ${`0x${"ab".repeat(32)}`} WHERE status = 'planned'`;
+    const resent = keep(await run());
+    expect(resent.status).toBe("settled");
+    expect(resent.batches).toHaveLength(1);
+    await expectBalanced();
+
+    await round(1);
+    await expect(run({ crashAt: "afterRecord" })).rejects.toBeInstanceOf(SimulatedCrash);
+    // A recorded batch the chain refuses now (here: its fee no longer balances).
+    const [open] = await stack.app.sql<{ batch_id: string }[]>`
+      UPDATE settlement_batches SET plan = jsonb_set(plan, '{fee}', '"1"') WHERE status = 'planned' RETURNING batch_id`;
+    events.length = 0;
+    const replanned = keep(await run());
+    expect(replanned.status).toBe("settled");
+    expect(events.find((e) => e.event === "batch_discarded")?.fields).toMatchObject({ batchId: open!.batch_id });
+    const [row] = await stack.app.sql<{ status: string }[]>`SELECT status FROM settlement_batches WHERE batch_id = ${open!.batch_id}`;
+    expect(row!.status).toBe("discarded");
+    expect(replanned.batches).toHaveLength(1);
+    await expectBalanced();
+  });
+
+  it("leaves out a revoked delegate's claim and reports it, while the rest settles", async () => {
+    await round(1);
+    await escrowAs(stack.chain, carol, "revokeDelegate", [carolDelegate.address]);
+
+    // The chain itself rejects the claim: the simulation drops it with the decoded error.
+    const { entries } = await planEntries(stack.app.sql, chain);
+    const simulated = await simulateEntries(chain, entries);
+    expect(simulated.excluded).toEqual([expect.objectContaining({ signer: carolDelegate.address, reason: "DelegateNotActive" })]);
+    expect(simulated.entries).toHaveLength(entries.length - 1);
+
+    const report = keep(await run());
+    expect(report.status).toBe("partial");
+    expect(report.excluded).toEqual([expect.objectContaining({ account: carol.address, signer: carolDelegate.address, reason: "delegate_not_active" })]);
+    expect(report.batches).toHaveLength(1);
+    expect(events.some((e) => e.event === "entry_excluded")).toBe(true);
+    await expectBalanced([{ account: carol.address, signer: carolDelegate.address }]);
+  });
+
+  it("runs as a CLI: JSON lines off a terminal, exit code 2 while an entry is left out", async () => {
+    await pay(alice, 1);
+    const dir = await mkdtemp(path.join(tmpdir(), "agenttab-settle-cli-"));
+    try {
+      await writeFile(path.join(dir, "31337.json"), serializeDeployment(stack.chain.deployment));
+      const cli = (...args: string[]) =>
+        promisify(execFile)(process.execPath, [path.join(import.meta.dirname, "..", "..", "scripts", "settle.ts"), "--rpc", stack.chain.rpcUrl, ...args], {
+          env: { ...process.env, DATABASE_URL: stack.chain.databaseUrl, AGENTTAB_DEPLOYMENTS_DIR: dir },
+        }).then(
+          ({ stdout }) => ({ code: 0, stdout }),
+          (error: { code: number; stdout: string }) => ({ code: error.code, stdout: error.stdout }),
+        );
+      const lines = (stdout: string) => stdout.trim().split("\n").map((line) => JSON.parse(line) as { event: string; [k: string]: unknown });
+
+      const dry = await cli("--dry-run");
+      expect(dry.code, dry.stdout).toBe(2);
+      expect(lines(dry.stdout).find((l) => l.event === "batch_planned")).toMatchObject({ claims: 1, dryRun: true });
+
+      const real = await cli();
+      expect(real.code, real.stdout).toBe(2);
+      const events = lines(real.stdout);
+      expect(events.map((l) => l.event)).toEqual(expect.arrayContaining(["entry_excluded", "batch_recorded", "batch_sent", "batch_mined", "batch_marked", "summary"]));
+      expect(events.at(-1)).toMatchObject({ event: "summary", status: "partial", batches: [expect.objectContaining({ claims: 1, agents: 1 })] });
+      await expectBalanced([{ account: carol.address, signer: carolDelegate.address }]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,5 +1,5 @@
 import type { SettleReport } from "./run.ts";
-import type { SettleLog } from "./types.ts";
+import type { SettleLog, SettleProgress } from "./types.ts";
 
 /** JSON with bigints as decimal strings. */
 export function toJson(value: unknown): string {
@@ -62,4 +62,50 @@ export function summaryLines(report: SettleReport): string[] {
 /** The exit code a scheduler acts on: 0 settled or nothing to do, 2 some entries left out. (1 is any failure.) */
 export function exitCodeOf(report: SettleReport): number {
   return report.excluded.length > 0 ? 2 : 0;
+}
+
+export type ProgressBar = {
+  update: SettleProgress;
+  /** Erases the bar (before a log line, or when the run ends). */
+  clear(): void;
+  /** Draws the last state again (after a log line). */
+  redraw(): void;
+  /** Erases the bar for good (the run ended). */
+  end(): void;
+};
+
+const STEPS: Record<Parameters<SettleProgress>[0], string> = {
+  recover: "recovering open batches",
+  plan: "planning tracks",
+  verify: "verifying vouchers",
+  simulate: "simulating the batch",
+  send: "sending batches",
+};
+
+/**
+ * A one-line progress bar for a terminal (`\r`-redrawn on `stream`); the CLI only creates one on a
+ * TTY, where the logger clears and redraws it around each line.
+ */
+export function createProgressBar(stream: { write(chunk: string): unknown; columns?: number }, width = 24): ProgressBar {
+  let last = "";
+  const draw = (line: string) => stream.write(`\r${line}\x1b[K`);
+  return {
+    update(step, done, total) {
+      const ratio = total > 0 ? Math.min(1, done / total) : 1;
+      const filled = Math.round(ratio * width);
+      const counts = total > 1 ? ` ${done}/${total}` : "";
+      last = `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${String(Math.round(ratio * 100)).padStart(3)}% ${STEPS[step]}${counts}`;
+      draw(last);
+    },
+    clear() {
+      if (last !== "") stream.write("\r\x1b[K");
+    },
+    redraw() {
+      if (last !== "") draw(last);
+    },
+    end() {
+      if (last !== "") stream.write("\r\x1b[K");
+      last = "";
+    },
+  };
 }

@@ -4,7 +4,7 @@ import type { Address, Hex } from "viem";
 
 import { claimedOnChain } from "./chain.ts";
 import type { SettleChain } from "./chain.ts";
-import type { Entry, Excluded, ProviderShare } from "./types.ts";
+import type { Entry, Excluded, ProviderShare, SettleProgress } from "./types.ts";
 
 type TrackRow = { account: string; signer: string; voucher_max: string; voucher_signature: string | null; charged: string };
 type ShareRow = { provider: string; amount: string; fee: string; calls: number };
@@ -15,18 +15,25 @@ type ShareRow = { provider: string; amount: string; fee: string; calls: number }
  * across providers and the fee. The on-chain claimed total is read from the chain, which is the
  * truth after any crash. A track whose unsettled charges do not add up to exactly
  * `charged − claimed` is left out and reported: the ledger and the chain disagree, and nothing is
- * guessed.
+ * guessed. `accounts` restricts the plan to those agents' tracks (the watchtower's settlement).
  */
-export async function planEntries(sql: Sql, chain: SettleChain): Promise<{ entries: Entry[]; excluded: Excluded[] }> {
+export async function planEntries(
+  sql: Sql,
+  chain: SettleChain,
+  { accounts, progress }: { accounts?: readonly Address[] | undefined; progress?: SettleProgress | undefined } = {},
+): Promise<{ entries: Entry[]; excluded: Excluded[] }> {
+  if (accounts !== undefined && accounts.length === 0) return { entries: [], excluded: [] };
+  const only = accounts === undefined ? sql`` : sql`AND t.account IN ${sql(accounts.map((a) => a.toLowerCase()))}`;
   const tracks = await sql<TrackRow[]>`
     SELECT t.account, t.signer, t.voucher_max::text, t.voucher_signature, t.charged::text
     FROM spend_tracks t
-    WHERE t.charged > 0 AND EXISTS (
+    WHERE t.charged > 0 ${only} AND EXISTS (
       SELECT 1 FROM charges c WHERE c.account = t.account AND c.signer = t.signer AND c.settlement_batch IS NULL)
     ORDER BY t.account, t.signer`;
   const entries: Entry[] = [];
   const excluded: Excluded[] = [];
-  for (const t of tracks) {
+  for (const [i, t] of tracks.entries()) {
+    progress?.("plan", i, tracks.length);
     const account = getAddress(t.account);
     const signer = getAddress(t.signer);
     const cumulative = BigInt(t.charged);
@@ -69,6 +76,7 @@ export async function planEntries(sql: Sql, chain: SettleChain): Promise<{ entri
       chargeCount: parsed.reduce((n, s) => n + s.calls, 0),
     });
   }
+  progress?.("plan", tracks.length, tracks.length);
   return { entries, excluded };
 }
 

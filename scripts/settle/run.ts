@@ -9,7 +9,7 @@ import { failedCalls, planEntries } from "./plan.ts";
 import { simulateEntries } from "./simulate.ts";
 import { discardBatch, markBatch, nextSeq, openBatches, recordBatch, setMined, setSent } from "./store.ts";
 import type { BatchRecord } from "./store.ts";
-import type { BatchPlan, BatchResult, Entry, Excluded, SettleLog } from "./types.ts";
+import type { BatchPlan, BatchResult, Entry, Excluded, SettleLog, SettleProgress } from "./types.ts";
 import { verifyEntries } from "./verify.ts";
 
 /** Where a test can make a run die, to prove that the next run recovers. */
@@ -26,6 +26,10 @@ export type SettleOptions = {
   /** Split into several batches when one would need more gas than this. */
   maxGas?: bigint;
   log?: SettleLog;
+  /** Only these agents' tracks (the watchtower: an account with a pending withdrawal). Default: all. */
+  accounts?: readonly Address[];
+  /** Called as the run advances, for a progress bar. */
+  progress?: SettleProgress;
   /** Test hook: throw at this point, as a crash would. */
   crashAt?: CrashPoint;
 };
@@ -88,7 +92,8 @@ async function settleLocked(options: SettleOptions, log: SettleLog): Promise<Set
   if (options.dryRun) {
     if (open.length > 0) log("open_batches", { count: open.length, note: "a real run finishes these first" });
   } else {
-    for (const record of open) {
+    for (const [i, record] of open.entries()) {
+      options.progress?.("recover", i, open.length);
       log("recovering", { batchId: record.plan.batchId, status: record.status, txHash: record.txHash });
       const result = await execute(ctx, record);
       if (result) batches.push(result);
@@ -97,8 +102,10 @@ async function settleLocked(options: SettleOptions, log: SettleLog): Promise<Set
 
   const [now] = await sql<{ at: string }[]>`SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at`;
   const failedBefore = now?.at ?? new Date().toISOString();
-  const planned = await planEntries(sql, chain);
+  const planned = await planEntries(sql, chain, { accounts: options.accounts, progress: options.progress });
+  options.progress?.("verify", 0, 1);
   const verified = await verifyEntries(chain, planned.entries);
+  options.progress?.("simulate", 0, 1);
   const simulated = await simulateEntries(chain, verified.entries);
   const excluded = [...planned.excluded, ...verified.excluded, ...simulated.excluded];
   for (const e of excluded) log("entry_excluded", { ...e });
@@ -118,7 +125,8 @@ async function settleLocked(options: SettleOptions, log: SettleLog): Promise<Set
   for (const plan of plans) log("batch_planned", { ...describe(plan), estimatedGas: parts.length === 1 ? simulated.gas : undefined, dryRun: options.dryRun === true });
 
   if (!options.dryRun) {
-    for (const plan of plans) {
+    for (const [i, plan] of plans.entries()) {
+      options.progress?.("send", i, plans.length);
       await recordBatch(sql, plan);
       log("batch_recorded", { batchId: plan.batchId, seq: plan.seq });
       crash(ctx, "afterRecord");
@@ -127,6 +135,7 @@ async function settleLocked(options: SettleOptions, log: SettleLog): Promise<Set
     }
   }
 
+  if (!options.dryRun && plans.length > 0) options.progress?.("send", plans.length, plans.length);
   const status = options.dryRun ? "dry-run" : excluded.length > 0 ? "partial" : batches.length > 0 ? "settled" : "nothing";
   return { status, batches, excluded, plans };
 }

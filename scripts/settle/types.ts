@@ -59,3 +59,6 @@ export type BatchResult = {
 
 /** A structured log event: `event` names it, the rest are its fields. */
 export type SettleLog = (event: string, fields?: Record<string, unknown>) => void;
+
+/** Progress of a run's current step, for a progress bar: `done` of `total` units. */
+export type SettleProgress = (step: "recover" | "plan" | "verify" | "simulate" | "send", done: number, total: number) => void;

@@ -1,0 +1,223 @@
+/**
+ * What a weekly batch costs against paying each call on-chain (`npm run bench:settle`), measured on
+ * an in-process Hardhat chain. Prints a table and writes bench/results/settle.json.
+ *
+ * The week: 100 agents across 10 providers, each agent making 50 calls of 0.01 USDC (5 to each
+ * provider): 5,000 calls. AgentTab claims them in one `settle` (measured in the steady state: the
+ * agents and providers were already settled the week before), and each provider then withdraws
+ * once. The alternatives pay every call on its own: a plain USDC `transfer` from the agent to the
+ * provider (both already holding USDC), or an x402 `exact` payment through `settleExactPayment`
+ * (the provider already has earnings). Costs are at a stated Base gas price and ETH price; the L1
+ * data fee a Base transaction also pays is left out.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+
+import { network } from "hardhat";
+import { createWalletClient, custom, keccak256, maxUint256, toHex } from "viem";
+import type { Address, Hash, Hex, LocalAccount, PublicClient } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { hardhat } from "viem/chains";
+
+import { deployAgentTab } from "../scripts/deploy.ts";
+import { agentTabEscrowAbi, encodeClaims, mockUsdcAbi, signVoucher, transferWithAuthorizationTypes, usdcDomain } from "../sdk/src/index.ts";
+import type { Claim, Deployment } from "../sdk/src/index.ts";
+
+const AGENTS = 100;
+const PROVIDERS = 10;
+const CALLS_PER_AGENT = 50; // a week's calls, spread evenly over the providers
+const PRICE = 10_000n; // 0.01 USDC
+const FEE_BPS = 100n;
+const DEPOSIT = 5_000_000n; // 5 USDC: several weeks of calls
+const CALLS = AGENTS * CALLS_PER_AGENT;
+
+/** The stated assumptions for the cost columns. */
+const GAS_PRICE_GWEI = 0.01; // Base L2 execution gas price
+const ETH_USD = 3_000;
+const usdOf = (gas: number) => gas * GAS_PRICE_GWEI * 1e-9 * ETH_USD;
+
+const account = (label: string): LocalAccount => privateKeyToAccount(keccak256(toHex(label)));
+
+const connection = await network.create();
+const publicClient = (await connection.viem.getPublicClient()) as unknown as PublicClient;
+const operator = await connection.viem.getWalletClients().then(([first]) => {
+  if (first === undefined) throw new Error("Hardhat gave no accounts");
+  return first;
+});
+
+const mined = async (hash: Promise<Hash>) => {
+  const receipt = await publicClient.getTransactionReceipt({ hash: await hash });
+  if (receipt.status !== "success") throw new Error(`transaction ${receipt.transactionHash} reverted`);
+  return receipt;
+};
+const walletFor = async (local: LocalAccount) => {
+  await connection.provider.request({ method: "hardhat_setBalance", params: [local.address, "0xDE0B6B3A7640000"] });
+  return createWalletClient({ account: local, chain: hardhat, transport: custom(connection.provider) });
+};
+const mint = (deployment: Deployment, to: Address, amount: bigint) =>
+  mined(operator.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "mint", args: [to, amount] }));
+
+/** One week's batch: every agent's claim raised by its 50 calls, each provider credited its 500 calls less the fee. */
+async function weeklySettle(deployment: Deployment, agents: readonly LocalAccount[], providers: readonly Address[], week: number): Promise<number> {
+  const cumulative = PRICE * BigInt(CALLS_PER_AGENT * week);
+  const claims: Claim[] = await Promise.all(
+    agents.map(async (agent) => ({
+      account: agent.address,
+      maxCumulative: cumulative,
+      cumulative,
+      signature: await signVoucher(agent, { chainId: deployment.chainId, escrow: deployment.escrow, account: agent.address, maxCumulative: cumulative }),
+    })),
+  );
+  const callsPerProvider = CALLS / PROVIDERS;
+  const gross = PRICE * BigInt(callsPerProvider);
+  const providerFee = (gross * FEE_BPS) / 10_000n;
+  const payouts = providers.map((provider) => ({ provider, amount: gross - providerFee, callsServed: callsPerProvider, callsFailed: 0 }));
+  const receipt = await mined(
+    operator.writeContract({
+      address: deployment.escrow,
+      abi: agentTabEscrowAbi,
+      functionName: "settle",
+      args: [keccak256(toHex(`week ${week}`)), encodeClaims(claims), payouts, providerFee * BigInt(PROVIDERS)],
+    }),
+  );
+  return Number(receipt.gasUsed);
+}
+
+/** The AgentTab week: settle (first and steady state), the providers' withdrawals, a top-up deposit. */
+async function benchAgentTab() {
+  const { deployment } = await deployAgentTab({ publicClient, walletClient: operator }, { feeBps: Number(FEE_BPS) });
+  const agents = Array.from({ length: AGENTS }, (_, i) => account(`bench settle agent ${i}`));
+  const providers = Array.from({ length: PROVIDERS }, (_, i) => account(`bench settle provider ${i}`));
+  const total = DEPOSIT * BigInt(AGENTS);
+  await mint(deployment, operator.account.address, total);
+  await mined(operator.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "approve", args: [deployment.escrow, total] }));
+  for (const agent of agents) {
+    await mined(operator.writeContract({ address: deployment.escrow, abi: agentTabEscrowAbi, functionName: "depositFor", args: [agent.address, DEPOSIT] }));
+  }
+  const providerAddresses = providers.map((p) => p.address);
+  const first = await weeklySettle(deployment, agents, providerAddresses, 1);
+  // Week 1's payouts were withdrawn in part, so that week 2's withdrawals are the steady state.
+  const withdraw = async (provider: LocalAccount) => {
+    const wallet = await walletFor(provider);
+    const earnings = await publicClient.readContract({ address: deployment.escrow, abi: agentTabEscrowAbi, functionName: "earningsOf", args: [provider.address] });
+    const receipt = await mined(wallet.writeContract({ address: deployment.escrow, abi: agentTabEscrowAbi, functionName: "withdrawEarnings", args: [provider.address, earnings / 2n] }));
+    return Number(receipt.gasUsed);
+  };
+  for (const p of providers) await withdraw(p);
+  const steady = await weeklySettle(deployment, agents, providerAddresses, 2);
+  let withdrawals = 0;
+  for (const p of providers) withdrawals += await withdraw(p);
+
+  // An agent topping up its account (allowance given once, account already funded).
+  const agent = agents[0]!;
+  const wallet = await walletFor(agent);
+  await mint(deployment, agent.address, 2n * DEPOSIT);
+  await mined(wallet.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "approve", args: [deployment.escrow, maxUint256] }));
+  await mined(wallet.writeContract({ address: deployment.escrow, abi: agentTabEscrowAbi, functionName: "deposit", args: [DEPOSIT] }));
+  const topUp = Number((await mined(wallet.writeContract({ address: deployment.escrow, abi: agentTabEscrowAbi, functionName: "deposit", args: [DEPOSIT] }))).gasUsed);
+  return { first, steady, withdrawals, withdrawal: Math.round(withdrawals / PROVIDERS), topUp };
+}
+
+/** One 0.01 USDC `transfer` from an agent to a provider, both already holding USDC. */
+async function benchTransfer(): Promise<number> {
+  const { deployment } = await deployAgentTab({ publicClient, walletClient: operator }, { feeBps: Number(FEE_BPS) });
+  const payer = account("bench transfer agent");
+  const provider = account("bench transfer provider").address;
+  await mint(deployment, payer.address, DEPOSIT);
+  await mint(deployment, provider, DEPOSIT);
+  const wallet = await walletFor(payer);
+  let gas = 0;
+  for (let i = 0; i < 2; i++) {
+    gas = Number((await mined(wallet.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "transfer", args: [provider, PRICE] }))).gasUsed);
+  }
+  return gas;
+}
+
+/** One 0.01 USDC x402 `exact` payment through the escrow to a provider that already has earnings. */
+async function benchExact(): Promise<number> {
+  const { deployment } = await deployAgentTab({ publicClient, walletClient: operator }, { feeBps: Number(FEE_BPS) });
+  const payer = account("bench exact agent");
+  const provider = account("bench exact provider").address;
+  await mint(deployment, payer.address, DEPOSIT);
+  let gas = 0;
+  for (const round of [1, 2]) {
+    const authorization = {
+      from: payer.address,
+      to: deployment.escrow,
+      value: PRICE,
+      validAfter: 0n,
+      validBefore: 4_102_444_800n, // fixed, so that the calldata (and the gas) does not depend on the clock
+      nonce: keccak256(toHex(`bench exact payment ${round}`)) as Hex,
+    };
+    const signature = await payer.signTypedData({
+      domain: usdcDomain({ chainId: deployment.chainId, usdc: deployment.usdc }),
+      types: transferWithAuthorizationTypes,
+      primaryType: "TransferWithAuthorization",
+      message: authorization,
+    });
+    const receipt = await mined(
+      operator.writeContract({
+        address: deployment.escrow,
+        abi: agentTabEscrowAbi,
+        functionName: "settleExactPayment",
+        args: [{ ...authorization, provider, fee: (PRICE * FEE_BPS) / 10_000n }, signature],
+      }),
+    );
+    gas = Number(receipt.gasUsed);
+  }
+  return gas;
+}
+
+const agentTab = await benchAgentTab();
+const transfer = await benchTransfer();
+const exact = await benchExact();
+
+const row = (name: string, transactions: number, gas: number) => ({
+  name,
+  transactions,
+  gas,
+  gasPerCall: Math.round(gas / CALLS),
+  usd: Number(usdOf(gas).toFixed(4)),
+  usdPerCall: Number(usdOf(gas / CALLS).toPrecision(3)),
+});
+const rows = [
+  row("AgentTab settle (steady week)", 1, agentTab.steady),
+  row("AgentTab settle + 10 provider withdrawals", 1 + PROVIDERS, agentTab.steady + agentTab.withdrawals),
+  row("… and a top-up deposit by every agent", 1 + PROVIDERS + AGENTS, agentTab.steady + agentTab.withdrawals + AGENTS * agentTab.topUp),
+  row("USDC transfer per call", CALLS, CALLS * transfer),
+  row("x402 exact per call (settleExactPayment)", CALLS, CALLS * exact),
+];
+
+const pad = (value: string | number, width: number) => String(value).padStart(width);
+const fmt = (n: number) => n.toLocaleString("en-US");
+console.log(`A week: ${AGENTS} agents × ${CALLS_PER_AGENT} calls of 0.01 USDC across ${PROVIDERS} providers = ${fmt(CALLS)} calls`);
+console.log(`Cost at ${GAS_PRICE_GWEI} gwei (Base L2 execution gas) and ETH = $${fmt(ETH_USD)}; L1 data fees excluded.\n`);
+console.log(`${"".padEnd(42)} ${pad("txs", 5)} ${pad("gas", 12)} ${pad("gas/call", 9)} ${pad("USD", 9)} ${pad("USD/call", 10)}`);
+for (const r of rows) {
+  console.log(`${r.name.padEnd(42)} ${pad(fmt(r.transactions), 5)} ${pad(fmt(r.gas), 12)} ${pad(fmt(r.gasPerCall), 9)} ${pad(`$${r.usd.toFixed(4)}`, 9)} ${pad(`$${r.usdPerCall}`, 10)}`);
+}
+const [steadyRow, withWithdrawals] = [rows[0]!, rows[1]!];
+console.log(
+  `\nfirst week's settle (fresh providers): ${fmt(agentTab.first)} gas; one withdrawal ${fmt(agentTab.withdrawal)}; one top-up deposit ${fmt(agentTab.topUp)}; one transfer ${fmt(transfer)}; one exact payment ${fmt(exact)}`,
+);
+console.log(
+  `settle + withdrawals use ${(rows[3]!.gas / withWithdrawals.gas).toFixed(1)}× less gas than a transfer per call, ${(rows[4]!.gas / withWithdrawals.gas).toFixed(1)}× less than x402 exact per call (settle alone: ${(rows[3]!.gas / steadyRow.gas).toFixed(1)}× / ${(rows[4]!.gas / steadyRow.gas).toFixed(1)}×)`,
+);
+
+const out = path.join(import.meta.dirname, "results", "settle.json");
+await mkdir(path.dirname(out), { recursive: true });
+await writeFile(
+  out,
+  `${JSON.stringify(
+    {
+      week: { agents: AGENTS, providers: PROVIDERS, callsPerAgent: CALLS_PER_AGENT, calls: CALLS, priceAtomic: PRICE.toString(), feeBps: Number(FEE_BPS) },
+      assumptions: { gasPriceGwei: GAS_PRICE_GWEI, ethUsd: ETH_USD, l1DataFee: "excluded", chain: "in-process Hardhat (default hardfork), MockUSDC" },
+      perTransaction: { settleFirstWeek: agentTab.first, settleSteadyWeek: agentTab.steady, withdrawEarnings: agentTab.withdrawal, topUpDeposit: agentTab.topUp, usdcTransfer: transfer, exactPayment: exact },
+      rows,
+    },
+    null,
+    2,
+  )}\n`,
+);
+console.log(`wrote ${path.relative(process.cwd(), out)}`);
+await connection.close();

@@ -1,14 +1,14 @@
 import secp256k1 from "secp256k1";
-import { bytesToHex, concatHex, domainSeparator, hexToBytes, keccak256, numberToHex, padHex, stringToHex } from "viem";
+import { bytesToHex, concatHex, domainSeparator, hexToBytes, keccak256, numberToHex, padHex } from "viem";
 import type { Address, Hex } from "viem";
 import { privateKeyToAddress } from "viem/accounts";
 
-import { receiptDomain } from "@agenttab/sdk";
+import { receiptDomain, receiptTypes } from "@agenttab/sdk";
 import type { Receipt } from "@agenttab/sdk";
 
-const RECEIPT_TYPEHASH = keccak256(
-  stringToHex("Receipt(bytes32 requestId,bytes32 serviceId,address provider,address payer,uint256 amount,uint256 cumulative,uint64 issuedAt)"),
-);
+import { typeHashOf } from "./typeHash.ts";
+
+const RECEIPT_TYPEHASH = typeHashOf(receiptTypes.Receipt, "Receipt");
 
 /**
  * Builds the proxy's receipt signer for one reputation contract: the domain separator is computed

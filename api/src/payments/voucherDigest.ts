@@ -1,9 +1,11 @@
-import { concatHex, domainSeparator, keccak256, numberToHex, padHex, stringToHex } from "viem";
+import { concatHex, domainSeparator, keccak256, numberToHex, padHex } from "viem";
 import type { Address, Hex } from "viem";
 
-import { voucherDomain } from "@agenttab/sdk";
+import { voucherDomain, voucherTypes } from "@agenttab/sdk";
 
-const VOUCHER_TYPEHASH = keccak256(stringToHex("Voucher(address account,uint256 maxCumulative)"));
+import { typeHashOf } from "./typeHash.ts";
+
+const VOUCHER_TYPEHASH = typeHashOf(voucherTypes.Voucher, "Voucher");
 
 /**
  * Builds the voucher digest function for one escrow: the domain separator is computed once, so

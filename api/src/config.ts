@@ -45,7 +45,5 @@ export const defaultApiConfig = {
   allowPrivateUpstreams: false,
 } as const satisfies ApiConfigOverrides;
 
-/** Lowercase, for ledger keys. */
-export function addressKey(address: Address | string): string {
-  return address.toLowerCase();
-}
+/** Lowercase, for ledger keys: the same rule the indexer's views follow. */
+export { addressKey } from "@agenttab/indexer/read";

@@ -81,3 +81,34 @@ export {
   signInTypes,
 } from "./apiTypedData.ts";
 export type { SignIn, SignInParameters, SignInSigner, SignInTypedData, SignedSignIn } from "./apiTypedData.ts";
+export { AgentTabClient } from "./client/AgentTabClient.ts";
+export {
+  ApiRequestError,
+  InsufficientBalanceError,
+  PriceExceedsMaxError,
+  RateLimitedError,
+  ServiceNotFoundError,
+  SpendLimitError,
+  UnexpectedResponseError,
+  UpstreamFailedError,
+  apiErrorFromResponse,
+} from "./client/errors.ts";
+export type { ApiErrorBody } from "./client/errors.ts";
+export { VOUCHER_SCHEME, receiptFromPaymentResponse, voucherPaymentHeader, voucherRequirement } from "./client/payment.ts";
+export type { SignedReceipt } from "./client/payment.ts";
+export type {
+  AgentTabClientOptions,
+  AgentTabClientSigner,
+  Balance,
+  CallParameters,
+  CallResult,
+  DiscoverParameters,
+  Service,
+  ServicePage,
+  SpendingReport,
+  SpendingReportParameters,
+  SpendingTotals,
+  Transaction,
+  TransactionPage,
+  TransactionsParameters,
+} from "./client/types.ts";

@@ -7,13 +7,12 @@ import type { PaymentPayload, PaymentRequired, PaymentRequirements, SettleRespon
 import { getAddress, isAddress, isHex } from "viem";
 import type { Address, Hex } from "viem";
 
-import { voucherDomain } from "@agenttab/sdk";
+import { VOUCHER_SCHEME, voucherDomain } from "@agenttab/sdk";
 import type { Deployment } from "@agenttab/sdk";
 
 import { ApiError } from "../errors.ts";
 
-/** The x402 scheme name of AgentTab's cumulative escrow vouchers. */
-export const VOUCHER_SCHEME = "agenttab-voucher";
+export { VOUCHER_SCHEME };
 
 const MAX_UINT128 = (1n << 128n) - 1n;
 const MAX_HEADER_LENGTH = 4_096;

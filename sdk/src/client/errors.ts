@@ -1,0 +1,213 @@
+import { AgentTabError } from "../errors.ts";
+
+/** The JSON body of every API error: `{ code, message, reason?, details? }`. */
+export type ApiErrorBody = {
+  code: string;
+  message: string;
+  reason?: string;
+  details?: Record<string, unknown>;
+};
+
+/**
+ * The API refused a request: its HTTP `status` and stable `code` (see api/README.md, "Error
+ * codes"). The more specific errors below extend it.
+ *
+ * @example
+ * try {
+ *   await client.call("weather-api");
+ * } catch (error) {
+ *   if (error instanceof ApiRequestError) console.log(error.status, error.code);
+ * }
+ */
+export class ApiRequestError extends AgentTabError {
+  override name = "ApiRequestError";
+  readonly status: number;
+  readonly code: string;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor({ status, body, shortMessage }: { status: number; body: ApiErrorBody; shortMessage?: string }) {
+    super(shortMessage ?? `The API answered ${status} ${body.code}.`, { details: body.message });
+    this.status = status;
+    this.code = body.code;
+    this.details = body.details;
+  }
+}
+
+/**
+ * The escrow account's available balance does not cover the call's maximum price (402
+ * `insufficient_funds`): deposit more, or wait for pending withdrawals and calls.
+ *
+ * @example
+ * if (error instanceof InsufficientBalanceError) console.log(error.available, error.required);
+ */
+export class InsufficientBalanceError extends ApiRequestError {
+  override name = "InsufficientBalanceError";
+  /** What new calls may spend, when the API said. */
+  readonly available: bigint | undefined;
+  /** The call's maximum price, when the API said. */
+  readonly required: bigint | undefined;
+
+  constructor({ status, body }: { status: number; body: ApiErrorBody }) {
+    super({ status, body, shortMessage: "The escrow balance does not cover this call." });
+    this.available = optionalBigInt(body.details?.available);
+    this.required = optionalBigInt(body.details?.required);
+  }
+}
+
+/**
+ * The service may cost more than the call's `maxAmount` (402 `price_exceeds_max`, or found by the
+ * client before signing): nothing was signed or charged.
+ *
+ * @example
+ * if (error instanceof PriceExceedsMaxError) console.log(`costs up to ${error.price}, limit ${error.max}`);
+ */
+export class PriceExceedsMaxError extends ApiRequestError {
+  override name = "PriceExceedsMaxError";
+  readonly price: bigint | undefined;
+  readonly max: bigint | undefined;
+
+  constructor({ status, body }: { status: number; body: ApiErrorBody }) {
+    super({ status, body, shortMessage: "The service's price is above this call's maxAmount." });
+    this.price = optionalBigInt(body.details?.price);
+    this.max = optionalBigInt(body.details?.max);
+  }
+}
+
+/**
+ * No such service, or it was delisted (404 `service_not_found` / 410 `service_delisted`).
+ *
+ * @example
+ * if (error instanceof ServiceNotFoundError) await client.discover({ category: "data" });
+ */
+export class ServiceNotFoundError extends ApiRequestError {
+  override name = "ServiceNotFoundError";
+
+  constructor({ status, body }: { status: number; body: ApiErrorBody }) {
+    super({ status, body, shortMessage: status === 410 ? "The service was delisted." : "No such service." });
+  }
+}
+
+/**
+ * Too many calls to this service from this account (429 `rate_limited`); retry after
+ * `retryAfterSeconds`.
+ *
+ * @example
+ * if (error instanceof RateLimitedError) await new Promise((r) => setTimeout(r, (error.retryAfterSeconds ?? 1) * 1000));
+ */
+export class RateLimitedError extends ApiRequestError {
+  override name = "RateLimitedError";
+  /** From the `Retry-After` header, when sent. */
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor({ status, body, retryAfterSeconds }: { status: number; body: ApiErrorBody; retryAfterSeconds: number | undefined }) {
+    super({ status, body, shortMessage: "Rate limited by the API." });
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/**
+ * The service failed, was unreachable or timed out (502 / 504): the proxy released the
+ * reservation, so nothing was charged.
+ *
+ * @example
+ * if (error instanceof UpstreamFailedError) console.log(`not charged: ${error.code}`);
+ */
+export class UpstreamFailedError extends ApiRequestError {
+  override name = "UpstreamFailedError";
+  /** The upstream's HTTP status, when it answered. */
+  readonly upstreamStatus: number | undefined;
+
+  constructor({ status, body }: { status: number; body: ApiErrorBody }) {
+    super({ status, body, shortMessage: "The service failed; nothing was charged." });
+    const upstreamStatus = body.details?.upstreamStatus;
+    this.upstreamStatus = typeof upstreamStatus === "number" ? upstreamStatus : undefined;
+  }
+}
+
+/**
+ * Paying for a call would take the client's signed cumulative total past its `maxSpend`. Thrown
+ * before anything is signed.
+ *
+ * @example
+ * const client = new AgentTabClient({ ...options, maxSpend: 1_000_000n });
+ * try {
+ *   await client.call("weather-api");
+ * } catch (error) {
+ *   if (error instanceof SpendLimitError) console.log(error.maxSpend, error.wouldSign);
+ * }
+ */
+export class SpendLimitError extends AgentTabError {
+  override name = "SpendLimitError";
+  readonly maxSpend: bigint;
+  /** The cumulative total the voucher would have carried. */
+  readonly wouldSign: bigint;
+
+  constructor({ maxSpend, wouldSign }: { maxSpend: bigint; wouldSign: bigint }) {
+    super("This call would exceed the client's maxSpend.", { details: `a voucher for ${wouldSign} is above maxSpend ${maxSpend}` });
+    this.maxSpend = maxSpend;
+    this.wouldSign = wouldSign;
+  }
+}
+
+/**
+ * The API's answer is not what the wire promises (a 402 without a usable `agenttab-voucher`
+ * requirement, a paid response without a receipt, a body that is not JSON).
+ *
+ * @example
+ * if (error instanceof UnexpectedResponseError) console.log(error.status);
+ */
+export class UnexpectedResponseError extends AgentTabError {
+  override name = "UnexpectedResponseError";
+  readonly status: number;
+
+  constructor({ status, reason }: { status: number; reason: string }) {
+    super("Unexpected response from the AgentTab API.", { details: `${status}: ${reason}` });
+    this.status = status;
+  }
+}
+
+/**
+ * The SDK error for an API error response, chosen by the body's `code`.
+ *
+ * @example
+ * if (!res.ok) throw apiErrorFromResponse({ status: res.status, body: await res.json(), retryAfter: res.headers.get("retry-after") });
+ */
+export function apiErrorFromResponse({ status, body, retryAfter }: { status: number; body: unknown; retryAfter?: string | null }): ApiRequestError {
+  const parsed = asErrorBody(status, body);
+  switch (parsed.code) {
+    case "insufficient_funds":
+      return new InsufficientBalanceError({ status, body: parsed });
+    case "price_exceeds_max":
+      return new PriceExceedsMaxError({ status, body: parsed });
+    case "service_not_found":
+    case "service_delisted":
+      return new ServiceNotFoundError({ status, body: parsed });
+    case "rate_limited": {
+      const seconds = retryAfter == null ? Number.NaN : Number(retryAfter);
+      return new RateLimitedError({ status, body: parsed, retryAfterSeconds: Number.isFinite(seconds) ? seconds : undefined });
+    }
+    case "upstream_failed":
+    case "upstream_unreachable":
+    case "upstream_timeout":
+      return new UpstreamFailedError({ status, body: parsed });
+    default:
+      return new ApiRequestError({ status, body: parsed });
+  }
+}
+
+function asErrorBody(status: number, body: unknown): ApiErrorBody {
+  if (typeof body === "object" && body !== null && typeof (body as ApiErrorBody).code === "string") {
+    const { code, message, reason, details } = body as ApiErrorBody;
+    return {
+      code,
+      message: typeof message === "string" ? message : code,
+      ...(typeof reason === "string" ? { reason } : {}),
+      ...(typeof details === "object" && details !== null ? { details } : {}),
+    };
+  }
+  return { code: `http_${status}`, message: typeof body === "string" ? body.slice(0, 500) : `HTTP ${status}` };
+}
+
+function optionalBigInt(value: unknown): bigint | undefined {
+  return typeof value === "string" && /^[0-9]+$/.test(value) ? BigInt(value) : undefined;
+}

@@ -1,0 +1,144 @@
+import type { Address, Hex } from "viem";
+
+import type { SignInSigner } from "../apiTypedData.ts";
+import type { VoucherSigner } from "../typedData.ts";
+import type { SignedReceipt } from "./payment.ts";
+
+/** Anything that signs vouchers and sign-ins: a viem `LocalAccount`, a smart wallet's owner, a remote signer. */
+export type AgentTabClientSigner = VoucherSigner & SignInSigner;
+
+/** How an {@link AgentTabClient} reaches the API and pays. */
+export type AgentTabClientOptions = {
+  /** The API's base URL, e.g. "https://api.agenttab.xyz". */
+  apiUrl: string;
+  signer: AgentTabClientSigner;
+  /** The escrow account vouchers draw on: `signer.address` unless the signer is a delegate. */
+  account?: Address;
+  chainId: number;
+  escrow: Address;
+  /** A hard cap, in USDC atomic units, on the cumulative total this client will ever sign. */
+  maxSpend?: bigint;
+  fetch?: typeof globalThis.fetch;
+};
+
+/** Discovery filters (`GET /v1/services`); prices in USDC atomic units. */
+export type DiscoverParameters = {
+  category?: string;
+  tags?: readonly string[];
+  capability?: string;
+  provider?: Address;
+  maxPrice?: bigint;
+  /** 0 to 1; excludes unrated services. */
+  minReputation?: number;
+  sort?: "reputation" | "price";
+  limit?: number;
+  cursor?: string;
+};
+
+/** A listed service, as discovery shows it (never its upstream URL). */
+export type Service = {
+  id: string;
+  provider: Address;
+  name: string;
+  description: string;
+  category: string;
+  tags: string[];
+  capabilities: string[];
+  pricing: "fixed" | "metered";
+  price: bigint;
+  maxPrice: bigint;
+  usageHeader: string | null;
+  exampleInput: string | null;
+  exampleOutput: string | null;
+  createdAt: string;
+  updatedAt: string;
+  reputation: { score: number | null; callsServed: number; callsFailed: number; feedbackCount: number };
+};
+
+/** One page of services; pass `nextCursor` as `cursor` for the next. */
+export type ServicePage = { items: Service[]; nextCursor: string | null };
+
+/** A paid call: where it goes under the service, and the most it may cost. */
+export type CallParameters = {
+  /** Appended to the service's upstream URL, query string included; "/" by default. */
+  path?: string;
+  /** "GET" by default. */
+  method?: string;
+  /** A string or bytes are sent as is; anything else as JSON. */
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Refuse (before signing) a service that may cost more than this, in USDC atomic units. */
+  maxAmount?: bigint;
+};
+
+/** What a paid call returned. */
+export type CallResult<data = unknown> = {
+  /** The upstream's status (the call is charged whenever the upstream answered below 500). */
+  status: number;
+  /** The body: parsed JSON when it is JSON, text otherwise. */
+  data: data;
+  headers: Headers;
+  /** What the call was charged (X-ACF-Amount). */
+  amount: bigint;
+  /** From sending the paid request to reading the whole response, in ms. */
+  latencyMs: number;
+  receipt: SignedReceipt;
+  /** The proxy's id of the call (X-ACF-Request-Id). */
+  requestId: string;
+};
+
+/** An escrow account's balance, in USDC atomic units (`GET /v1/agents/:address/balance`). */
+export type Balance = {
+  account: Address;
+  deposited: bigint;
+  balance: bigint;
+  withdrawing: bigint;
+  withdrawalUnlockAt: string | null;
+  unsettled: bigint;
+  reserved: bigint;
+  pending: bigint;
+  available: bigint;
+};
+
+/** Filters of `getTransactions`; times as `Date` or ISO 8601 text. */
+export type TransactionsParameters = {
+  limit?: number;
+  serviceId?: string;
+  from?: Date | string;
+  to?: Date | string;
+  cursor?: string;
+};
+
+/** One charged call. */
+export type Transaction = {
+  requestId: string;
+  serviceId: string;
+  provider: Address;
+  signer: Address;
+  amount: bigint;
+  fee: bigint;
+  cumulative: bigint;
+  method: string;
+  path: string;
+  upstreamStatus: number;
+  latencyMs: number;
+  createdAt: string;
+  settlementBatch: Hex | null;
+};
+
+/** One page of transactions, newest first. */
+export type TransactionPage = { items: Transaction[]; nextCursor: string | null };
+
+/** The window of `getSpendingReport`: a period ending now, or from/to (30 days up to now by default). */
+export type SpendingReportParameters = { period: "day" | "week" | "month" } | { from?: Date | string; to?: Date | string };
+
+/** Totals of spending. */
+export type SpendingTotals = { total: bigint; calls: number; averagePerCall: bigint };
+
+/** Spending over a window, and by service (biggest first). */
+export type SpendingReport = SpendingTotals & {
+  account: Address;
+  from: string;
+  to: string;
+  byService: (SpendingTotals & { serviceId: string })[];
+};

@@ -1,4 +1,4 @@
-import type { Address, Hex } from "viem";
+import type { Hex } from "viem";
 
 import type { Deployment } from "@agenttab/sdk";
 

@@ -67,7 +67,7 @@ const SETTLE_LOCK = 0x41_47_54_53;
  * sent, its id is fixed by its sequence number, and the contract ignores an id it has seen.
  */
 export async function settle(options: SettleOptions): Promise<SettleReport> {
-  const { sql, chain } = options;
+  const { sql } = options;
   const log: SettleLog = options.log ?? (() => {});
   const reserved = await sql.reserve();
   try {

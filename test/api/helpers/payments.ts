@@ -1,9 +1,8 @@
-import { encodePaymentSignatureHeader } from "@x402/core/http";
 import type { LocalAccount } from "viem";
 
 import { voucherRequirements } from "../../../api/src/payments/x402.ts";
 import type { Deployment } from "../../../sdk/src/index.ts";
-import { signVoucher } from "../../../sdk/src/index.ts";
+import { signVoucher, voucherPaymentHeader } from "../../../sdk/src/index.ts";
 import type { ApiStack } from "./apiStack.ts";
 
 /**
@@ -15,11 +14,7 @@ export async function voucherHeader(
   { signer, account = signer.address, maxCumulative }: { signer: LocalAccount; account?: `0x${string}`; maxCumulative: bigint },
 ): Promise<string> {
   const signature = await signVoucher(signer, { chainId: deployment.chainId, escrow: deployment.escrow, account, maxCumulative });
-  return encodePaymentSignatureHeader({
-    x402Version: 2,
-    accepted: voucherRequirements({ deployment, amount: 0n }),
-    payload: { account, signer: signer.address, maxCumulative: maxCumulative.toString(), signature },
-  });
+  return voucherPaymentHeader({ requirements: voucherRequirements({ deployment, amount: 0n }), account, signer: signer.address, maxCumulative, signature });
 }
 
 /**

@@ -12,7 +12,7 @@ import { base as viemBase, baseSepolia as viemBaseSepolia, hardhat as viemHardha
 import { deploymentPath, serializeDeployment } from "../sdk/src/deployments.ts";
 import { hardhatLocal } from "../sdk/src/networks.ts";
 import { deployAgentTab } from "./lib/deployAgentTab.ts";
-import { deployUsage, hardhatDeployerKey, parseDeployConfig } from "./lib/deployConfig.ts";
+import { deployUsage, hardhatDeployerKey, hardhatRelayerKey, parseDeployConfig } from "./lib/deployConfig.ts";
 
 export { deployAgentTab, UnknownChainError } from "./lib/deployAgentTab.ts";
 export type { DeployAgentTabOptions, DeployAgentTabReturnType, DeployClients } from "./lib/deployAgentTab.ts";
@@ -62,7 +62,9 @@ export async function runDeploy({
   const walletClient = createWalletClient({ chain, transport, account });
 
   log(`Deploying AgentTab on chain ${chainId} from ${account.address}`);
-  const { deployment, mockUsdc, adminTransferPending } = await deployAgentTab({ publicClient, walletClient }, config.options);
+  const options = { ...config.options };
+  if (options.relayer === undefined && chainId === hardhatLocal.chainId) options.relayer = privateKeyToAccount(hardhatRelayerKey).address;
+  const { deployment, mockUsdc, adminTransferPending } = await deployAgentTab({ publicClient, walletClient }, options);
   await mkdir(config.outDir, { recursive: true });
   const file = deploymentPath(chainId, { dir: config.outDir });
   await writeFile(file, serializeDeployment(deployment));
@@ -72,6 +74,7 @@ export async function runDeploy({
   line("escrow", `${deployment.escrow} (block ${deployment.startBlock})`);
   line("reputation", deployment.reputation);
   line("settler", deployment.settler);
+  if (options.relayer !== undefined) line("relayer", `${options.relayer} (settler too, for x402 exact payments)`);
   line("pauser", deployment.pauser);
   line("receipt signer", deployment.receiptSigner);
   if (adminTransferPending) {

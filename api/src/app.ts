@@ -8,6 +8,7 @@ import db from "./plugins/db.ts";
 import docs from "./plugins/docs.ts";
 import errors from "./plugins/errors.ts";
 import metrics from "./plugins/metrics.ts";
+import relayer from "./plugins/relayer.ts";
 import sweeper from "./plugins/sweeper.ts";
 import health from "./routes/health.ts";
 import proxy from "./routes/proxy.ts";
@@ -46,6 +47,7 @@ export async function buildApp(config: ApiConfig, options: FastifyServerOptions 
     maxLagBlocks: config.maxIndexerLagBlocks,
     pollMs: config.chainHeadPollMs,
   });
+  await app.register(relayer, { rpcUrl: config.rpcUrl, chainId: config.deployment.chainId, key: config.relayerKey });
   await app.register(sweeper);
   await app.register(health);
   await app.register(proxy);

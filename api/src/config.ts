@@ -27,6 +27,12 @@ export type ApiConfig = {
   reservationTtlMs: number;
   /** Allow upstreams on loopback/private addresses (tests and local development only). */
   allowPrivateUpstreams: boolean;
+  /**
+   * The key the API sends transactions with, paying their gas: gasless deposits it relays, and
+   * x402 `exact` payments it settles (that needs the escrow's settler role). Without one the API
+   * offers neither.
+   */
+  relayerKey?: Hex;
 };
 
 export type ApiConfigOverrides = Partial<Omit<ApiConfig, "deployment" | "databaseUrl" | "rpcUrl" | "receiptSignerKey">>;

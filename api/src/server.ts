@@ -6,6 +6,8 @@
  *   AGENTTAB_RPC_URL        default http://127.0.0.1:8545
  *   AGENTTAB_VIEWS_SCHEMA   the indexer's views schema (default agenttab_chain)
  *   RECEIPT_SIGNER_KEY      the proxy's receipt key (default on 31337: Hardhat account #0)
+ *   RELAYER_KEY             sends relayed gasless deposits and settles x402 `exact` payments (default
+ *                           on 31337: Hardhat account #1, granted settler by the deploy script; unset elsewhere = neither offered)
  *   HOST, PORT              default 127.0.0.1:8787
  */
 import path from "node:path";
@@ -15,7 +17,7 @@ import type { Hex } from "viem";
 import { readDeployment } from "@agenttab/sdk";
 
 import { openDatabase } from "../../scripts/lib/embeddedPostgres.ts";
-import { hardhatDeployerKey } from "../../scripts/lib/deployConfig.ts";
+import { hardhatDeployerKey, hardhatRelayerKey } from "../../scripts/lib/deployConfig.ts";
 import { buildApp } from "./app.ts";
 import { defaultApiConfig } from "./config.ts";
 
@@ -25,6 +27,7 @@ const chainId = Number(env.AGENTTAB_CHAIN_ID ?? 31337);
 const deployment = await readDeployment(chainId, { dir: env.AGENTTAB_DEPLOYMENTS_DIR ?? path.join(root, "deployments") });
 const receiptSignerKey = (env.RECEIPT_SIGNER_KEY ?? (chainId === 31337 ? hardhatDeployerKey : undefined)) as Hex | undefined;
 if (receiptSignerKey === undefined) throw new Error("RECEIPT_SIGNER_KEY is required outside the local chain");
+const relayerKey = (env.RELAYER_KEY ?? (chainId === 31337 ? hardhatRelayerKey : undefined)) as Hex | undefined;
 const db = await openDatabase({ env, dataDir: path.join(root, ".data", "postgres") });
 
 const app = await buildApp(
@@ -37,6 +40,7 @@ const app = await buildApp(
     rpcUrl: env.AGENTTAB_RPC_URL ?? "http://127.0.0.1:8545",
     deployment,
     receiptSignerKey,
+    ...(relayerKey === undefined ? {} : { relayerKey }),
   },
   { logger: { level: env.LOG_LEVEL ?? "info" } },
 );

@@ -23,6 +23,8 @@ export type DeployAgentTabOptions = {
   admin?: Address | undefined;
   /** Holder of SETTLER_ROLE; defaults to the admin. */
   settler?: Address | undefined;
+  /** The API's relayer: also gets SETTLER_ROLE, to settle x402 `exact` payments; none by default. */
+  relayer?: Address | undefined;
   /** Holder of PAUSER_ROLE; defaults to the admin. */
   pauser?: Address | undefined;
   /** The proxy's key, allowed to sign receipts on the reputation contract; defaults to the settler. */
@@ -128,6 +130,9 @@ export async function deployAgentTab(
     publicClient.readContract({ address: escrow, abi: agentTabEscrowAbi, functionName: "PAUSER_ROLE" }),
   ]);
   await send(await walletClient.writeContract({ ...escrowContract, functionName: "grantRole", args: [settlerRole, settler] }));
+  if (options.relayer !== undefined) {
+    await send(await walletClient.writeContract({ ...escrowContract, functionName: "grantRole", args: [settlerRole, getAddress(options.relayer)] }));
+  }
   await send(await walletClient.writeContract({ ...escrowContract, functionName: "grantRole", args: [pauserRole, pauser] }));
   await send(await walletClient.writeContract({ ...reputationContract, functionName: "setReceiptSigner", args: [receiptSigner, true] }));
   const adminTransferPending = admin !== getAddress(deployer);

@@ -13,6 +13,15 @@ import type { DeployAgentTabOptions } from "./deployAgentTab.ts";
  */
 export const hardhatDeployerKey: Hex = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 
+/**
+ * Hardhat's second well-known development key: the API's relayer on the local chain (31337), a
+ * settler too so that it can settle x402 `exact` payments. Never used on any other chain.
+ *
+ * @example
+ * privateKeyToAccount(hardhatRelayerKey).address; // "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+ */
+export const hardhatRelayerKey: Hex = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+
 /** The deploy script's configuration, from flags with environment fallbacks. */
 export type DeployConfig = {
   rpcUrl: string;
@@ -35,6 +44,8 @@ export const deployUsage = `Usage: npm run deploy -- [flags]
   --usdc ADDRESS               USDC token (USDC_ADDRESS; default: the known network's, MockUSDC on 31337)
   --admin ADDRESS              admin of the escrow and reputation contracts (ADMIN_ADDRESS; default: the deployer)
   --settler ADDRESS            SETTLER_ROLE holder (SETTLER_ADDRESS; default: the admin)
+  --relayer ADDRESS            the API's relayer, also a settler for x402 exact payments (RELAYER_ADDRESS;
+                               default: Hardhat account #1 on 31337, none elsewhere)
   --pauser ADDRESS             PAUSER_ROLE holder (PAUSER_ADDRESS; default: the admin)
   --receipt-signer ADDRESS     the proxy's receipt-signing key (RECEIPT_SIGNER_ADDRESS; default: the settler)
   --fee-bps N                  starting fee rate (FEE_BPS; default 100 = 1%)
@@ -50,6 +61,7 @@ const flags = {
   usdc: { type: "string", env: "USDC_ADDRESS" },
   admin: { type: "string", env: "ADMIN_ADDRESS" },
   settler: { type: "string", env: "SETTLER_ADDRESS" },
+  relayer: { type: "string", env: "RELAYER_ADDRESS" },
   pauser: { type: "string", env: "PAUSER_ADDRESS" },
   "receipt-signer": { type: "string", env: "RECEIPT_SIGNER_ADDRESS" },
   "fee-bps": { type: "string", env: "FEE_BPS" },
@@ -101,6 +113,7 @@ export function parseDeployConfig({ argv, env }: { argv: readonly string[]; env:
       usdc: address("usdc"),
       admin: address("admin"),
       settler: address("settler"),
+      relayer: address("relayer"),
       pauser: address("pauser"),
       receiptSigner: address("receipt-signer"),
       feeBps: integer("fee-bps", 10_000),

@@ -6,7 +6,7 @@ import type { FastifyInstance } from "fastify";
 import { buildApp } from "../../../api/src/app.ts";
 import { defaultApiConfig } from "../../../api/src/config.ts";
 import type { ApiConfigOverrides } from "../../../api/src/config.ts";
-import { hardhatDeployerKey } from "../../../scripts/lib/deployConfig.ts";
+import { hardhatDeployerKey, hardhatRelayerKey } from "../../../scripts/lib/deployConfig.ts";
 import { startIndexerStack } from "../../indexer/helpers/stack.ts";
 
 /**
@@ -24,6 +24,7 @@ export async function startApiStack(overrides: ApiConfigOverrides = {}) {
       ...defaultApiConfig,
       chainHeadPollMs: 50,
       allowPrivateUpstreams: true,
+      relayerKey: hardhatRelayerKey,
       ...overrides,
       databaseUrl,
       chainViewsSchema: chain.reader.viewsSchema,

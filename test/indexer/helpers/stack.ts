@@ -14,7 +14,7 @@ import { startIndexer } from "../../../indexer/process.ts";
 import type { IndexerProcess } from "../../../indexer/process.ts";
 import type { ChainStateReader } from "../../../indexer/read/index.ts";
 import { deployAgentTab } from "../../../scripts/lib/deployAgentTab.ts";
-import { hardhatDeployerKey } from "../../../scripts/lib/deployConfig.ts";
+import { hardhatDeployerKey, hardhatRelayerKey } from "../../../scripts/lib/deployConfig.ts";
 import { freePort, openDatabase } from "../../../scripts/lib/embeddedPostgres.ts";
 import { mockUsdcAbi, serializeDeployment } from "../../../sdk/src/index.ts";
 
@@ -34,7 +34,7 @@ export async function startIndexerStack() {
   const transport = http(rpcUrl);
   const publicClient = createPublicClient({ chain: hardhat, transport, pollingInterval: 20 });
   const deployer = createWalletClient({ account: privateKeyToAccount(hardhatDeployerKey), chain: hardhat, transport });
-  const { deployment } = await deployAgentTab({ publicClient, walletClient: deployer }, {});
+  const { deployment } = await deployAgentTab({ publicClient, walletClient: deployer }, { relayer: privateKeyToAccount(hardhatRelayerKey).address });
   const deploymentsDir = path.join(root, "deployments");
   await mkdir(deploymentsDir);
   await writeFile(path.join(deploymentsDir, `${deployment.chainId}.json`), serializeDeployment(deployment));

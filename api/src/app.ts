@@ -50,6 +50,7 @@ export async function buildApp(config: ApiConfig, options: FastifyServerOptions 
   await app.register(relayer, { rpcUrl: config.rpcUrl, chainId: config.deployment.chainId, key: config.relayerKey });
   await app.register(sweeper);
   await app.register(health);
+  await app.register(import("./routes/network.ts"));
   await app.register(proxy);
   await app.register(import("./routes/services.ts"));
   await app.register(import("./routes/accounts.ts"));

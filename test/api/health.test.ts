@@ -1,4 +1,10 @@
+import { readdir } from "node:fs/promises";
+import path from "node:path";
+
+import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { hardhatRelayerKey } from "../../scripts/lib/deployConfig.ts";
 
 import { startApiStack } from "./helpers/apiStack.ts";
 import type { ApiStack } from "./helpers/apiStack.ts";
@@ -14,7 +20,26 @@ describe("api: boot, migrations, health", () => {
 
   it("applies its migrations into its own schema", async () => {
     const rows = await stack.app.sql`SELECT version FROM schema_migrations ORDER BY version`;
-    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4]);
+    const files = (await readdir(path.join(import.meta.dirname, "../../api/migrations"))).filter((f) => f.endsWith(".sql")).sort();
+    expect(files.length).toBeGreaterThanOrEqual(4);
+    expect(rows.map((r) => r.version)).toEqual(files.map((f) => Number(f.slice(0, 3))));
+  });
+
+  it("tells a client the chain, the contracts and the relayer (GET /v1/network)", async () => {
+    const res = await stack.app.inject({ method: "GET", url: "/v1/network" });
+    expect(res.statusCode).toBe(200);
+    const { deployment } = stack.chain;
+    expect(res.json()).toEqual({
+      chainId: 31337,
+      network: "eip155:31337",
+      escrow: deployment.escrow,
+      reputation: deployment.reputation,
+      usdc: deployment.usdc,
+      receiptSigner: deployment.receiptSigner,
+      feeBps: deployment.feeBps,
+      withdrawalDelay: deployment.withdrawalDelay,
+      relayer: privateKeyToAccount(hardhatRelayerKey).address,
+    });
   });
 
   it("reports a healthy database and a fresh index", async () => {

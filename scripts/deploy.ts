@@ -12,6 +12,7 @@ import { base as viemBase, baseSepolia as viemBaseSepolia, hardhat as viemHardha
 import { deploymentPath, serializeDeployment } from "../sdk/src/deployments.ts";
 import { hardhatLocal } from "../sdk/src/networks.ts";
 import { deployAgentTab } from "./lib/deployAgentTab.ts";
+import { keyFromEnv } from "./lib/keys.ts";
 import { deployUsage, hardhatDeployerKey, hardhatRelayerKey, parseDeployConfig } from "./lib/deployConfig.ts";
 
 export { deployAgentTab, UnknownChainError } from "./lib/deployAgentTab.ts";
@@ -51,7 +52,7 @@ export async function runDeploy({
   const probe = createPublicClient({ transport: http(config.rpcUrl) });
   const chainId = await probe.getChainId();
   const chain = chainFor(chainId, config.rpcUrl);
-  let privateKey: Hex | undefined = config.privateKey;
+  let privateKey: Hex | undefined = config.privateKey ?? (await keyFromEnv(env, { keyVariable: "DEPLOYER_PRIVATE_KEY", keystoreVariable: "DEPLOYER_KEYSTORE" }));
   if (privateKey === undefined) {
     if (chainId !== hardhatLocal.chainId) throw new Error(`DEPLOYER_PRIVATE_KEY is required on chain ${chainId}`);
     privateKey = hardhatDeployerKey;

@@ -19,7 +19,8 @@
  *   --views-schema NAME  the indexer's views schema (AGENTTAB_VIEWS_SCHEMA, default agenttab_chain)
  *
  * Environment: DATABASE_URL (default: the embedded PostgreSQL in .data/postgres),
- * SETTLER_PRIVATE_KEY (default on 31337: Hardhat account #0, the deployment's settler),
+ * SETTLER_PRIVATE_KEY, or SETTLER_KEYSTORE (a V3 keystore file) with SETTLER_KEYSTORE_PASSWORD
+ * (default on 31337: Hardhat account #0, the deployment's settler),
  * AGENTTAB_DEPLOYMENTS_DIR.
  *
  * Exit codes (one run): 0 settled or nothing to do; 2 settled, but some entries were left out (see
@@ -37,6 +38,7 @@ import { base, baseSepolia, hardhat } from "viem/chains";
 
 import { migrate } from "../api/src/plugins/migrations.ts";
 import { readDeployment } from "../sdk/src/index.ts";
+import { keyFromEnv } from "./lib/keys.ts";
 import { hardhatDeployerKey } from "./lib/deployConfig.ts";
 import { openDatabase } from "./lib/embeddedPostgres.ts";
 import { createLogger, createProgressBar, exitCodeOf, summaryLines, toJson } from "./settle/output.ts";
@@ -98,8 +100,8 @@ async function main(): Promise<number> {
 
   const chainId = Number(values["chain-id"] ?? env.AGENTTAB_CHAIN_ID ?? 31337);
   const rpcUrl = values.rpc ?? env.AGENTTAB_RPC_URL ?? "http://127.0.0.1:8545";
-  const key = (env.SETTLER_PRIVATE_KEY ?? (chainId === 31337 ? hardhatDeployerKey : undefined)) as Hex | undefined;
-  if (key === undefined) throw new Error("SETTLER_PRIVATE_KEY is required outside the local chain");
+  const key = (await keyFromEnv(env, { keyVariable: "SETTLER_PRIVATE_KEY", keystoreVariable: "SETTLER_KEYSTORE" })) ?? (chainId === 31337 ? hardhatDeployerKey : undefined);
+  if (key === undefined) throw new Error("SETTLER_PRIVATE_KEY (or SETTLER_KEYSTORE) is required outside the local chain");
   const deployment = await readDeployment(chainId, { dir: env.AGENTTAB_DEPLOYMENTS_DIR ?? path.join(root, "deployments") });
   const viemChain: Chain | undefined = ([hardhat, base, baseSepolia] as Chain[]).find((c) => c.id === chainId);
   const transport = http(rpcUrl);

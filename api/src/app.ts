@@ -46,6 +46,7 @@ export async function buildApp(config: ApiConfig, options: FastifyServerOptions 
     viewsSchema: config.chainViewsSchema,
     maxLagBlocks: config.maxIndexerLagBlocks,
     pollMs: config.chainHeadPollMs,
+    ...(config.maxChainHeadAgeMs === undefined ? {} : { maxHeadAgeMs: config.maxChainHeadAgeMs }),
   });
   await app.register(relayer, { rpcUrl: config.rpcUrl, chainId: config.deployment.chainId, key: config.relayerKey });
   await app.register(sweeper);
@@ -54,5 +55,7 @@ export async function buildApp(config: ApiConfig, options: FastifyServerOptions 
   await app.register(proxy);
   await app.register(import("./routes/services.ts"));
   await app.register(import("./routes/accounts.ts"));
+  await app.register(import("./routes/teams.ts"));
+  await app.register(import("./routes/deposits.ts"));
   return app;
 }

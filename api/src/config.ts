@@ -17,6 +17,8 @@ export type ApiConfig = {
   maxIndexerLagBlocks: bigint;
   /** How often the chain head is polled (off the request path). */
   chainHeadPollMs: number;
+  /** New spending is refused once the chain head has not been seen (RPC unreachable) for this long. */
+  maxChainHeadAgeMs?: number;
   /** Upstream timeout per call. */
   upstreamTimeoutMs: number;
   /** Largest request body forwarded upstream, in bytes. */
@@ -33,6 +35,8 @@ export type ApiConfig = {
    * offers neither.
    */
   relayerKey?: Hex;
+  /** The smallest deposit the relayer submits (USDC atomic units), so nobody spends its gas on dust. */
+  minRelayedDeposit: bigint;
 };
 
 export type ApiConfigOverrides = Partial<Omit<ApiConfig, "deployment" | "databaseUrl" | "rpcUrl" | "receiptSignerKey">>;
@@ -44,11 +48,13 @@ export const defaultApiConfig = {
   chainViewsSchema: "agenttab_chain",
   maxIndexerLagBlocks: 5n,
   chainHeadPollMs: 500,
+  maxChainHeadAgeMs: 30_000,
   upstreamTimeoutMs: 15_000,
   maxBodyBytes: 1_048_576,
   rateLimit: { max: 600, windowMs: 60_000 },
   reservationTtlMs: 120_000,
   allowPrivateUpstreams: false,
+  minRelayedDeposit: 1_000_000n,
 } as const satisfies ApiConfigOverrides;
 
 /** Lowercase, for ledger keys: the same rule the indexer's views follow. */

@@ -5,8 +5,9 @@
  *   AGENTTAB_CHAIN_ID       default 31337; the deployment record is deployments/<id>.json
  *   AGENTTAB_RPC_URL        default http://127.0.0.1:8545
  *   AGENTTAB_VIEWS_SCHEMA   the indexer's views schema (default agenttab_chain)
- *   RECEIPT_SIGNER_KEY      the proxy's receipt key (default on 31337: Hardhat account #0)
- *   RELAYER_KEY             sends relayed gasless deposits and settles x402 `exact` payments (default
+ *   RECEIPT_SIGNER_KEY      the proxy's receipt key (default on 31337: Hardhat account #0); or
+ *   RECEIPT_SIGNER_KEYSTORE a V3 keystore file, password in RECEIPT_SIGNER_KEYSTORE_PASSWORD
+ *   RELAYER_KEY (or RELAYER_KEYSTORE + RELAYER_KEYSTORE_PASSWORD) sends relayed gasless deposits and settles x402 `exact` payments (default
  *                           on 31337: Hardhat account #1, granted settler by the deploy script; unset elsewhere = neither offered)
  *   HOST, PORT              default 127.0.0.1:8787
  */
@@ -18,6 +19,7 @@ import { readDeployment } from "@agenttab/sdk";
 
 import { openDatabase } from "../../scripts/lib/embeddedPostgres.ts";
 import { hardhatDeployerKey, hardhatRelayerKey } from "../../scripts/lib/deployConfig.ts";
+import { keyFromEnv } from "../../scripts/lib/keys.ts";
 import { buildApp } from "./app.ts";
 import { defaultApiConfig } from "./config.ts";
 
@@ -25,9 +27,10 @@ const root = path.join(import.meta.dirname, "..", "..");
 const env = process.env;
 const chainId = Number(env.AGENTTAB_CHAIN_ID ?? 31337);
 const deployment = await readDeployment(chainId, { dir: env.AGENTTAB_DEPLOYMENTS_DIR ?? path.join(root, "deployments") });
-const receiptSignerKey = (env.RECEIPT_SIGNER_KEY ?? (chainId === 31337 ? hardhatDeployerKey : undefined)) as Hex | undefined;
-if (receiptSignerKey === undefined) throw new Error("RECEIPT_SIGNER_KEY is required outside the local chain");
-const relayerKey = (env.RELAYER_KEY ?? (chainId === 31337 ? hardhatRelayerKey : undefined)) as Hex | undefined;
+const local = chainId === 31337;
+const receiptSignerKey = (await keyFromEnv(env, { keyVariable: "RECEIPT_SIGNER_KEY", keystoreVariable: "RECEIPT_SIGNER_KEYSTORE" })) ?? (local ? hardhatDeployerKey : undefined);
+if (receiptSignerKey === undefined) throw new Error("RECEIPT_SIGNER_KEY (or RECEIPT_SIGNER_KEYSTORE) is required outside the local chain");
+const relayerKey = (await keyFromEnv(env, { keyVariable: "RELAYER_KEY", keystoreVariable: "RELAYER_KEYSTORE" })) ?? (local ? hardhatRelayerKey : undefined);
 const db = await openDatabase({ env, dataDir: path.join(root, ".data", "postgres") });
 
 const app = await buildApp(

@@ -1,5 +1,7 @@
 import { formatUnits } from "viem";
 
+import { AgentTabError } from "../../sdk/src/index.ts";
+
 /** Prints the demo's story: numbered steps, indented facts, amounts in USDC. */
 export type Narrator = {
   step: (title: string) => void;
@@ -30,7 +32,19 @@ export function createNarrator(write: (line: string) => void = (line) => process
       n += 1;
       write(`\n${String(n).padStart(2)}. ${title}`);
     },
-    fact: (label, value) => write(`    ${`${label}:`.padEnd(18)}${value}`),
+    fact: (label, value) => write(`    ${`${label}:`.padEnd(18)} ${value}`),
     note: (text) => write(`    ${text}`),
   };
+}
+
+/**
+ * An SDK error in one line: its short message and, for API refusals, the API's own words.
+ *
+ * @example
+ * say.fact(error.name, oneLine(error));
+ */
+export function oneLine(error: unknown): string {
+  if (!(error instanceof AgentTabError)) return String((error as Error)?.message ?? error);
+  const details = error.message.split("\n\nDetails: ")[1];
+  return details === undefined ? error.shortMessage : `${error.shortMessage} (${details.split("\n")[0]})`;
 }

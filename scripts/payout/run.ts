@@ -8,6 +8,7 @@ import { base, baseSepolia, hardhat } from "viem/chains";
 
 import { agentTabEscrowAbi, mockUsdcAbi, readDeployment } from "../../sdk/src/index.ts";
 import { hardhatDeployerKey } from "../lib/deployConfig.ts";
+import { keyFromEnv } from "../lib/keys.ts";
 
 /**
  * Usage text of `npm run payout`.
@@ -25,7 +26,8 @@ export const payoutUsage = `Usage: npm run payout -- [flags]
   --confirmations N  blocks to wait for (default 1)
 
   PROVIDER_PRIVATE_KEY      the provider's key (required except on the local chain 31337,
-                            where Hardhat account #0 is the default)
+                            where Hardhat account #0 is the default); or
+  PROVIDER_KEYSTORE         a V3 keystore file, its password in PROVIDER_KEYSTORE_PASSWORD
   AGENTTAB_DEPLOYMENTS_DIR  where <chainId>.json is read (default deployments)
 
 Exit codes: 0 paid out (or dry run), 3 nothing to withdraw, 1 failure.`;
@@ -34,7 +36,8 @@ Exit codes: 0 paid out (or dry run), 3 nothing to withdraw, 1 failure.`;
 export type PayoutConfig = {
   rpcUrl: string;
   chainId: number;
-  privateKey: Hex;
+  /** Undefined when the key is in PROVIDER_KEYSTORE: `runPayout` decrypts it. */
+  privateKey: Hex | undefined;
   to: Address | undefined;
   amount: bigint | undefined;
   dryRun: boolean;
@@ -94,9 +97,9 @@ export function parsePayoutConfig({ argv, env, root }: { argv: readonly string[]
     if (amount === 0n) throw new PayoutError("--amount: must be above 0");
   }
   if (!/^[0-9]+$/.test(values.confirmations)) throw new PayoutError(`--confirmations: ${values.confirmations} is not a whole number`);
-  const key = env.PROVIDER_PRIVATE_KEY || (chainId === 31337 ? hardhatDeployerKey : undefined);
-  if (key === undefined) throw new PayoutError(`PROVIDER_PRIVATE_KEY is required on chain ${chainId}`);
-  if (!(isHex(key) && key.length === 66)) throw new PayoutError("PROVIDER_PRIVATE_KEY is not a 32-byte hex key");
+  const key = env.PROVIDER_PRIVATE_KEY || (env.PROVIDER_KEYSTORE ? undefined : chainId === 31337 ? hardhatDeployerKey : undefined);
+  if (key === undefined && !env.PROVIDER_KEYSTORE) throw new PayoutError(`PROVIDER_PRIVATE_KEY (or PROVIDER_KEYSTORE) is required on chain ${chainId}`);
+  if (key !== undefined && !(isHex(key) && key.length === 66)) throw new PayoutError("PROVIDER_PRIVATE_KEY is not a 32-byte hex key");
   return {
     rpcUrl: values.rpc ?? env.AGENTTAB_RPC_URL ?? "http://127.0.0.1:8545",
     chainId,
@@ -209,7 +212,13 @@ export async function runPayout({
   const viemChain = ([hardhat, base, baseSepolia] as Chain[]).find((c) => c.id === config.chainId);
   const transport = http(config.rpcUrl);
   const publicClient = createPublicClient({ chain: viemChain, transport, pollingInterval: config.chainId === 31337 ? 50 : 2_000 });
-  const walletClient = createWalletClient({ account: privateKeyToAccount(config.privateKey), chain: viemChain, transport });
+  let privateKey: Hex;
+  try {
+    privateKey = config.privateKey ?? ((await keyFromEnv(env, { keyVariable: "PROVIDER_PRIVATE_KEY", keystoreVariable: "PROVIDER_KEYSTORE" })) as Hex);
+  } catch (error) {
+    throw new PayoutError((error as Error).message);
+  }
+  const walletClient = createWalletClient({ account: privateKeyToAccount(privateKey), chain: viemChain, transport });
   const actual = await publicClient.getChainId();
   if (actual !== config.chainId) throw new PayoutError(`${config.rpcUrl} is chain ${actual}, not ${config.chainId}`);
   return payout(

@@ -112,3 +112,66 @@ export type {
   TransactionPage,
   TransactionsParameters,
 } from "./client/types.ts";
+export { signTeamChange, teamChangeTypedData, teamChangeTypes } from "./teamTypedData.ts";
+export type { TeamChangeKind, TeamChangeMessages, TeamChangeParameters, TeamChangeTypedData, TeamOwnerSigner } from "./teamTypedData.ts";
+export { Team } from "./team/Team.ts";
+export type {
+  AddMemberParameters,
+  AddQualityGateParameters,
+  SetBudgetParameters,
+  TeamOptions,
+  TeamOwner,
+  TeamSpendTotals,
+  TeamSpendingParameters,
+  TeamSpendingReport,
+} from "./team/Team.ts";
+export { AgentTabVoucherScheme, VoucherRequirementError } from "./x402/voucherScheme.ts";
+export type { AgentTabVoucherSchemeOptions } from "./x402/voucherScheme.ts";
+export { registerAgentTabScheme } from "./x402/register.ts";
+export type { RegisterAgentTabSchemeParameters } from "./x402/register.ts";
+export { getApiNetwork } from "./client/network.ts";
+export type { ApiNetwork } from "./client/network.ts";
+export { defaultRetry, isRefusedBeforeWork, refusedBeforeWork, retryDelayMs, sendWithRetry } from "./client/retry.ts";
+export type { RetryOptions } from "./client/retry.ts";
+export { createChainAccess, requirePublicClient, sendContractWrite, transactionResult } from "./client/chain.ts";
+export type { ChainAccess, ContractWrite, TransactionResult } from "./client/chain.ts";
+export {
+  ChainAccessError,
+  ContractRevertedError,
+  DelegateNotActiveError,
+  EscrowBalanceTooLowError,
+  IndexerTimeoutError,
+  InsufficientEarningsError,
+  NoPendingWithdrawalError,
+  NothingToWithdrawError,
+  WithdrawalLockedError,
+  contractErrorFrom,
+} from "./client/chainErrors.ts";
+export { deposit } from "./client/deposit.ts";
+export type { DepositContext, DepositMethod, DepositParameters, DepositResult, DepositStatus } from "./client/deposit.ts";
+export { authorizeDelegate, cancelWithdrawal, finalizeWithdrawal, requestWithdrawal, revokeDelegate } from "./client/escrowActions.ts";
+export type {
+  AuthorizeDelegateParameters,
+  DelegateResult,
+  EscrowTarget,
+  WithdrawalFinalizeResult,
+  WithdrawalRequestResult,
+} from "./client/escrowActions.ts";
+export type { AgentTabConnectOptions } from "./client/types.ts";
+export { ProviderClient } from "./provider/ProviderClient.ts";
+export type {
+  DelistedService,
+  ProviderClientSigner,
+  ProviderConnectOptions,
+  ProviderEarnings,
+  ProviderService,
+  ProviderWithdrawParameters,
+  ProviderWithdrawResult,
+  RegisteredService,
+} from "./provider/types.ts";
+// The MCP server and the CLI program are subpaths (`@agenttab/sdk/mcp`, `@agenttab/sdk/cli`): the MCP
+// SDK would add about a second to every import of this index.
+export { ExitCode, failureOf } from "./cli/exitCodes.ts";
+export type { ExitCodeValue, Failure } from "./cli/exitCodes.ts";
+export { decryptKeystore } from "./cli/keystore.ts";
+export type { KeystoreV3 } from "./cli/keystore.ts";

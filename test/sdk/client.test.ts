@@ -1,8 +1,5 @@
-import type { AddressInfo } from "node:net";
-
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { getAgentAccount } from "../../indexer/read/index.ts";
 import {
   AgentTabClient,
   InsufficientBalanceError,
@@ -12,17 +9,17 @@ import {
   UpstreamFailedError,
   verifyReceipt,
 } from "../../sdk/src/index.ts";
-import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
-import { listService } from "../api/helpers/payments.ts";
-import { depositAs, testAccount } from "../indexer/helpers/actions.ts";
+import { testAccount } from "../indexer/helpers/actions.ts";
+import { startEchoStack } from "./helpers/echoStack.ts";
+import type { EchoStack } from "./helpers/echoStack.ts";
 
 const PRICE = 25_000n;
 const DEPOSIT = 1_000_000n;
 
 describe("sdk: AgentTabClient against the real API", () => {
   let stack: ApiStack;
-  let upstream: Awaited<ReturnType<typeof startUpstream>>;
+  let world: EchoStack;
   let apiUrl: string;
   const agent = testAccount("sdk client agent");
   const poor = testAccount("sdk client poor agent");
@@ -30,38 +27,15 @@ describe("sdk: AgentTabClient against the real API", () => {
 
   const clientFor = (signer: typeof agent, options: { maxSpend?: bigint } = {}) =>
     new AgentTabClient({ apiUrl, signer, chainId: stack.chain.deployment.chainId, escrow: stack.chain.deployment.escrow, ...options });
-  const charged = async (account: `0x${string}`) => {
-    const [row] = await stack.app.sql`SELECT charged, reserved FROM ledger_accounts WHERE account = ${account.toLowerCase()}`;
-    return { charged: BigInt(row?.charged ?? 0), reserved: BigInt(row?.reserved ?? 0) };
-  };
+  const charged = (account: `0x${string}`) => world.ledger(account);
 
   beforeAll(async () => {
-    upstream = await startUpstream((req, res) => {
-      if (req.url?.startsWith("/api/fail")) {
-        res.writeHead(503).end("down");
-        return;
-      }
-      let body = "";
-      req.on("data", (chunk) => (body += chunk));
-      req.on("end", () => {
-        res.writeHead(200, { "content-type": "application/json" });
-        res.end(JSON.stringify({ path: req.url, method: req.method, body }));
-      });
-    });
-    stack = await startApiStack();
-    await stack.app.listen({ host: "127.0.0.1", port: 0 });
-    apiUrl = `http://127.0.0.1:${(stack.app.server.address() as AddressInfo).port}`;
-    await listService(stack, { id: "echo", provider: provider.address, upstreamUrl: `${upstream.url}/api`, price: PRICE });
-    await listService(stack, { id: "pricey", provider: provider.address, upstreamUrl: `${upstream.url}/api`, price: 400_000n });
-    await depositAs(stack.chain, agent, DEPOSIT);
-    await depositAs(stack.chain, poor, 100_000n);
-    await stack.chain.waitFor(() => getAgentAccount(stack.chain.reader, { account: poor.address }), (a) => a?.balance === 100_000n);
-    await stack.chain.waitFor(() => getAgentAccount(stack.chain.reader, { account: agent.address }), (a) => a?.balance === DEPOSIT);
+    world = await startEchoStack({ price: PRICE, provider: provider.address, funded: [{ account: agent, amount: DEPOSIT }, { account: poor, amount: 100_000n }] });
+    ({ stack, apiUrl } = world);
   }, 120_000);
 
   afterAll(async () => {
-    await stack?.stop();
-    await upstream?.close();
+    await world?.stop();
   });
 
   it("discovers services", async () => {

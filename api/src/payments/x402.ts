@@ -55,13 +55,14 @@ export function paymentRequiredHeader({
 }: {
   url: string;
   description: string;
-  requirements: PaymentRequirements;
+  /** The offers, best first (x402 clients take the first one they can pay). */
+  requirements: PaymentRequirements | PaymentRequirements[];
   error?: string;
 }): string {
   const body: PaymentRequired = {
     x402Version: 2,
     resource: { url, description, mimeType: "application/json" },
-    accepts: [requirements],
+    accepts: Array.isArray(requirements) ? requirements : [requirements],
     ...(error === undefined ? {} : { error }),
   };
   return encodePaymentRequiredHeader(body);

@@ -14,6 +14,12 @@ const fastifyCodes: Record<string, string> = {
   FST_ERR_NOT_FOUND: "not_found",
 };
 
+// The ledger's PostgreSQL is down or restarting: postgres.js connection errors, the socket errors
+// under them, and SQLSTATE class 08 (connection exception) or 57P01–57P03 (shutdown, starting up).
+const DATABASE_DOWN = new Set(["CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT", "ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT"]);
+const isDatabaseDown = (error: { code?: unknown }) =>
+  typeof error.code === "string" && (DATABASE_DOWN.has(error.code) || /^(08[0-9A-Z]{3}|57P0[123])$/.test(error.code));
+
 /**
  * The one error handler: 4xx bodies carry a stable snake_case `code`; 5xx details go to the log
  * only.
@@ -34,6 +40,11 @@ export default fp(
       if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
         const code = fastifyCodes[error.code] ?? "bad_request";
         return reply.status(error.statusCode).send({ code, message: error.message });
+      }
+      if (isDatabaseDown(error)) {
+        request.log.error({ err: error }, "database unavailable");
+        reply.header("retry-after", "1");
+        return reply.status(503).send({ code: "database_unavailable", message: "The ledger is unavailable for a moment; retry shortly" });
       }
       request.log.error({ err: error }, "request failed");
       return reply.status(500).send({ code: "internal_error", message: "Internal error; it has been logged." });

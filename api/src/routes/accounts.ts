@@ -16,6 +16,7 @@ import {
   TransactionsResponse,
 } from "../accounts/schemas.ts";
 import signIn, { requireOwnAddress } from "../auth/plugin.ts";
+import { requireAccountOrDelegate } from "../auth/delegates.ts";
 import { unauthorized } from "../auth/signIn.ts";
 import { addressKey } from "../config.ts";
 import { ApiError } from "../errors.ts";
@@ -70,7 +71,8 @@ const max0 = (value: bigint) => (value > 0n ? value : 0n);
 
 /**
  * Reading your own money, signed in (`Authorization: AgentTab <token>`, see `signIn` in the SDK)
- * as the path's address; anyone else gets 403 and learns nothing. Amounts are USDC atomic units
+ * as the path's address (an agent's data also by its active on-chain delegates); anyone else gets
+ * 403 and learns nothing. Amounts are USDC atomic units
  * as decimal strings.
  *
  *   GET /v1/agents/:address/balance        on-chain balance less what is spoken for
@@ -81,6 +83,8 @@ const max0 = (value: bigint) => (value > 0n ? value : 0n);
 const accounts: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(signIn);
   const preHandler = [app.requireSignIn, requireOwnAddress];
+  // An agent's delegates may read the account they spend from; a provider's earnings stay its own.
+  const agentPreHandler = [app.requireSignIn, requireAccountOrDelegate(app)];
   app.addHook("onSend", async (_request, reply) => {
     reply.header("cache-control", "private, no-store");
   });
@@ -90,7 +94,7 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: { params: AccountParams, headers: SignInHeaders, response: { 200: BalanceResponse, ...errorResponses } },
       schemaErrorFormatter,
-      preHandler,
+      preHandler: agentPreHandler,
     },
     async (request) => {
       const account = addressKey(request.params.address);
@@ -126,7 +130,7 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: TransactionsResponse, ...errorResponses },
       },
       schemaErrorFormatter,
-      preHandler,
+      preHandler: agentPreHandler,
     },
     async (request) => {
       const { query } = request;
@@ -163,7 +167,7 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: { params: AccountParams, headers: SignInHeaders, querystring: SpendingQuery, response: { 200: SpendingResponse, ...errorResponses } },
       schemaErrorFormatter,
-      preHandler,
+      preHandler: agentPreHandler,
     },
     async (request) => {
       const { period, ...range } = request.query;

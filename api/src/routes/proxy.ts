@@ -4,15 +4,16 @@ import type { Readable } from "node:stream";
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { Type } from "typebox";
-import { request as upstreamRequest, errors as undiciErrors } from "undici";
+import { Agent, request as upstreamRequest, errors as undiciErrors } from "undici";
 import type { Address } from "viem";
 
 import { serviceIdToBytes32 } from "@agenttab/sdk";
 
 import { ApiError } from "../errors.ts";
 import { charge, release } from "../ledger/charge.ts";
-import { reserve } from "../ledger/reserve.ts";
+import { gateRouter } from "../gates/router.ts";
 import type { Reservation } from "../ledger/reserve.ts";
+import { reserveWithTeamRules } from "../teams/reserve.ts";
 import { proxiedPath } from "../payments/paths.ts";
 import { feeOf, priceOf } from "../payments/pricing.ts";
 import type { ServicePricing } from "../payments/pricing.ts";
@@ -25,11 +26,18 @@ import {
   paymentResponseHeader,
   voucherRequirements,
 } from "../payments/x402.ts";
+import { exactPayments } from "../payments/exactCall.ts";
+import { publicOnlyLookup } from "../services/upstreamUrl.ts";
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) and our own payment headers never cross the proxy.
 const HOP_BY_HOP = ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
 const STRIPPED_REQUEST_HEADERS = new Set([...HOP_BY_HOP, "host", "content-length", "expect", "payment-signature", "x-payment", "x-payment-max-amount"]);
 const STRIPPED_RESPONSE_HEADERS = new Set([...HOP_BY_HOP, "payment-required", "payment-response"]);
+
+// Per app: the connection pool that re-checks, on every new connection, where an upstream's
+// name resolves now (registration checked it once; DNS can change since). Absent when private
+// upstreams are allowed (development).
+const publicUpstreams = new WeakMap<FastifyInstance, Agent>();
 
 type ServiceRow = ServicePricing & {
   id: string;
@@ -60,7 +68,14 @@ export default async function proxy(app: FastifyInstance) {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", (_request, payload, done) => done(null, payload));
 
+  if (!app.config.allowPrivateUpstreams) {
+    const pool = new Agent({ connect: { lookup: publicOnlyLookup() } });
+    publicUpstreams.set(app, pool);
+    app.addHook("onClose", async () => pool.close());
+  }
   const services = serviceCache(app);
+  const gates = gateRouter(app);
+  const exact = app.relayer ? exactPayments(app, app.relayer) : undefined;
   let freshness = { ok: false, checkedAt: 0 };
   let checking: Promise<boolean> | undefined;
   const indexIsFresh = async () => {
@@ -85,10 +100,10 @@ export default async function proxy(app: FastifyInstance) {
     schema: { params: ProxyParams },
     handler: async (request: FastifyRequest<{ Params: { serviceId: string; "*": string } }>, reply: FastifyReply) => {
       const started = performance.now();
-      const { serviceId } = request.params;
+      let { serviceId } = request.params;
       const path = proxiedPath(request.params["*"]);
-      const service = await services.get(serviceId);
-      const maxAmount = service.maxPrice;
+      let service = await services.get(serviceId);
+      let maxAmount = service.maxPrice;
 
       const cap = parseMaxAmountHeader(request.headers["x-payment-max-amount"]);
       if (cap !== undefined && maxAmount > cap) {
@@ -107,10 +122,13 @@ export default async function proxy(app: FastifyInstance) {
       const resourceUrl = `/v1/proxy/${serviceId}${path}`;
       const paymentHeader = request.headers["payment-signature"];
       if (paymentHeader === undefined || paymentHeader === "") {
-        reply.header("payment-required", paymentRequiredHeader({ url: resourceUrl, description: service.name, requirements: voucherRequirements({ deployment, amount: maxAmount }) }));
+        reply.header("payment-required", paymentRequiredHeader({ url: resourceUrl, description: service.name, requirements: [voucherRequirements({ deployment, amount: maxAmount }), ...(exact?.offers(service) ?? [])] }));
         throw new ApiError({ status: 402, code: "payment_required", message: `Paying for "${serviceId}" takes a voucher in PAYMENT-SIGNATURE (x402 v2, scheme agenttab-voucher)` });
       }
       if (Array.isArray(paymentHeader)) throw new ApiError({ status: 400, code: "invalid_payment_header", message: "Send one PAYMENT-SIGNATURE header", reason: "invalid_payload" });
+      if (exact?.handles(paymentHeader)) {
+        return exact.pay({ request, reply, service, header: paymentHeader, resourceUrl, path, started, forward: () => forward(app, request, service, path), relayHeaders: (headers) => relayUpstreamHeaders(reply, headers) });
+      }
       const payment = decodeVoucherPayment(paymentHeader, deployment);
       const refuse = (code: string, message: string, extra: { charged?: bigint; reason?: string; details?: Record<string, unknown> } = {}) => {
         reply.header(
@@ -126,10 +144,17 @@ export default async function proxy(app: FastifyInstance) {
         throw new ApiError({ status: 503, code: "index_stale", message: "The chain index is behind; no new spending until it catches up", headers: { "retry-after": "2" } });
       }
 
+      // Quality gates (api/src/gates): a call to a degraded primary is served by its backup.
+      ({ service } = await gates.route({ account: payment.account, service, cap, load: (id) => services.get(id) }));
+      serviceId = service.id;
+      maxAmount = service.maxPrice;
+      reply.header("x-acf-served-by", serviceId);
+
       const requestId = randomUUID();
       let reservation: Reservation;
       try {
-        reservation = await reserve(app.sql, {
+        reservation = await reserveWithTeamRules(app.sql, {
+          addressedServiceId: request.params.serviceId,
           requestId,
           account: payment.account,
           signer: payment.signer,
@@ -213,7 +238,9 @@ export default async function proxy(app: FastifyInstance) {
           issuedAt,
         }));
       } catch (error) {
-        upstream.body.destroy();
+        // Destroying an unfinished undici body emits an AbortError: without a listener it would be
+        // an uncaught exception, taking the process down (e.g. whenever the ledger is unreachable).
+        upstream.body.on("error", () => {}).destroy();
         await release(app.sql, reservation);
         throw error;
       }
@@ -223,9 +250,7 @@ export default async function proxy(app: FastifyInstance) {
       app.metrics.charged.inc({ service: serviceId }, Number(amount));
       app.metrics.callLatency.observe({ service: serviceId }, latencyMs / 1000);
 
-      for (const [name, value] of Object.entries(upstream.headers)) {
-        if (value !== undefined && !STRIPPED_RESPONSE_HEADERS.has(name) && !name.startsWith("x-acf-")) reply.header(name, value);
-      }
+      relayUpstreamHeaders(reply, upstream.headers);
       const receipt = {
         requestId: receiptBase.requestId,
         serviceId: receiptBase.serviceId,
@@ -269,6 +294,12 @@ async function loadService(app: FastifyInstance, serviceId: string): Promise<Ser
   };
 }
 
+function relayUpstreamHeaders(reply: FastifyReply, headers: Record<string, string | string[] | undefined>) {
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !STRIPPED_RESPONSE_HEADERS.has(name) && !name.startsWith("x-acf-")) reply.header(name, value);
+  }
+}
+
 function parseMaxAmountHeader(value: string | string[] | undefined): bigint | undefined {
   if (value === undefined) return undefined;
   if (Array.isArray(value) || !/^(0|[1-9][0-9]{0,38})$/.test(value.trim())) {
@@ -290,7 +321,9 @@ async function forward(app: FastifyInstance, request: FastifyRequest, service: S
   }
   headers["x-forwarded-for"] = request.ip;
   const hasBody = request.body !== undefined && request.body !== null;
+  const dispatcher = publicUpstreams.get(app);
   return upstreamRequest(target, {
+    ...(dispatcher ? { dispatcher } : {}),
     method: request.method as "GET",
     headers,
     body: hasBody ? limitBody(request.body as Readable, app.config.maxBodyBytes) : null,

@@ -1,5 +1,7 @@
+import { lookup as dnsLookupCallback } from "node:dns";
 import { lookup as dnsLookup } from "node:dns/promises";
 import { BlockList, isIP } from "node:net";
+import type { LookupFunction } from "node:net";
 import { networkInterfaces } from "node:os";
 
 import { ApiError } from "../errors.ts";
@@ -140,4 +142,30 @@ export async function checkUpstreamUrl(
 
 function invalidUrl(why: string): ApiError {
   return new ApiError({ status: 400, code: "invalid_upstream_url", message: `Invalid upstream URL: ${why}.` });
+}
+
+/**
+ * A `lookup` for the proxy's own connections to upstreams (node:net's signature) that fails for
+ * every address {@link checkUpstreamUrl} refuses: a host name that was public when the service
+ * was registered cannot be re-pointed later (DNS rebinding) at loopback, private, link-local or
+ * metadata addresses, or at the proxy itself.
+ *
+ * @example
+ * const dispatcher = new Agent({ connect: { lookup: publicOnlyLookup() } }); // undici
+ */
+export function publicOnlyLookup(selfAddresses: ReadonlySet<string> = localAddresses()): LookupFunction {
+  return (hostname, options, callback) => {
+    dnsLookupCallback(hostname, { ...options, all: true }, (error, addresses) => {
+      if (error) return callback(error, "");
+      const refused = addresses.find((a) => !isPublicAddress(a.address) || selfAddresses.has(normalizeAddress(a.address)));
+      if (refused) {
+        const notAllowed = Object.assign(new Error(`The upstream host "${hostname}" now resolves to ${refused.address}, which the proxy does not call`), { code: "EUPSTREAMNOTALLOWED" });
+        return callback(notAllowed, "");
+      }
+      if (options.all) return callback(null, addresses);
+      const [first] = addresses;
+      if (!first) return callback(Object.assign(new Error(`The upstream host "${hostname}" does not resolve`), { code: "ENOTFOUND" }), "");
+      callback(null, first.address, first.family);
+    });
+  };
 }

@@ -20,7 +20,8 @@ export function scoreSentiment(text: string) {
   words.forEach((word, i) => {
     const weight = WEIGHTS[word];
     if (weight === undefined) return;
-    const negated = i > 0 && NEGATORS.has(words[i - 1] ?? "");
+    // "not good", "not a crash": a negator one or two words before flips the weight.
+    const negated = NEGATORS.has(words[i - 1] ?? "") || NEGATORS.has(words[i - 2] ?? "");
     total += negated ? -weight : weight;
     matched.push(negated ? `not ${word}` : word);
   });

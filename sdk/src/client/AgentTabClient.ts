@@ -1,13 +1,27 @@
 import type { PaymentRequirements } from "@x402/core/types";
+import { isAddressEqual } from "viem";
 import type { Address } from "viem";
 
-import { signVoucher } from "../typedData.ts";
+import { signVoucher, verifyReceipt } from "../typedData.ts";
+import { createChainAccess } from "./chain.ts";
+import type { ChainAccess, TransactionResult } from "./chain.ts";
+import { ChainAccessError, IndexerTimeoutError } from "./chainErrors.ts";
+import { deposit } from "./deposit.ts";
+import type { DepositParameters, DepositResult } from "./deposit.ts";
 import { PriceExceedsMaxError, UnexpectedResponseError, apiErrorFromResponse } from "./errors.ts";
+import * as escrowActions from "./escrowActions.ts";
+import type { AuthorizeDelegateParameters, DelegateResult, WithdrawalFinalizeResult, WithdrawalRequestResult } from "./escrowActions.ts";
 import { apiUrlOf, getJson, isoTime, readBody } from "./http.ts";
+import { getApiNetwork } from "./network.ts";
+import type { ApiNetwork } from "./network.ts";
 import { receiptFromPaymentResponse, voucherPaymentHeader, voucherRequirement } from "./payment.ts";
+import type { SignedReceipt } from "./payment.ts";
+import { defaultRetry, isRefusedBeforeWork, refusedBeforeWork, retryDelayMs, sendWithRetry } from "./retry.ts";
+import type { RetryOptions } from "./retry.ts";
 import { SignInSession } from "./session.ts";
 import type {
   AgentTabClientOptions,
+  AgentTabConnectOptions,
   AgentTabClientSigner,
   Balance,
   CallParameters,
@@ -28,9 +42,15 @@ import { VoucherBook } from "./voucherBook.ts";
  * Voucher state lives in memory: concurrent calls sign non-overlapping cumulative totals, and a
  * fresh client (after a restart) catches up from the proxy's corrective 402 on its first call.
  *
+ * On-chain, it deposits (gasless through the API's relayer when it has one), withdraws, and
+ * manages delegates; `connect` configures it from the API's URL alone.
+ *
  * @example
  * import { privateKeyToAccount } from "viem/accounts";
- * const client = new AgentTabClient({
+ * const client = await AgentTabClient.connect({ apiUrl: "https://api.agenttab.xyz", signer: privateKeyToAccount(key), maxSpend: 5_000_000n });
+ * await client.deposit(10_000_000n); // gasless: the agent needs no ETH
+ * // or, knowing the deployment:
+ * const configured = new AgentTabClient({
  *   apiUrl: "https://api.agenttab.xyz",
  *   signer: privateKeyToAccount(key),
  *   chainId: 8453,
@@ -48,14 +68,33 @@ export class AgentTabClient {
   readonly chainId: number;
   readonly escrow: Address;
   readonly maxSpend: bigint | undefined;
+  readonly rpcUrl: string | undefined;
   readonly #fetch: typeof globalThis.fetch;
+  readonly #retry: RetryOptions;
+  readonly #access: ChainAccess;
+  /** USDC on this chain, when known (always after `connect`; otherwise read from `GET /v1/network` when needed). */
+  readonly usdc: Address | undefined;
+  /** The reputation contract receipts are signed for, when known. */
+  readonly reputation: Address | undefined;
+  /** The key that signs the proxy's receipts, when known. */
+  readonly receiptSigner: Address | undefined;
+  /** The API's relayer (null: it relays nothing), when known. */
+  readonly relayer: Address | null | undefined;
+  #network: Promise<ApiNetwork> | undefined;
   readonly #vouchers: VoucherBook;
   readonly #session: SignInSession;
   /** The last voucher requirement seen per service, to pay without a first unpaid round trip. */
   readonly #requirements = new Map<string, PaymentRequirements>();
 
-  constructor({ apiUrl, signer, account, chainId, escrow, maxSpend, fetch }: AgentTabClientOptions) {
+  constructor({ apiUrl, signer, account, chainId, escrow, maxSpend, fetch, rpcUrl, usdc, reputation, receiptSigner, relayer, retry }: AgentTabClientOptions) {
     this.apiUrl = apiUrl;
+    this.rpcUrl = rpcUrl;
+    this.#retry = { ...defaultRetry, ...retry };
+    this.#access = createChainAccess({ rpcUrl, chainId, signer });
+    this.usdc = usdc;
+    this.reputation = reputation;
+    this.receiptSigner = receiptSigner;
+    this.relayer = relayer;
     this.signer = signer;
     this.account = account ?? signer.address;
     this.chainId = chainId;
@@ -67,6 +106,25 @@ export class AgentTabClient {
       sign: (maxCumulative) => signVoucher(signer, { chainId, escrow, account: this.account, maxCumulative }),
     });
     this.#session = new SignInSession({ signer, chainId, escrow });
+  }
+
+  /**
+   * A client configured from the API's `GET /v1/network` (chain, escrow, USDC, reputation
+   * contract, receipt signer, relayer), so the API's URL and a signer are all it needs.
+   *
+   * @example
+   * import { privateKeyToAccount } from "viem/accounts";
+   * const client = await AgentTabClient.connect({
+   *   apiUrl: "https://api.agenttab.xyz",
+   *   signer: privateKeyToAccount(key),
+   *   rpcUrl: "https://mainnet.base.org", // only for what the agent sends itself
+   *   maxSpend: 5_000_000n,
+   * });
+   */
+  static async connect({ apiUrl, signer, rpcUrl, account, maxSpend, fetch, retry }: AgentTabConnectOptions): Promise<AgentTabClient> {
+    const network = await getApiNetwork({ apiUrl, ...(fetch ? { fetch } : {}), ...(retry ? { retry } : {}) });
+    const { chainId, escrow, usdc, reputation, receiptSigner, relayer } = network;
+    return new AgentTabClient({ apiUrl, signer, account, chainId, escrow, maxSpend, fetch, rpcUrl, usdc, reputation, receiptSigner, relayer, retry });
   }
 
   /**
@@ -99,7 +157,7 @@ export class AgentTabClient {
       limit,
       cursor,
     });
-    const page = (await getJson(this.#fetch, url, {})) as { items: Record<string, unknown>[]; nextCursor: string | null };
+    const page = (await getJson(this.#fetch, url, {}, { retry: this.#retry })) as { items: Record<string, unknown>[]; nextCursor: string | null };
     return {
       items: page.items.map((item) => ({ ...item, price: BigInt(item.price as string), maxPrice: BigInt(item.maxPrice as string) }) as ServicePage["items"][number]),
       nextCursor: page.nextCursor,
@@ -112,7 +170,10 @@ export class AgentTabClient {
    *
    * @throws {SpendLimitError} before signing, when the voucher would exceed `maxSpend`.
    * @throws {PriceExceedsMaxError} when the service may cost more than `maxAmount`.
-   * @throws {InsufficientBalanceError}, {ServiceNotFoundError}, {RateLimitedError},
+   * A refusal made before anything was forwarded (429 `rate_limited`, 503 `index_stale`) is retried
+   * per the client's `retry` policy, honouring `Retry-After`; an upstream failure never is.
+   *
+   * @throws {InsufficientBalanceError}, {ServiceNotFoundError}, {RateLimitedError} (retries used up),
    *   {UpstreamFailedError} (not charged), or {ApiRequestError} for any other refusal.
    * @example
    * const result = await client.call("weather-api", {
@@ -126,7 +187,7 @@ export class AgentTabClient {
   async call<data = unknown>(serviceId: string, { path = "/", method = "GET", body, headers = {}, maxAmount }: CallParameters = {}): Promise<CallResult<data>> {
     const url = apiUrlOf(this.apiUrl, `/v1/proxy/${encodeURIComponent(serviceId)}${path.startsWith("/") ? path : `/${path}`}`);
     const encoded = encodeBody(body);
-    const send = (payment: string | undefined) =>
+    const sendOnce = (payment: string | undefined) =>
       this.#fetch(url, {
         method,
         headers: {
@@ -137,14 +198,17 @@ export class AgentTabClient {
         },
         ...(encoded.body === undefined ? {} : { body: encoded.body }),
       });
+    const attempts = this.#retry.attempts ?? defaultRetry.attempts;
+    const maxDelayMs = this.#retry.maxDelayMs ?? defaultRetry.maxDelayMs;
 
     let requirements = this.#requirements.get(serviceId);
     if (requirements === undefined) {
-      const response = await send(undefined);
+      const response = await sendWithRetry(() => sendOnce(undefined), { retry: this.#retry, shouldRetry: isRefusedBeforeWork });
       requirements = await this.#requirementsFrom(response);
       this.#requirements.set(serviceId, requirements);
     }
-    for (let attempt = 0; ; attempt += 1) {
+    let caughtUp = false;
+    for (let retries = 0; ; ) {
       const amount = BigInt(requirements.amount);
       if (maxAmount !== undefined && amount > maxAmount) {
         throw new PriceExceedsMaxError({
@@ -157,7 +221,7 @@ export class AgentTabClient {
       try {
         const payment = voucherPaymentHeader({ requirements, account: this.account, signer: this.signer.address, maxCumulative: ticket.maxCumulative, signature: ticket.signature });
         const started = performance.now();
-        const response = await send(payment);
+        const response = await sendOnce(payment);
         const data = await readBody(response);
         const latencyMs = Math.round(performance.now() - started);
         const receipt = receiptFromPaymentResponse(response.headers.get("payment-response"));
@@ -173,9 +237,23 @@ export class AgentTabClient {
             requestId: response.headers.get("x-acf-request-id") ?? receipt.requestId,
           };
         }
+        // Refused before anything was forwarded (429, 503 `index_stale`): wait and pay again. Never
+        // after an upstream failure. The voucher is freed while waiting and the next one signed from
+        // what is known then, through the same book, so never past maxSpend.
+        const delay =
+          retries < attempts && refusedBeforeWork(response.status, data)
+            ? retryDelayMs({ retry: retries, retryAfter: response.headers.get("retry-after"), maxDelayMs })
+            : undefined;
+        if (delay !== undefined) {
+          retries += 1;
+          ticket.settle();
+          await new Promise((resolve) => setTimeout(resolve, delay));
+          continue;
+        }
         const corrective = response.status === 402 ? voucherRequirement(response.headers.get("payment-required")) : undefined;
         if (corrective) this.#requirements.set(serviceId, corrective.requirements);
-        if (corrective?.error === "voucher_too_low" && corrective.charged !== undefined && attempt === 0) {
+        if (corrective?.error === "voucher_too_low" && corrective.charged !== undefined && !caughtUp) {
+          caughtUp = true;
           // A restarted client, or another client on the same key: catch up and pay again, once.
           this.#vouchers.observeCharged(corrective.charged);
           requirements = corrective.requirements;
@@ -250,8 +328,151 @@ export class AgentTabClient {
     };
   }
 
+  /**
+   * Deposits `amount` (USDC atomic units) into the escrow account. By default ("auto"), gasless: the
+   * signer signs a USDC `ReceiveWithAuthorization` and the API's relayer submits it, so the agent
+   * needs no ETH at all; without a relayer (or below its minimum), approve + deposit from the
+   * signer's own wallet (needs `rpcUrl` and a `LocalAccount` with ETH). "permit" signs an EIP-2612
+   * permit instead (needs `rpcUrl` to read the USDC nonce).
+   *
+   * @throws {ApiRequestError} when the API refuses a relayed deposit (`invalid_signature`,
+   *   `amount_below_minimum`, `authorization_rejected` with the decoded reason, `relayer_unavailable`).
+   * @throws {ChainAccessError} when the method needs an `rpcUrl` or a wallet the client lacks.
+   * @example
+   * const { hash, relayed } = await client.deposit(10_000_000n, {
+   *   onStatus: (s) => console.log(s.step),
+   *   waitForIndexer: true, // resolve once the API's balance shows it
+   * });
+   */
+  async deposit(amount: bigint, { waitForIndexer, ...parameters }: DepositParameters = {}): Promise<DepositResult> {
+    const needsRelayer = parameters.method === undefined || parameters.method === "auto" || parameters.method === "permit";
+    const usdc = this.usdc ?? (await this.#readNetwork()).usdc;
+    const relayer = needsRelayer ? (this.relayer !== undefined ? this.relayer : (await this.#readNetwork()).relayer) : null;
+    const before = waitForIndexer ? (await this.getBalance()).deposited : 0n;
+    const result = await deposit(
+      { apiUrl: this.apiUrl, fetch: this.#fetch, signer: this.signer, account: this.account, chainId: this.chainId, escrow: this.escrow, usdc, relayer, access: this.#access },
+      amount,
+      parameters,
+    );
+    if (waitForIndexer) {
+      const timeoutMs = typeof waitForIndexer === "object" ? (waitForIndexer.timeoutMs ?? 60_000) : 60_000;
+      const deposited = await this.#waitForDeposited(before + amount, timeoutMs);
+      parameters.onStatus?.({ step: "indexed", deposited });
+    }
+    return result;
+  }
+
+  /**
+   * Asks to withdraw `amount` from the escrow account, from the signer's own wallet (it pays the
+   * gas). While pending, the proxy counts it as spent; finalize it after `unlockAt`.
+   *
+   * @throws {EscrowBalanceTooLowError} above the on-chain balance; {ChainAccessError} without `rpcUrl` or a wallet.
+   * @example
+   * const { unlockAt } = await client.requestWithdrawal(5_000_000n);
+   * console.log(`finalize after ${new Date(Number(unlockAt) * 1000).toISOString()}`);
+   */
+  async requestWithdrawal(amount: bigint): Promise<WithdrawalRequestResult> {
+    return escrowActions.requestWithdrawal(this.#ownEscrow("request a withdrawal"), amount);
+  }
+
+  /**
+   * Cancels the pending withdrawal.
+   *
+   * @throws {NoPendingWithdrawalError} when none is pending.
+   * @example
+   * await client.cancelWithdrawal();
+   */
+  async cancelWithdrawal(): Promise<TransactionResult> {
+    return escrowActions.cancelWithdrawal(this.#ownEscrow("cancel a withdrawal"));
+  }
+
+  /**
+   * Finalizes the pending withdrawal once the delay has run out; returns the amount paid out to the
+   * signer's wallet (less than requested if settlements claimed some meanwhile).
+   *
+   * @throws {WithdrawalLockedError} before `unlockAt`; {NoPendingWithdrawalError} when none is pending.
+   * @example
+   * const { amount } = await client.finalizeWithdrawal();
+   */
+  async finalizeWithdrawal(): Promise<WithdrawalFinalizeResult> {
+    return escrowActions.finalizeWithdrawal(this.#ownEscrow("finalize a withdrawal"));
+  }
+
+  /**
+   * Lets another key spend from this account: it signs vouchers up to `cap` in total, until
+   * `expiresAt`. Its client uses `account` = this account and `signer` = its own key, and can read
+   * this account's balance, transactions and spending.
+   *
+   * @example
+   * await client.authorizeDelegate(member.address, { cap: 2_000_000n, expiresAt: new Date(Date.now() + 86_400_000) });
+   * const memberClient = await AgentTabClient.connect({ apiUrl, signer: member, account: client.account });
+   */
+  async authorizeDelegate(delegate: Address, parameters: AuthorizeDelegateParameters): Promise<DelegateResult> {
+    return escrowActions.authorizeDelegate(this.#ownEscrow("authorize a delegate"), delegate, parameters);
+  }
+
+  /**
+   * Revokes a delegate: the proxy refuses its payments and reads once the indexer has seen it.
+   *
+   * @throws {DelegateNotActiveError} when it is not an active delegate.
+   * @example
+   * await client.revokeDelegate(member.address);
+   */
+  async revokeDelegate(delegate: Address): Promise<TransactionResult> {
+    return escrowActions.revokeDelegate(this.#ownEscrow("revoke a delegate"), delegate);
+  }
+
+  /**
+   * Whether a receipt (as `call` returns it) was signed by this API's receipt signer under the
+   * reputation contract's domain: the proof of what a call cost. Never throws on a bad receipt.
+   *
+   * @example
+   * const { receipt } = await client.call("weather-api");
+   * if (!(await client.verifyReceipt(receipt))) throw new Error("forged receipt");
+   */
+  async verifyReceipt(receipt: SignedReceipt): Promise<boolean> {
+    const reputation = this.reputation ?? (await this.#readNetwork()).reputation;
+    const signer = this.receiptSigner ?? (await this.#readNetwork()).receiptSigner;
+    const { signature, ...message } = receipt;
+    return verifyReceipt({ chainId: this.chainId, reputation, receipt: message, signature, signer });
+  }
+
+  /** `GET /v1/network`, read once; it must describe this client's chain and escrow. */
+  #readNetwork(): Promise<ApiNetwork> {
+    this.#network ??= getApiNetwork({ apiUrl: this.apiUrl, fetch: this.#fetch, retry: this.#retry }).then((network) => {
+      if (network.chainId !== this.chainId || !isAddressEqual(network.escrow, this.escrow)) {
+        throw new ChainAccessError({ missing: "network", action: `use ${this.apiUrl}: it serves chain ${network.chainId}, escrow ${network.escrow}` });
+      }
+      return network;
+    });
+    this.#network.catch(() => {
+      this.#network = undefined;
+    });
+    return this.#network;
+  }
+
+  /** The signer's own escrow account: withdrawals and delegations act on `msg.sender`. */
+  #ownEscrow(action: string): escrowActions.EscrowTarget {
+    if (!isAddressEqual(this.account, this.signer.address)) {
+      throw new ChainAccessError({ missing: "walletSigner", action: `${action} for ${this.account} with a delegate's key (only the account's own key can)` });
+    }
+    return { access: this.#access, escrow: this.escrow };
+  }
+
+  async #waitForDeposited(deposited: bigint, timeoutMs: number): Promise<bigint> {
+    const started = Date.now();
+    for (let delay = 100; ; delay = Math.min(delay * 2, 2_000)) {
+      const balance = await this.getBalance();
+      if (balance.deposited >= deposited) return balance.deposited;
+      if (Date.now() - started > timeoutMs) {
+        throw new IndexerTimeoutError({ expected: deposited, seen: balance.deposited, timeoutMs });
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+
   async #read(path: string, query: Record<string, string | number | undefined> = {}): Promise<unknown> {
-    return getJson(this.#fetch, apiUrlOf(this.apiUrl, path, query), { authorization: await this.#session.authorization() });
+    return getJson(this.#fetch, apiUrlOf(this.apiUrl, path, query), { authorization: await this.#session.authorization() }, { retry: this.#retry });
   }
 
   /** The voucher requirement of an unpaid call's 402, or the error the response stands for. */

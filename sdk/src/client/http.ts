@@ -1,4 +1,6 @@
 import { apiErrorFromResponse } from "./errors.ts";
+import { sendWithRetry } from "./retry.ts";
+import type { RetryOptions } from "./retry.ts";
 
 /**
  * A URL under `apiUrl` with the defined query parameters set.
@@ -29,13 +31,23 @@ export async function readBody(response: Response): Promise<unknown> {
 }
 
 /**
- * GETs JSON from the API, throwing the SDK error that matches an error response's `code`.
+ * GETs JSON from the API, throwing the SDK error that matches an error response's `code`; with
+ * `retry`, a 429 or 503 is retried (honouring `Retry-After`).
  *
  * @example
  * const page = await getJson(fetch, apiUrlOf(apiUrl, "/v1/services"), {});
  */
-export async function getJson(fetchImpl: typeof globalThis.fetch, url: string, headers: Record<string, string>): Promise<unknown> {
-  const response = await fetchImpl(url, { headers: { accept: "application/json", ...headers } });
+export async function getJson(
+  fetchImpl: typeof globalThis.fetch,
+  url: string,
+  headers: Record<string, string>,
+  { retry }: { retry?: RetryOptions } = {},
+): Promise<unknown> {
+  // A read changes nothing, so any 429 or 503 may be retried.
+  const response = await sendWithRetry(() => fetchImpl(url, { headers: { accept: "application/json", ...headers } }), {
+    retry: retry ?? { attempts: 0 },
+    shouldRetry: async (r) => r.status === 429 || r.status === 503,
+  });
   const body = await readBody(response);
   if (!response.ok) throw apiErrorFromResponse({ status: response.status, body, retryAfter: response.headers.get("retry-after") });
   return body;
@@ -49,4 +61,27 @@ export async function getJson(fetchImpl: typeof globalThis.fetch, url: string, h
  */
 export function isoTime(time: Date | string | undefined): string | undefined {
   return time instanceof Date ? time.toISOString() : time;
+}
+
+/**
+ * POSTs JSON to the API (never retried: a write may have happened), returning the status and the
+ * parsed body, or throwing the SDK error that matches an error response's `code`.
+ *
+ * @example
+ * const { status, body } = await postJson(fetch, apiUrlOf(apiUrl, "/v1/deposits/authorization"), { from, value: "1000000", ... });
+ */
+export async function postJson(
+  fetchImpl: typeof globalThis.fetch,
+  url: string,
+  json: unknown,
+  { method = "POST", headers = {} }: { method?: string; headers?: Record<string, string> } = {},
+): Promise<{ status: number; body: unknown }> {
+  const response = await fetchImpl(url, {
+    method,
+    headers: { accept: "application/json", "content-type": "application/json", ...headers },
+    body: JSON.stringify(json),
+  });
+  const body = await readBody(response);
+  if (!response.ok) throw apiErrorFromResponse({ status: response.status, body, retryAfter: response.headers.get("retry-after") });
+  return { status: response.status, body };
 }

@@ -3,6 +3,7 @@ import type { Address, Hex } from "viem";
 import type { SignInSigner } from "../apiTypedData.ts";
 import type { VoucherSigner } from "../typedData.ts";
 import type { SignedReceipt } from "./payment.ts";
+import type { RetryOptions } from "./retry.ts";
 
 /** Anything that signs vouchers and sign-ins: a viem `LocalAccount`, a smart wallet's owner, a remote signer. */
 export type AgentTabClientSigner = VoucherSigner & SignInSigner;
@@ -19,6 +20,30 @@ export type AgentTabClientOptions = {
   /** A hard cap, in USDC atomic units, on the cumulative total this client will ever sign. */
   maxSpend?: bigint;
   fetch?: typeof globalThis.fetch;
+  /** A JSON-RPC URL of the chain: needed for permits, and for anything the signer sends itself (withdrawals, delegates, approve + deposit). */
+  rpcUrl?: string;
+  /** USDC on this chain (deposits); read from `GET /v1/network` when not given. */
+  usdc?: Address;
+  /** The reputation contract, whose EIP-712 domain receipts are signed under (`verifyReceipt`). */
+  reputation?: Address;
+  /** The key that signs the proxy's receipts (`verifyReceipt`). */
+  receiptSigner?: Address;
+  /** The API's relayer (null: none); read from `GET /v1/network` when not given. */
+  relayer?: Address | null;
+  /** Retries of refusals that happen before anything is done (429, 503 `index_stale`); 2 retries, 5 s apart at most, by default. */
+  retry?: RetryOptions;
+};
+
+/** What {@link AgentTabClient.connect} needs: the API's URL and a signer; the rest comes from `GET /v1/network`. */
+export type AgentTabConnectOptions = {
+  apiUrl: string;
+  signer: AgentTabClientSigner;
+  rpcUrl?: string;
+  /** The escrow account vouchers draw on: `signer.address` unless the signer is a delegate. */
+  account?: Address;
+  maxSpend?: bigint;
+  fetch?: typeof globalThis.fetch;
+  retry?: RetryOptions;
 };
 
 /** Discovery filters (`GET /v1/services`); prices in USDC atomic units. */

@@ -1,0 +1,112 @@
+import type { FastifyInstance } from "fastify";
+
+import { getReliability, isDegraded } from "./reliability.ts";
+
+/** A quality gate as stored (migrations/006). */
+export type QualityGate = {
+  owner: string;
+  primary: string;
+  backup: string;
+  minReliabilityBps: number;
+  maxLatencyMs: number;
+  windowCalls: number;
+  probeIntervalMs: number;
+};
+
+/** What routing needs to know about a service. */
+type RoutableService = { id: string; maxPrice: bigint };
+
+/** Where a call goes, and why. */
+export type Route<service> = {
+  service: service;
+  /** `primary`: no gate or the primary is healthy; `probe`: the degraded primary, probed; `backup`: rerouted. */
+  via: "primary" | "probe" | "backup";
+};
+
+// Gate rows change rarely: cached per instance for a second, like the service rows.
+const GATE_CACHE_MS = 1_000;
+// Reliability is re-read at most this often per instance and gate, so that a burst of calls does
+// not turn into a burst of window queries; a switch takes effect within this time.
+const RELIABILITY_CACHE_MS = 200;
+
+/**
+ * The quality-gate router of one API instance. Everything it decides on lives in Postgres (the
+ * gates, the call outcomes, the last probe time), so any number of instances route alike; the
+ * per-instance caches only delay a switch by up to a second.
+ *
+ * `route` sends a call addressed to a gated primary to its backup while the primary's last
+ * `windowCalls` calls fall below `minReliabilityBps`, unless this call wins the probe slot (one
+ * per `probeIntervalMs` across all instances), in which case it goes to the primary, whose window
+ * then records the outcome: once enough probes succeed, the primary is restored. The backup only
+ * serves when its maximum price is within both the primary's and the caller's `X-Payment-Max-Amount`,
+ * so the caller's voucher and limit, made for the primary, still cover it.
+ *
+ * @example
+ * const gates = gateRouter(app);
+ * const { service, via } = await gates.route({ account, service: primary, cap, load: (id) => services.get(id) });
+ */
+export function gateRouter(app: FastifyInstance) {
+  const gateCache = new Map<string, { at: number; value: Promise<QualityGate | undefined> }>();
+  const reliabilityCache = new Map<string, { at: number; value: Promise<boolean> }>();
+
+  function gateOf(account: string, serviceId: string): Promise<QualityGate | undefined> {
+    const key = `${account}:${serviceId}`;
+    const hit = gateCache.get(key);
+    if (hit && Date.now() - hit.at < GATE_CACHE_MS) return hit.value;
+    const value = app.sql<QualityGate[]>`
+      SELECT owner, primary_service AS primary, backup_service AS backup, min_reliability_bps AS "minReliabilityBps",
+             max_latency_ms AS "maxLatencyMs", window_calls AS "windowCalls", probe_interval_ms AS "probeIntervalMs"
+      FROM quality_gates WHERE owner = ${account} AND primary_service = ${serviceId}`.then(([row]) => (row ? { ...row } : undefined));
+    gateCache.set(key, { at: Date.now(), value });
+    value.catch(() => gateCache.delete(key));
+    if (gateCache.size > 10_000) gateCache.delete(gateCache.keys().next().value as string);
+    return value;
+  }
+
+  function degraded(gate: QualityGate): Promise<boolean> {
+    const key = `${gate.primary}:${gate.windowCalls}:${gate.maxLatencyMs}:${gate.minReliabilityBps}`;
+    const hit = reliabilityCache.get(key);
+    if (hit && Date.now() - hit.at < RELIABILITY_CACHE_MS) return hit.value;
+    const value = getReliability(app.sql, { serviceId: gate.primary, windowCalls: gate.windowCalls, maxLatencyMs: gate.maxLatencyMs }).then((r) =>
+      isDegraded(r, gate),
+    );
+    reliabilityCache.set(key, { at: Date.now(), value });
+    value.catch(() => reliabilityCache.delete(key));
+    if (reliabilityCache.size > 10_000) reliabilityCache.delete(reliabilityCache.keys().next().value as string);
+    return value;
+  }
+
+  /** Claims the gate's probe slot; true for exactly one call per interval across all instances. */
+  async function claimProbe(gate: QualityGate): Promise<boolean> {
+    const rows = await app.sql`
+      UPDATE quality_gates SET last_probe_at = clock_timestamp()
+      WHERE owner = ${gate.owner} AND primary_service = ${gate.primary}
+        AND (last_probe_at IS NULL OR last_probe_at <= clock_timestamp() - make_interval(secs => ${gate.probeIntervalMs} / 1000.0))
+      RETURNING 1`;
+    return rows.length > 0;
+  }
+
+  return {
+    async route<service extends RoutableService>({
+      account,
+      service,
+      cap,
+      load,
+    }: {
+      /** The escrow account the call draws on (lowercase or checksummed). */
+      account: string;
+      service: service;
+      /** The caller's X-Payment-Max-Amount, if sent. */
+      cap: bigint | undefined;
+      load: (serviceId: string) => Promise<service>;
+    }): Promise<Route<service>> {
+      const gate = await gateOf(account.toLowerCase(), service.id);
+      if (!gate || !(await degraded(gate))) return { service, via: "primary" };
+      if (await claimProbe(gate)) return { service, via: "probe" };
+      const backup = await load(gate.backup).catch(() => undefined);
+      const limit = cap !== undefined && cap < service.maxPrice ? cap : service.maxPrice;
+      if (!backup || backup.maxPrice > limit) return { service, via: "primary" };
+      return { service: backup, via: "backup" };
+    },
+  };
+}

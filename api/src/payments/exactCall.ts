@@ -1,0 +1,286 @@
+import { randomUUID } from "node:crypto";
+
+import type { PaymentRequirements } from "@x402/core/types";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { errors as undiciErrors } from "undici";
+import type { Dispatcher } from "undici";
+import { createPublicClient, http } from "viem";
+import type { Address, Hex } from "viem";
+
+import { agentTabEscrowAbi, serviceIdToBytes32 } from "@agenttab/sdk";
+
+import { ApiError } from "../errors.ts";
+import type { Relayer } from "../plugins/relayer.ts";
+import {
+  checkExactAuthorization,
+  decodeExactPayment,
+  exactPaymentResponseHeader,
+  exactRequirements,
+  exactRevertError,
+  isExactPaymentHeader,
+  transferAuthorizationDigest,
+} from "./exact.ts";
+import type { ExactAuthorization } from "./exact.ts";
+import { reconcileExactPayments } from "./exactReconcile.ts";
+import { feeOf } from "./pricing.ts";
+import type { ServicePricing } from "./pricing.ts";
+import { receiptSigner, requestIdToBytes32 } from "./receipts.ts";
+import { recoverSigner } from "./recoverSigner.ts";
+import { paymentRequiredHeader, voucherRequirements } from "./x402.ts";
+
+/** The service being paid for, as the proxy loaded it. */
+export type ExactService = ServicePricing & { id: string; provider: Address; name: string };
+
+/** What the proxy hands over for one exact-paid call. */
+export type ExactCallParameters = {
+  request: FastifyRequest;
+  reply: FastifyReply;
+  service: ExactService;
+  /** The PAYMENT-SIGNATURE header (an `exact` payload). */
+  header: string;
+  /** The resource URL the 402s name. */
+  resourceUrl: string;
+  path: string;
+  /** `performance.now()` when the request arrived. */
+  started: number;
+  /** Sends the call upstream (the proxy's own forwarding). */
+  forward: () => Promise<Dispatcher.ResponseData>;
+  /** Copies the upstream's response headers that may cross the proxy onto the reply. */
+  relayHeaders: (headers: Dispatcher.ResponseData["headers"]) => void;
+};
+
+type Outcome = { status: "settled" | "released" | "failed"; upstreamStatus?: number | null; latencyMs?: number; txHash?: Hex; blockNumber?: bigint; error?: string | null };
+
+/**
+ * x402 `exact` payments on the proxy, offered only with a relayer (it needs the escrow's settler
+ * role) and only for fixed-price services. A paid call: decode and check the EIP-3009
+ * authorization, verify its signature (ECDSA; a contract wallet's is left to the simulation),
+ * record it (one call per authorization, ever), simulate `settleExactPayment`, forward, and only
+ * when the upstream answered below 500 settle it on-chain before the response is sent. Anything
+ * refused or failed before settling moves no money.
+ *
+ * @example
+ * const exact = app.relayer ? exactPayments(app, app.relayer) : undefined;
+ * const offers = exact?.offers(service) ?? [];
+ * if (exact?.handles(header)) return exact.pay({ request, reply, service, header, resourceUrl, path, started, forward, relayHeaders });
+ */
+export function exactPayments(app: FastifyInstance, relayer: Relayer) {
+  const { deployment } = app.config;
+  const receipts = receiptSigner({ chainId: deployment.chainId, reputation: deployment.reputation, privateKey: app.config.receiptSignerKey });
+  const publicClient = createPublicClient({ transport: http(app.config.rpcUrl, { timeout: 5_000, retryCount: 1 }) });
+  // An authorization must outlive the upstream call and the settlement that follows it.
+  const marginSeconds = BigInt(Math.ceil(app.config.upstreamTimeoutMs / 1000) + 15);
+  const maxTimeoutSeconds = Number(marginSeconds) + 30;
+
+  // Rows a crash left pending are closed from the chain, once no live call can still own them.
+  let reconciling = false;
+  const reconciler = setInterval(() => {
+    if (reconciling) return;
+    reconciling = true;
+    reconcileExactPayments(app, { publicClient, olderThanMs: app.config.upstreamTimeoutMs + 120_000 })
+      .then((done) => {
+        if (done.settled + done.released + done.failed > 0) app.log.warn(done, "reconciled pending exact payments");
+      })
+      .catch((error: unknown) => app.log.error({ err: error }, "exact payment reconciliation failed"))
+      .finally(() => {
+        reconciling = false;
+      });
+  }, 60_000);
+  reconciler.unref();
+  app.addHook("onClose", async () => clearInterval(reconciler));
+
+  const offers = (service: ServicePricing): PaymentRequirements[] =>
+    service.pricing === "fixed" && service.price > 0n ? [exactRequirements({ deployment, price: service.price, maxTimeoutSeconds })] : [];
+
+  const finish = async (requestId: string, service: ExactService, outcome: Outcome) => {
+    await app.sql.begin(async (tx) => {
+      await tx`
+        UPDATE exact_payments SET status = ${outcome.status}, upstream_status = ${outcome.upstreamStatus ?? null},
+          latency_ms = ${outcome.latencyMs ?? null}, tx_hash = ${outcome.txHash ?? null},
+          block_number = ${outcome.blockNumber?.toString() ?? null}, error = ${outcome.error ?? null}, updated_at = now()
+        WHERE request_id = ${requestId}`;
+      // Calls that reached the upstream count for its reliability, as voucher-paid calls do.
+      if (outcome.latencyMs !== undefined) {
+        await tx`
+          INSERT INTO call_outcomes (request_id, service_id, ok, upstream_status, error, latency_ms)
+          VALUES (${requestId}, ${service.id}, ${outcome.upstreamStatus != null && outcome.upstreamStatus < 500}, ${outcome.upstreamStatus ?? null},
+            ${outcome.upstreamStatus == null ? (outcome.error ?? null) : null}, ${outcome.latencyMs})
+          ON CONFLICT (request_id) DO NOTHING`;
+      }
+    });
+  };
+
+  /** ECDSA first; a `from` with code is a contract wallet, whose signature USDC checks (ERC-1271) in the simulation. */
+  const verifySignature = async (authorization: ExactAuthorization) => {
+    const digest = transferAuthorizationDigest(authorization, { chainId: deployment.chainId, usdc: deployment.usdc });
+    if (authorization.signature.length === 132 && recoverSigner(digest, authorization.signature)?.toLowerCase() === authorization.from.toLowerCase()) return;
+    let code: Hex | undefined;
+    try {
+      code = await publicClient.getCode({ address: authorization.from });
+    } catch {
+      throw new ApiError({ status: 503, code: "chain_unavailable", message: "The chain could not be reached to check the payment; nothing was charged", headers: { "retry-after": "2" } });
+    }
+    if (code === undefined || code === "0x") {
+      throw new ApiError({ status: 402, code: "invalid_signature", message: "The authorization's signature does not recover to its `from`", reason: "invalid_exact_evm_payload_signature" });
+    }
+  };
+
+  async function pay({ request, reply, service, header, resourceUrl, path, started, forward, relayHeaders }: ExactCallParameters): Promise<FastifyReply> {
+    // A refusal a new payment could fix is a 402 that offers again, naming the error.
+    const refuse = (error: ApiError) => {
+      if (error.status === 402) {
+        reply.header(
+          "payment-required",
+          paymentRequiredHeader({
+            url: resourceUrl,
+            description: service.name,
+            error: error.code,
+            requirements: [voucherRequirements({ deployment, amount: service.maxPrice }), ...offers(service)],
+          }),
+        );
+      }
+      return error;
+    };
+    if (offers(service).length === 0) {
+      throw new ApiError({ status: 400, code: "unsupported_scheme", message: `"${service.id}" is not priced per call; pay it with the agenttab-voucher scheme`, reason: "unsupported_scheme" });
+    }
+    const authorization = decodeExactPayment(header, deployment);
+    try {
+      checkExactAuthorization(authorization, { price: service.price, now: BigInt(Math.floor(Date.now() / 1000)), marginSeconds });
+      await verifySignature(authorization);
+    } catch (error) {
+      throw error instanceof ApiError ? refuse(error) : error;
+    }
+
+    const { value } = authorization;
+    const fee = feeOf(value, deployment.feeBps);
+    const requestId = randomUUID();
+    const recorded = await app.sql`
+      INSERT INTO exact_payments (request_id, payer, nonce, service_id, provider, value, fee, valid_before, signature, status, method, path)
+      VALUES (${requestId}, ${authorization.from.toLowerCase()}, ${authorization.nonce}, ${service.id}, ${service.provider.toLowerCase()},
+        ${value.toString()}, ${fee.toString()}, ${authorization.validBefore.toString()}, ${authorization.signature}, 'pending', ${request.method}, ${path})
+      ON CONFLICT (payer, nonce) DO NOTHING
+      RETURNING request_id`;
+    if (recorded.length === 0) {
+      throw refuse(new ApiError({ status: 402, code: "authorization_used", message: "This authorization has already paid for a call", reason: "invalid_exact_evm_payload_authorization_nonce_used" }));
+    }
+
+    const write = {
+      address: deployment.escrow,
+      abi: agentTabEscrowAbi,
+      functionName: "settleExactPayment",
+      args: [
+        { from: authorization.from, value, validAfter: authorization.validAfter, validBefore: authorization.validBefore, nonce: authorization.nonce, provider: service.provider, fee },
+        authorization.signature,
+      ],
+    } as const;
+    try {
+      await relayer.simulate(write);
+    } catch (error) {
+      const refusal = exactRevertError(error);
+      if (refusal.status >= 500) request.log.warn({ err: error }, "exact payment simulation failed");
+      await finish(requestId, service, { status: "released", error: refusal.code });
+      throw refuse(refusal);
+    }
+
+    let upstream: Dispatcher.ResponseData;
+    try {
+      upstream = await forward();
+    } catch (error) {
+      const latencyMs = elapsed(started);
+      await finish(requestId, service, { status: "released", upstreamStatus: null, latencyMs, error: String((error as Error).message).slice(0, 500) });
+      if (error instanceof ApiError) throw error;
+      const timedOut = error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError || (error as Error).name === "TimeoutError";
+      const kind = timedOut ? "upstream_timeout" : "upstream_unreachable";
+      app.metrics.calls.inc({ service: service.id, outcome: kind });
+      app.metrics.upstreamErrors.inc({ service: service.id, kind });
+      throw new ApiError(
+        timedOut
+          ? { status: 504, code: "upstream_timeout", message: `The service did not answer within ${app.config.upstreamTimeoutMs} ms; the payment was not settled` }
+          : { status: 502, code: "upstream_unreachable", message: "The service could not be reached; the payment was not settled" },
+      );
+    }
+    if (upstream.statusCode >= 500) {
+      upstream.body.resume();
+      await finish(requestId, service, { status: "released", upstreamStatus: upstream.statusCode, latencyMs: elapsed(started) });
+      app.metrics.calls.inc({ service: service.id, outcome: "upstream_failed" });
+      app.metrics.upstreamErrors.inc({ service: service.id, kind: `http_${upstream.statusCode}` });
+      throw new ApiError({
+        status: 502,
+        code: "upstream_failed",
+        message: `The service failed with ${upstream.statusCode}; the payment was not settled`,
+        details: { upstreamStatus: upstream.statusCode },
+      });
+    }
+
+    // The upstream's body waits (unread) until the payment is on-chain: no settlement, no data.
+    const latencyMs = elapsed(started);
+    let settlement: Awaited<ReturnType<Relayer["send"]>>;
+    try {
+      settlement = await relayer.send(write);
+      if (settlement.receipt.status !== "success") throw new Error(`settleExactPayment reverted in ${settlement.hash}`);
+    } catch (error) {
+      // Without a listener, the AbortError of an unfinished undici body would be uncaught.
+      upstream.body.on("error", () => {}).destroy();
+      request.log.error({ err: error, requestId }, "exact payment settlement failed");
+      const refusal = exactRevertError(error);
+      await finish(requestId, service, { status: "failed", upstreamStatus: upstream.statusCode, latencyMs, error: `${refusal.code}: ${String((error as Error).message).slice(0, 400)}` });
+      if (refusal.status === 402) throw refuse(refusal);
+      throw new ApiError({ status: 502, code: "settlement_failed", message: "The payment could not be settled on-chain; it was not charged and the response was withheld" });
+    }
+    await finish(requestId, service, {
+      status: "settled",
+      upstreamStatus: upstream.statusCode,
+      latencyMs,
+      txHash: settlement.hash,
+      blockNumber: settlement.receipt.blockNumber,
+    });
+    app.metrics.calls.inc({ service: service.id, outcome: "exact_settled" });
+    app.metrics.charged.inc({ service: service.id }, Number(value));
+    app.metrics.callLatency.observe({ service: service.id }, latencyMs / 1000);
+
+    const issuedAt = BigInt(Math.floor(Date.now() / 1000));
+    // An exact payment stands alone: its receipt's cumulative is its own amount.
+    const signed = {
+      requestId: requestIdToBytes32(requestId),
+      serviceId: serviceIdToBytes32(service.id),
+      provider: service.provider,
+      payer: authorization.from,
+      amount: value,
+      cumulative: value,
+      issuedAt,
+    };
+    const receipt = {
+      ...signed,
+      amount: value.toString(),
+      cumulative: value.toString(),
+      issuedAt: issuedAt.toString(),
+      signature: receipts.sign(signed),
+      signer: receipts.address,
+      reputation: deployment.reputation,
+      transaction: settlement.hash,
+    };
+    relayHeaders(upstream.headers);
+    reply
+      .status(upstream.statusCode)
+      .header("payment-response", exactPaymentResponseHeader({ deployment, payer: authorization.from, amount: value, transaction: settlement.hash, receipt }))
+      .header("x-acf-amount", value.toString())
+      .header("x-acf-currency", "USDC")
+      .header("x-acf-provider", service.provider)
+      .header("x-acf-latency-ms", String(latencyMs))
+      .header("x-acf-request-id", requestId);
+    return reply.send(upstream.body);
+  }
+
+  return {
+    /** The `exact` entries a 402 for `service` offers (none for metered or free services). */
+    offers,
+    /** Whether a PAYMENT-SIGNATURE header is an `exact` payment this module takes. */
+    handles: isExactPaymentHeader,
+    pay,
+  };
+}
+
+function elapsed(started: number): number {
+  return Math.round(performance.now() - started);
+}

@@ -1,0 +1,220 @@
+import type { FastifySchemaValidationError } from "fastify";
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { BaseError, ContractFunctionRevertedError, createPublicClient, getAddress, http, isAddressEqual, parseSignature, recoverTypedDataAddress } from "viem";
+import type { Address, Hex } from "viem";
+import { Type } from "typebox";
+
+import { agentTabEscrowAbi, mockUsdcAbi, permitTypes, receiveWithAuthorizationTypes, usdcAbi, usdcDomain } from "@agenttab/sdk";
+
+import { ApiError } from "../errors.ts";
+import type { Relayer } from "../plugins/relayer.ts";
+import { AddressString, ErrorResponse } from "../services/schemas.ts";
+
+/** The escrow keeps balances in 128 bits. */
+const MAX_DEPOSIT = 2n ** 128n - 1n;
+/** A signature must stay valid at least this long, or it may expire while the transaction is mined. */
+const MIN_VALIDITY_SECONDS = 30n;
+
+const Amount = Type.String({ pattern: "^[1-9][0-9]{0,38}$", description: "USDC atomic units, decimal, above 0" });
+const UnixSeconds = Type.String({ pattern: "^[0-9]{1,20}$", description: "Unix seconds, decimal" });
+const Bytes32 = Type.String({ pattern: "^0x[0-9a-fA-F]{64}$" });
+/** 65 bytes for a key; longer for a smart-contract wallet's ERC-1271 signature. */
+const SignatureBytes = Type.String({ pattern: "^0x([0-9a-fA-F]{2}){65,2048}$" });
+const EcdsaSignature = Type.String({ pattern: "^0x[0-9a-fA-F]{130}$", description: "65-byte ECDSA signature" });
+
+/** `POST /v1/deposits/authorization`: USDC's EIP-3009 `ReceiveWithAuthorization`, with `to` = the escrow. */
+const AuthorizationBody = Type.Object(
+  { from: AddressString, value: Amount, validAfter: UnixSeconds, validBefore: UnixSeconds, nonce: Bytes32, signature: SignatureBytes },
+  { additionalProperties: false },
+);
+
+/** `POST /v1/deposits/permit`: an EIP-2612 `Permit` for the escrow, signed with `owner`'s current USDC nonce. */
+const PermitBody = Type.Object({ owner: AddressString, value: Amount, deadline: UnixSeconds, signature: EcdsaSignature }, { additionalProperties: false });
+
+const DepositResponse = Type.Object({
+  hash: Type.String(),
+  blockNumber: Type.String(),
+  gasUsed: Type.String(),
+  account: Type.String(),
+  amount: Type.String(),
+});
+
+const errorResponses = { 400: ErrorResponse, 422: ErrorResponse, 503: ErrorResponse };
+
+const fieldCodes: Record<string, string> = { value: "invalid_amount", signature: "invalid_signature", from: "invalid_address", owner: "invalid_address" };
+
+function schemaErrorFormatter(errors: FastifySchemaValidationError[], dataVar: string): Error {
+  const [first] = errors;
+  const field = first?.instancePath.split("/")[1] ?? "";
+  return new ApiError({ status: 400, code: fieldCodes[field] ?? "invalid_request", message: `${dataVar}${first?.instancePath ?? ""} ${first?.message ?? "is invalid"}` });
+}
+
+// The escrow's errors and the token's (MockUSDC's custom errors; real USDC reverts with strings).
+const depositAbi = [...agentTabEscrowAbi, ...mockUsdcAbi.filter((item) => item.type === "error")] as const;
+
+/**
+ * Gasless deposits: the agent signs, the API's relayer pays the gas. The funds always land in the
+ * signer's own escrow account. Every request is checked off-chain first (signature, validity
+ * window, the relayer's minimum) and then simulated, so a bad one costs nobody anything.
+ *
+ *   POST /v1/deposits/authorization   EIP-3009 ReceiveWithAuthorization → depositWithAuthorization
+ *   POST /v1/deposits/permit          EIP-2612 Permit → depositWithPermit
+ */
+const deposits: FastifyPluginAsyncTypebox = async (app) => {
+  const { chainId, escrow, usdc } = app.config.deployment;
+  const domain = usdcDomain({ chainId, usdc });
+  const publicClient = createPublicClient({ transport: http(app.config.rpcUrl, { timeout: 10_000 }) });
+
+  app.post(
+    "/v1/deposits/authorization",
+    {
+      schema: { summary: "Relay a gasless deposit signed as a USDC ReceiveWithAuthorization", tags: ["deposits"], body: AuthorizationBody, response: { 201: DepositResponse, ...errorResponses } },
+      schemaErrorFormatter,
+    },
+    async (request, reply) => {
+      const relayer = requireRelayer(app.relayer);
+      const body = request.body;
+      const from = getAddress(body.from);
+      const value = depositAmount(body.value, app.config.minRelayedDeposit);
+      const validAfter = BigInt(body.validAfter);
+      const validBefore = BigInt(body.validBefore);
+      const now = nowSeconds();
+      if (validAfter >= now) throw refuse("authorization_not_yet_valid", `The authorization is valid only after ${validAfter}.`);
+      if (validBefore < now + MIN_VALIDITY_SECONDS) throw refuse("authorization_expired", `The authorization must stay valid for at least ${MIN_VALIDITY_SECONDS} s more.`);
+      const message = { from, to: escrow, value, validAfter, validBefore, nonce: body.nonce as Hex };
+      const signature = body.signature as Hex;
+      await checkSignature(from, signature, () => recoverTypedDataAddress({ domain, types: receiveWithAuthorizationTypes, primaryType: "ReceiveWithAuthorization", message, signature }));
+      const write = {
+        address: escrow,
+        abi: depositAbi,
+        functionName: "depositWithAuthorization",
+        args: [from, value, validAfter, validBefore, message.nonce, signature],
+      } as const;
+      const result = await relay(relayer, write, "authorization_rejected");
+      return reply.status(201).send({ ...result, account: from, amount: value.toString() });
+    },
+  );
+
+  app.post(
+    "/v1/deposits/permit",
+    {
+      schema: { summary: "Relay a gasless deposit signed as a USDC permit", tags: ["deposits"], body: PermitBody, response: { 201: DepositResponse, ...errorResponses } },
+      schemaErrorFormatter,
+    },
+    async (request, reply) => {
+      const relayer = requireRelayer(app.relayer);
+      const body = request.body;
+      const owner = getAddress(body.owner);
+      const value = depositAmount(body.value, app.config.minRelayedDeposit);
+      const deadline = BigInt(body.deadline);
+      if (deadline < nowSeconds() + MIN_VALIDITY_SECONDS) throw refuse("permit_expired", `The permit must stay valid for at least ${MIN_VALIDITY_SECONDS} s more.`);
+      const signature = body.signature as Hex;
+      const nonce = await chainRead(() => publicClient.readContract({ address: usdc, abi: usdcAbi, functionName: "nonces", args: [owner] }));
+      const message = { owner, spender: escrow, value, nonce, deadline };
+      await checkSignature(owner, signature, () => recoverTypedDataAddress({ domain, types: permitTypes, primaryType: "Permit", message, signature }));
+      const { r, s, v, yParity } = parseSignature(signature);
+      const write = {
+        address: escrow,
+        abi: depositAbi,
+        functionName: "depositWithPermit",
+        args: [owner, value, deadline, Number(v ?? 27n + BigInt(yParity)), r, s],
+      } as const;
+      const result = await relay(relayer, write, "permit_rejected");
+      return reply.status(201).send({ ...result, account: owner, amount: value.toString() });
+    },
+  );
+
+  /**
+   * The signature must recover to the signer. A smart-contract wallet's (ERC-1271) cannot be
+   * recovered, so for an address with code the simulation is the check.
+   */
+  async function checkSignature(signer: Address, signature: Hex, recover: () => Promise<Address>) {
+    const recovered = await recover().catch(() => undefined);
+    if (recovered !== undefined && isAddressEqual(recovered, signer)) return;
+    const code = await chainRead(() => publicClient.getCode({ address: signer }));
+    if (code !== undefined && code !== "0x") return;
+    throw new ApiError({
+      status: 400,
+      code: "invalid_signature",
+      message: `The signature does not recover to ${signer}: sign exactly these fields under USDC's EIP-712 domain on chain ${chainId} (${usdc}), for the escrow ${escrow}.`,
+    });
+  }
+};
+
+export default deposits;
+
+const nowSeconds = () => BigInt(Math.floor(Date.now() / 1000));
+
+const refuse = (code: string, message: string, details?: Record<string, unknown>) =>
+  new ApiError({ status: 400, code, message, ...(details ? { details } : {}) });
+
+const chainUnavailable = () =>
+  new ApiError({ status: 503, code: "chain_unavailable", message: "The chain cannot be reached right now; nothing was sent. Try again shortly.", headers: { "retry-after": "2" } });
+
+/** A chain read before anything is sent: an RPC failure is a 503 the client may retry, not a 500. */
+async function chainRead<result>(read: () => Promise<result>): Promise<result> {
+  try {
+    return await read();
+  } catch {
+    throw chainUnavailable();
+  }
+}
+
+function requireRelayer(relayer: Relayer | undefined): Relayer {
+  if (relayer === undefined) {
+    throw new ApiError({ status: 503, code: "relayer_unavailable", message: "This API relays no deposits; deposit from your own wallet (approve + deposit)." });
+  }
+  return relayer;
+}
+
+function depositAmount(text: string, minimum: bigint): bigint {
+  const value = BigInt(text);
+  if (value > MAX_DEPOSIT) throw refuse("invalid_amount", "value must be below 2^128.");
+  if (value < minimum) {
+    throw refuse("amount_below_minimum", `The relayer submits deposits of at least ${minimum}; deposit smaller amounts from your own wallet.`, { minimum: minimum.toString() });
+  }
+  return value;
+}
+
+/** Simulates (a revert answers 422 with the contract's decoded error and costs no gas), then sends. */
+async function relay(
+  relayer: Relayer,
+  write: Parameters<Relayer["send"]>[0] & { functionName: "depositWithAuthorization" | "depositWithPermit" },
+  rejectedCode: string,
+): Promise<{ hash: string; blockNumber: string; gasUsed: string }> {
+  const rejected = (error: unknown) => {
+    const decoded = decodeRevert(error);
+    if (decoded === undefined) throw error;
+    return new ApiError({ status: 422, code: rejectedCode, message: `The chain refuses this deposit: ${decoded.error}`, details: decoded });
+  };
+  try {
+    await relayer.simulate(write);
+  } catch (error) {
+    if (decodeRevert(error) === undefined) throw chainUnavailable();
+    throw rejected(error);
+  }
+  let sent: Awaited<ReturnType<Relayer["send"]>>;
+  try {
+    // `send` simulates again inside the relayer's queue: a deposit that an earlier one in the queue
+    // made invalid (the same authorization twice) is refused there, still without gas.
+    sent = await relayer.send(write);
+  } catch (error) {
+    throw rejected(error);
+  }
+  const { hash, receipt } = sent;
+  if (receipt.status !== "success") {
+    throw new ApiError({ status: 422, code: rejectedCode, message: `The deposit transaction ${hash} reverted on-chain.`, details: { hash } });
+  }
+  return { hash, blockNumber: receipt.blockNumber.toString(), gasUsed: receipt.gasUsed.toString() };
+}
+
+/** The contract's custom error (name and arguments as text) or revert reason, when the error is a revert. */
+function decodeRevert(error: unknown): { error: string; args: string[] } | undefined {
+  if (!(error instanceof BaseError)) return undefined;
+  const reverted = error.walk((e) => e instanceof ContractFunctionRevertedError);
+  if (!(reverted instanceof ContractFunctionRevertedError)) return undefined;
+  return {
+    error: reverted.data?.errorName ?? reverted.reason ?? "reverted",
+    args: (reverted.data?.args ?? []).map((arg) => String(arg)),
+  };
+}

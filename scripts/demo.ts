@@ -1,0 +1,67 @@
+/**
+ * `npm run demo`: brings up the whole system on this machine (Hardhat node, contracts, embedded
+ * PostgreSQL, indexer, API, demo providers; all on 127.0.0.1), runs a scripted agent through it,
+ * narrating amounts, transaction hashes and gas, then stops everything it started and exits 0.
+ * Ctrl-C stops it cleanly at any point (exit 130).
+ *
+ *   --quiet   only the story, not the start-up lines
+ */
+import { parseArgs } from "node:util";
+
+import { startLocalStack } from "./lib/localStack.ts";
+import type { LocalStack } from "./lib/localStack.ts";
+import { holdSignals } from "./lib/signals.ts";
+import { createNarrator, usdc } from "./demo/narrator.ts";
+import { startDemoProviders } from "./demo/providers/catalog.ts";
+import type { DemoProviders } from "./demo/providers/catalog.ts";
+import { runStory } from "./demo/story.ts";
+
+const { values } = parseArgs({ options: { quiet: { type: "boolean", default: false }, help: { type: "boolean", default: false } } });
+if (values.help) {
+  console.log("Usage: npm run demo [-- --quiet]\n\nStarts a local AgentTab, runs a scripted agent through it, stops everything. Exit 0 on success, 1 on failure, 130 on Ctrl-C.");
+  process.exit(0);
+}
+
+let stack: LocalStack | undefined;
+let providers: DemoProviders | undefined;
+const shutdown = async () => {
+  await providers?.close();
+  await stack?.stop();
+};
+let interrupted = false;
+const claimSignals = holdSignals(async (signal) => {
+  interrupted = true;
+  console.log(`\n${signal}: stopping the demo stack…`);
+  await shutdown();
+  process.exit(signal === "SIGINT" ? 130 : 143);
+});
+
+const started = performance.now();
+const say = createNarrator();
+try {
+  console.log("AgentTab demo: starting a local stack (first start takes about a minute)");
+  stack = await startLocalStack({
+    log: (line) => {
+      claimSignals();
+      if (!values.quiet) console.log(`  · ${line}`);
+    },
+  });
+  claimSignals();
+  providers = await startDemoProviders();
+  const outcome = await runStory({ stack, providers, say });
+  say.step("Done");
+  say.fact("calls paid", String(outcome.calls));
+  say.fact("spent", usdc(outcome.spent));
+  say.fact("settled batches", String(outcome.settledBatches));
+  say.fact("provider withdrew", usdc(outcome.providerWithdrawn));
+  say.fact("took", `${((performance.now() - started) / 1000).toFixed(1)} s`);
+  await shutdown();
+  console.log("\nEverything stopped. Next: `npm start` keeps the same stack running to play with.");
+  process.exit(0);
+} catch (error) {
+  // After Ctrl-C the story fails as its stack goes away: the signal handler finishes the exit.
+  if (interrupted) await new Promise((resolve) => setTimeout(resolve, 120_000));
+  console.error(`\ndemo failed: ${(error as Error)?.stack ?? String(error)}`);
+  await shutdown();
+  process.exit(1);
+}

@@ -1,0 +1,198 @@
+import type {
+  DefaultAsset,
+  PaymentPayloadResult,
+  PaymentRequirements,
+  SchemeClientHooks,
+  SchemeNetworkClient,
+} from "@x402/core/types";
+import { getAddress, isAddress } from "viem";
+import type { Address } from "viem";
+
+import { VoucherBook } from "../client/voucherBook.ts";
+import type { VoucherTicket } from "../client/voucherBook.ts";
+import { VOUCHER_SCHEME } from "../client/payment.ts";
+import { AgentTabError } from "../errors.ts";
+import { caip2ToChainId, getNetwork } from "../networks.ts";
+import { signVoucher } from "../typedData.ts";
+import type { VoucherSigner } from "../typedData.ts";
+
+/** What the AgentTab voucher scheme plug-in is built with. */
+export type AgentTabVoucherSchemeOptions = {
+  /** Signs the vouchers: a viem account, a smart wallet or a remote signer (`address` + `signTypedData`). */
+  signer: VoucherSigner;
+  /** The escrow account the vouchers draw on: the signer's own unless it is a delegate. */
+  account?: Address | undefined;
+  /** The most the plug-in will ever sign for, cumulatively, per escrow (USDC atomic units). */
+  maxSpend?: bigint | undefined;
+  /** Pays only this escrow; any other requirement is refused before signing (recommended). */
+  escrow?: Address | undefined;
+};
+
+/**
+ * A requirement the plug-in will not sign for: not an `agenttab-voucher` offer it understands, or
+ * one for another escrow than it was pinned to.
+ *
+ * @example
+ * if (error instanceof VoucherRequirementError) console.log(error.shortMessage);
+ */
+export class VoucherRequirementError extends AgentTabError {
+  override name = "VoucherRequirementError";
+
+  constructor({ reason }: { reason: string }) {
+    super("The payment requirement cannot be paid with an AgentTab voucher.", { details: reason });
+  }
+}
+
+/**
+ * AgentTab's cumulative escrow vouchers as an x402 v2 client scheme (`agenttab-voucher`), for a
+ * stock `@x402/core` client and so `@x402/fetch`'s `wrapFetchWithPayment`. Each payment signs
+ * `charged so far + calls in flight + this call's maximum`: the charged total comes from the
+ * proxy's `extra.charged` and from receipts, and concurrent calls through one instance cover each
+ * other. After a restart the first voucher is too low; the proxy's corrective 402 carries the
+ * charged total and the scheme's `onPaymentResponse` hook asks the transport to retry once with a
+ * voucher that covers it. Never signs above `maxSpend`.
+ *
+ * The escrow holds USDC only, so the scheme reports known USDC as a default asset for x402's spend
+ * controls. On a local chain (a MockUSDC), allow that asset with
+ * `client.setSpendControls({ allowedAssets: [{ network, asset: usdc }] })`.
+ *
+ * @example
+ * import { x402Client } from "@x402/core/client";
+ * import { wrapFetchWithPayment } from "@x402/fetch";
+ *
+ * const scheme = new AgentTabVoucherScheme({ signer: agent, maxSpend: 5_000_000n, escrow: deployment.escrow });
+ * const client = new x402Client().register("eip155:*", scheme);
+ * const paidFetch = wrapFetchWithPayment(fetch, client);
+ * const res = await paidFetch(`${apiUrl}/v1/proxy/weather-api/forecast?city=paris`);
+ * scheme.knownCharged(deployment.escrow); // what the proxy has charged so far
+ */
+export class AgentTabVoucherScheme implements SchemeNetworkClient {
+  readonly scheme = VOUCHER_SCHEME;
+  readonly schemeHooks: SchemeClientHooks;
+  readonly #signer: VoucherSigner;
+  readonly #account: Address;
+  readonly #maxSpend: bigint | undefined;
+  readonly #escrow: Address | undefined;
+  // One book per (chain, escrow): a voucher only ever draws on one escrow deposit.
+  readonly #books = new Map<string, VoucherBook>();
+  // Calls in flight, by the payload object the transport hands back to the response hook (two
+  // vouchers for the same total have the same signature, so the signature is no key).
+  readonly #tickets = new Map<object, { ticket: VoucherTicket; book: VoucherBook; timer: ReturnType<typeof setTimeout> }>();
+
+  constructor({ signer, account, maxSpend, escrow }: AgentTabVoucherSchemeOptions) {
+    this.#signer = signer;
+    this.#account = getAddress(account ?? signer.address);
+    this.#maxSpend = maxSpend;
+    this.#escrow = escrow === undefined ? undefined : getAddress(escrow);
+    this.schemeHooks = {
+      onPaymentResponse: async (context) => {
+        const entry = this.#tickets.get(context.paymentPayload.payload);
+        if (!entry) return;
+        this.#settle(context.paymentPayload.payload, cumulativeOf(context.settleResponse?.extensions));
+        const offer = context.paymentRequired?.accepts.find((a) => a.scheme === VOUCHER_SCHEME);
+        const charged = chargedOf(offer);
+        if (charged === undefined) return;
+        entry.book.observeCharged(charged);
+        // The voucher was below what the proxy had charged and holds in flight (another instance on
+        // this key, a restart, or concurrent calls arriving out of order): the transport's one retry
+        // signs from the corrected total.
+        if (context.paymentRequired?.error === "voucher_too_low") return { recovered: true };
+        return;
+      },
+    };
+  }
+
+  /**
+   * USDC where AgentTab knows its address (Base, Base Sepolia), for x402's spend controls.
+   *
+   * @example
+   * scheme.findDefaultAsset("0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913", "eip155:8453"); // { symbol: "USDC", decimals: 6, … }
+   */
+  findDefaultAsset = (asset: string, network: string): DefaultAsset | undefined => {
+    const chainId = caip2ToChainId(network);
+    const usdc = chainId === undefined ? undefined : getNetwork({ chainId })?.usdc;
+    return usdc !== undefined && usdc.toLowerCase() === asset.toLowerCase() ? { asset: usdc, decimals: 6, symbol: "USDC" } : undefined;
+  };
+
+  /**
+   * The charged total this instance knows of for an escrow (from receipts and corrective 402s).
+   *
+   * @example
+   * scheme.knownCharged(deployment.escrow); // 75_000n
+   */
+  knownCharged(escrow: Address, network?: string): bigint {
+    for (const [key, book] of this.#books) {
+      if (key.endsWith(`|${escrow.toLowerCase()}`) && (network === undefined || key.startsWith(`${network}|`))) return book.charged;
+    }
+    return 0n;
+  }
+
+  /**
+   * Signs a voucher for this call (x402's `SchemeNetworkClient`). The call counts as in flight until
+   * its response comes back through `onPaymentResponse`, or the requirement's `maxTimeoutSeconds`
+   * has passed.
+   *
+   * @throws {VoucherRequirementError} for a requirement it cannot pay.
+   * @throws {SpendLimitError} when the voucher would go above `maxSpend`.
+   */
+  async createPaymentPayload(x402Version: number, requirements: PaymentRequirements): Promise<PaymentPayloadResult> {
+    const { escrow, amount, charged } = parseRequirement(requirements);
+    if (this.#escrow !== undefined && this.#escrow !== escrow) {
+      throw new VoucherRequirementError({ reason: `the escrow ${escrow} is not the one this plug-in pays (${this.#escrow})` });
+    }
+    const book = this.#bookFor(requirements.network, escrow);
+    if (charged !== undefined) book.observeCharged(charged);
+    const ticket = await book.sign(amount);
+    const timeoutMs = Math.max(requirements.maxTimeoutSeconds, 1) * 1_000 + 5_000;
+    const payload = { account: this.#account, signer: this.#signer.address, maxCumulative: ticket.maxCumulative.toString(), signature: ticket.signature };
+    const timer = setTimeout(() => this.#settle(payload), timeoutMs);
+    timer.unref?.();
+    this.#tickets.set(payload, { ticket, book, timer });
+    return { x402Version, payload };
+  }
+
+  #bookFor(network: string, escrow: Address): VoucherBook {
+    const key = `${network}|${escrow.toLowerCase()}`;
+    let book = this.#books.get(key);
+    if (!book) {
+      const chainId = caip2ToChainId(network) as number;
+      book = new VoucherBook({
+        maxSpend: this.#maxSpend,
+        sign: (maxCumulative) => signVoucher(this.#signer, { chainId, escrow, account: this.#account, maxCumulative }),
+      });
+      this.#books.set(key, book);
+    }
+    return book;
+  }
+
+  #settle(payload: object, chargedCumulative?: bigint): void {
+    const entry = this.#tickets.get(payload);
+    if (!entry) return;
+    this.#tickets.delete(payload);
+    clearTimeout(entry.timer);
+    entry.ticket.settle(chargedCumulative);
+  }
+}
+
+function parseRequirement(requirements: PaymentRequirements): { chainId: number; escrow: Address; amount: bigint; charged: bigint | undefined } {
+  if (requirements.scheme !== VOUCHER_SCHEME) throw new VoucherRequirementError({ reason: `scheme "${requirements.scheme}" is not "${VOUCHER_SCHEME}"` });
+  const chainId = caip2ToChainId(requirements.network);
+  if (chainId === undefined) throw new VoucherRequirementError({ reason: `network "${requirements.network}" is not an EVM chain` });
+  if (!/^(0|[1-9][0-9]{0,38})$/.test(String(requirements.amount))) throw new VoucherRequirementError({ reason: `amount "${requirements.amount}" is not a decimal amount` });
+  const escrow = requirements.extra?.escrow;
+  if (typeof escrow !== "string" || !isAddress(escrow, { strict: false })) throw new VoucherRequirementError({ reason: "`extra.escrow` is not an address" });
+  if (typeof requirements.payTo !== "string" || requirements.payTo.toLowerCase() !== escrow.toLowerCase()) {
+    throw new VoucherRequirementError({ reason: `payTo ${requirements.payTo} is not the escrow ${escrow}` });
+  }
+  return { chainId, escrow: getAddress(escrow), amount: BigInt(requirements.amount), charged: chargedOf(requirements) };
+}
+
+function chargedOf(requirements: PaymentRequirements | undefined): bigint | undefined {
+  const charged = requirements?.extra?.charged;
+  return typeof charged === "string" && /^(0|[1-9][0-9]{0,77})$/.test(charged) ? BigInt(charged) : undefined;
+}
+
+function cumulativeOf(extensions: Record<string, unknown> | undefined): bigint | undefined {
+  const cumulative = (extensions?.agenttab as { receipt?: { cumulative?: unknown } } | undefined)?.receipt?.cumulative;
+  return typeof cumulative === "string" && /^(0|[1-9][0-9]{0,77})$/.test(cumulative) ? BigInt(cumulative) : undefined;
+}

@@ -1,0 +1,182 @@
+import type { AddressInfo } from "node:net";
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { getAgentAccount } from "../../indexer/read/index.ts";
+import { Team, authorizationHeader, receiptFromPaymentResponse, serviceIdToBytes32, signIn } from "../../sdk/src/index.ts";
+import { depositAs, testAccount } from "../indexer/helpers/actions.ts";
+import { startApiStack, startUpstream } from "./helpers/apiStack.ts";
+import type { ApiStack } from "./helpers/apiStack.ts";
+import { listService, voucherHeader } from "./helpers/payments.ts";
+
+const PRIMARY_PRICE = 100_000n;
+const BACKUP_PRICE = 80_000n;
+const WINDOW = 5;
+const PROBE_MS = 300;
+
+/** A real upstream that answers 200, or 503 while `failing`. */
+async function switchableUpstream(name: string) {
+  const state = { failing: false, hits: 0 };
+  const server = await startUpstream((_req, res) => {
+    state.hits++;
+    if (state.failing) res.writeHead(503, { "content-type": "text/plain" }).end(`${name} down`);
+    else res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ servedBy: name }));
+  });
+  return Object.assign(state, { url: server.url, close: server.close });
+}
+
+type Outcome = { status: number; servedBy: string | null; amount: bigint | null; provider: string | null; receiptService: string | null; code: string | null };
+
+describe("api: quality gates reroute a failing primary to its backup, and restore it", () => {
+  let stack: ApiStack;
+  let baseUrl: string;
+  let primary: Awaited<ReturnType<typeof switchableUpstream>>;
+  let backup: Awaited<ReturnType<typeof switchableUpstream>>;
+  const primaryProvider = testAccount("gates primary provider");
+  const backupProvider = testAccount("gates backup provider");
+  const owner = testAccount("gates owner");
+  let payment: string;
+
+  async function call(): Promise<Outcome> {
+    const res = await fetch(`${baseUrl}/v1/proxy/primary-llm/complete`, { headers: { "payment-signature": payment } });
+    const text = await res.text();
+    const receipt = receiptFromPaymentResponse(res.headers.get("payment-response"));
+    return {
+      status: res.status,
+      servedBy: res.headers.get("x-acf-served-by"),
+      amount: res.headers.has("x-acf-amount") ? BigInt(res.headers.get("x-acf-amount") as string) : null,
+      provider: res.headers.get("x-acf-provider"),
+      receiptService: receipt?.serviceId ?? null,
+      code: res.status === 200 ? null : (JSON.parse(text) as { code: string }).code,
+    };
+  }
+
+  async function creditedTo(provider: string) {
+    const [row] = await stack.app.sql<{ total: string; calls: number }[]>`
+      SELECT coalesce(sum(amount), 0) AS total, count(*)::int AS calls FROM charges WHERE provider = ${provider.toLowerCase()}`;
+    return { total: BigInt(row?.total ?? 0), calls: row?.calls ?? 0 };
+  }
+
+  async function ledger() {
+    const [row] = await stack.app.sql<{ charged: string; reserved: string }[]>`SELECT charged, reserved FROM ledger_accounts WHERE account = ${owner.address.toLowerCase()}`;
+    return { charged: BigInt(row?.charged ?? 0), reserved: BigInt(row?.reserved ?? 0) };
+  }
+
+  /** The gate as the owner reads it: its primary's reliability now. */
+  async function gateView() {
+    const token = await signIn(owner, { chainId: stack.chain.deployment.chainId, escrow: stack.chain.deployment.escrow });
+    const res = await stack.app.inject({ method: "GET", url: `/v1/teams/${owner.address}`, headers: { authorization: authorizationHeader(token) } });
+    expect(res.statusCode).toBe(200);
+    return (res.json() as { gates: { primary: string; backup: string; reliability: { calls: number; successes: number; scoreBps: number; degraded: boolean } }[] }).gates[0];
+  }
+
+  /** Calls until `done` holds for the last outcome (at most `limit` calls, `pauseMs` apart); returns every outcome. */
+  async function callUntil(done: (outcomes: Outcome[]) => boolean, { limit = 100, pauseMs = 0 } = {}): Promise<Outcome[]> {
+    const outcomes: Outcome[] = [];
+    while (outcomes.length < limit) {
+      outcomes.push(await call());
+      if (done(outcomes)) return outcomes;
+      if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
+    }
+    throw new Error(`condition not met within ${limit} calls: ${JSON.stringify(outcomes.map((o) => [o.status, o.servedBy]))}`);
+  }
+
+  beforeAll(async () => {
+    primary = await switchableUpstream("primary");
+    backup = await switchableUpstream("backup");
+    stack = await startApiStack({ rateLimit: { max: 10_000, windowMs: 60_000 } });
+    await listService(stack, { id: "primary-llm", provider: primaryProvider.address, upstreamUrl: primary.url, price: PRIMARY_PRICE });
+    await listService(stack, { id: "backup-llm", provider: backupProvider.address, upstreamUrl: backup.url, price: BACKUP_PRICE });
+    await stack.app.listen({ host: "127.0.0.1", port: 0 });
+    baseUrl = `http://127.0.0.1:${(stack.app.server.address() as AddressInfo).port}`;
+    await depositAs(stack.chain, owner, 200n * PRIMARY_PRICE);
+    await stack.chain.waitFor(() => getAgentAccount(stack.chain.reader, { account: owner.address }), (a) => a?.balance === 200n * PRIMARY_PRICE);
+    payment = await voucherHeader(stack.chain.deployment, { signer: owner, maxCumulative: 200n * PRIMARY_PRICE });
+
+    const team = await Team.create({ apiUrl: baseUrl, owner, chainId: stack.chain.deployment.chainId, escrow: stack.chain.deployment.escrow, name: "gated" });
+    await team.addQualityGate({ primary: "primary-llm", backup: "backup-llm", minReliability: 0.8, windowCalls: WINDOW, probeIntervalMs: PROBE_MS, maxLatencyMs: 5_000 });
+  }, 120_000);
+
+  afterAll(async () => {
+    await stack?.stop();
+    await primary?.close();
+    await backup?.close();
+  });
+
+  it("serves from the primary while it is healthy", async () => {
+    for (let i = 0; i < 3; i++) {
+      expect(await call()).toMatchObject({ status: 200, servedBy: "primary-llm", amount: PRIMARY_PRICE, provider: primaryProvider.address.toLowerCase() });
+    }
+    expect(backup.hits).toBe(0);
+    expect(await gateView()).toMatchObject({ primary: "primary-llm", backup: "backup-llm", reliability: { calls: 3, successes: 3, scoreBps: 10_000, degraded: false } });
+  });
+
+  it("switches to the backup once the primary's window falls below the bound, crediting only the backup", async () => {
+    primary.failing = true;
+    const primaryBefore = await creditedTo(primaryProvider.address);
+    const ledgerBefore = await ledger();
+
+    // Failures on the primary are not charged; once its window is mostly failures, the backup serves.
+    const outcomes = await callUntil((o) => o.at(-1)?.servedBy === "backup-llm");
+    const failures = outcomes.filter((o) => o.status !== 200);
+    expect(failures.length).toBeGreaterThanOrEqual(Math.ceil(WINDOW * 0.2));
+    for (const failure of failures) expect(failure).toMatchObject({ status: 502, code: "upstream_failed", servedBy: "primary-llm" });
+    expect(outcomes.at(-1)).toMatchObject({
+      status: 200,
+      servedBy: "backup-llm",
+      amount: BACKUP_PRICE,
+      provider: backupProvider.address.toLowerCase(),
+      receiptService: serviceIdToBytes32("backup-llm"),
+    });
+
+    // While degraded, calls keep going to the backup; the odd probe still tries (and fails on) the primary.
+    const started = performance.now();
+    const more = await callUntil((o) => o.length === 12);
+    const elapsedMs = performance.now() - started;
+    const served = [...outcomes, ...more].filter((o) => o.status === 200);
+    for (const outcome of served) expect(outcome).toMatchObject({ servedBy: "backup-llm", amount: BACKUP_PRICE });
+    for (const outcome of more.filter((o) => o.status !== 200)) expect(outcome).toMatchObject({ servedBy: "primary-llm", code: "upstream_failed" });
+    // At most one probe per interval reaches the primary.
+    expect(more.filter((o) => o.servedBy === "primary-llm").length).toBeLessThanOrEqual(Math.floor(elapsedMs / PROBE_MS) + 1);
+
+    expect((await gateView())?.reliability).toMatchObject({ calls: WINDOW, degraded: true });
+    expect(await creditedTo(primaryProvider.address)).toEqual(primaryBefore);
+    const backupCredit = await creditedTo(backupProvider.address);
+    expect(backupCredit).toEqual({ total: BACKUP_PRICE * BigInt(served.length), calls: served.length });
+    expect(await ledger()).toEqual({ charged: ledgerBefore.charged + BACKUP_PRICE * BigInt(served.length), reserved: 0n });
+  });
+
+  it("charges nothing for a call that fails on the primary and the backup", async () => {
+    backup.failing = true;
+    const before = { ledger: await ledger(), primary: await creditedTo(primaryProvider.address), backup: await creditedTo(backupProvider.address) };
+    const backupHits = backup.hits;
+    const outcomes = await callUntil((o) => o.length === 8);
+    for (const outcome of outcomes) expect(outcome).toMatchObject({ status: 502, code: "upstream_failed", amount: null });
+    expect(outcomes.some((o) => o.servedBy === "backup-llm")).toBe(true);
+    expect(backup.hits).toBeGreaterThan(backupHits);
+    expect(await ledger()).toEqual(before.ledger);
+    expect(await creditedTo(primaryProvider.address)).toEqual(before.primary);
+    expect(await creditedTo(backupProvider.address)).toEqual(before.backup);
+  });
+
+  it("probes the recovered primary and restores routing to it", async () => {
+    backup.failing = false;
+    primary.failing = false;
+    const primaryBefore = await creditedTo(primaryProvider.address);
+    // Probes (one per interval) refill the primary's window with successes until it is above the bound.
+    const outcomes = await callUntil((o) => o.length >= 3 && o.slice(-3).every((x) => x.servedBy === "primary-llm" && x.status === 200), { limit: 200, pauseMs: 50 });
+    const firstBackup = outcomes.findIndex((o) => o.servedBy === "backup-llm");
+    expect(firstBackup).toBeGreaterThanOrEqual(0);
+    // While still degraded, a probe served by the primary succeeds between backup calls.
+    expect(outcomes.slice(firstBackup).some((o) => o.servedBy === "primary-llm" && o.status === 200)).toBe(true);
+    for (const outcome of outcomes) expect(outcome.status).toBe(200);
+
+    // Restored: every call goes to the primary and the primary's provider is credited again.
+    const after = await callUntil((o) => o.length === 5);
+    for (const outcome of after) expect(outcome).toMatchObject({ status: 200, servedBy: "primary-llm", amount: PRIMARY_PRICE });
+    const primaryServed = [...outcomes, ...after].filter((o) => o.servedBy === "primary-llm").length;
+    expect(await creditedTo(primaryProvider.address)).toEqual({ total: primaryBefore.total + PRIMARY_PRICE * BigInt(primaryServed), calls: primaryBefore.calls + primaryServed });
+    expect((await ledger()).reserved).toBe(0n);
+    expect((await gateView())?.reliability).toMatchObject({ calls: WINDOW, successes: WINDOW, degraded: false });
+  });
+});

@@ -1,0 +1,215 @@
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import http from "node:http";
+import path from "node:path";
+
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { decodePaymentSignatureHeader } from "@x402/core/http";
+import type { PaymentRequired, PaymentRequirements } from "@x402/core/types";
+import { bytesToHex, keccak256 } from "viem";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { getAgentAccount } from "../../indexer/read/index.ts";
+import { signVoucher, voucherPaymentHeader } from "../../sdk/src/index.ts";
+import type { ApiStack } from "../api/helpers/apiStack.ts";
+import { testAccount } from "../indexer/helpers/actions.ts";
+import { startEchoStack } from "./helpers/echoStack.ts";
+import type { EchoStack } from "./helpers/echoStack.ts";
+
+const BIN = path.resolve(import.meta.dirname, "../../sdk/src/cli/main.ts");
+const PRICE = 25_000n;
+const DEPOSIT = 1_000_000n;
+const keyOf = (label: string) => keccak256(bytesToHex(new TextEncoder().encode(label)));
+
+describe("mcp: the AgentTab MCP server, driven by the official MCP SDK client", () => {
+  let stack: ApiStack;
+  let world: EchoStack;
+  let upstream: EchoStack["upstream"];
+  let apiUrl: string;
+  const agent = testAccount("mcp agent");
+  const payer = testAccount("mcp x402 payer");
+  const provider = testAccount("mcp provider");
+  const charged = async (account: `0x${string}`) => (await world.ledger(account)).charged;
+  const call = async (client: Client, name: string, args: Record<string, unknown> = {}) => (await client.callTool({ name, arguments: args })) as CallToolResult;
+
+  beforeAll(async () => {
+    world = await startEchoStack({ price: PRICE, provider: provider.address, funded: [{ account: agent, amount: DEPOSIT }, { account: payer, amount: DEPOSIT }] });
+    ({ stack, upstream, apiUrl } = world);
+  }, 120_000);
+
+  afterAll(async () => {
+    await world?.stop();
+  });
+
+  /** The same checks over either transport: list, discover, pay, read, refuse. */
+  async function exercise(client: Client) {
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name).sort()).toEqual(["call_service", "discover_services", "get_balance", "get_spending_report"]);
+    const callTool = tools.find((t) => t.name === "call_service");
+    expect(callTool?.inputSchema.required).toEqual(["service_id"]);
+    expect(JSON.stringify(callTool?.inputSchema.properties?.max_amount)).toMatch(/atomic units/);
+    expect(callTool?.outputSchema?.properties).toHaveProperty("receipt");
+
+    const discovered = await call(client, "discover_services", { sort: "price", max_price: "25000" });
+    expect(discovered.isError).toBeFalsy();
+    expect(discovered.structuredContent).toMatchObject({ services: [{ id: "echo", price: "25000", priceUsdc: "0.025000", pricing: "fixed" }], nextCursor: null });
+    expect((discovered.content[0] as { text: string }).text).toContain("echo: echo — 0.025000 USDC per call");
+
+    const before = await charged(agent.address);
+    const paid = await call(client, "call_service", { service_id: "echo", path: "/weather?city=paris", method: "POST", body: { hello: "world" }, max_amount: "25000" });
+    expect(paid.isError).toBeFalsy();
+    expect(paid.structuredContent).toMatchObject({
+      serviceId: "echo",
+      status: 200,
+      data: { path: "/api/weather?city=paris", method: "POST", body: '{"hello":"world"}' },
+      amount: "25000",
+      amountUsdc: "0.025000",
+      receipt: { payer: agent.address, amount: "25000", cumulative: (before + PRICE).toString() },
+    });
+    expect(await charged(agent.address)).toBe(before + PRICE);
+
+    const balance = await call(client, "get_balance");
+    expect(balance.structuredContent).toMatchObject({ deposited: "1000000", unsettled: (before + PRICE).toString(), reserved: "0", available: (DEPOSIT - before - PRICE).toString() });
+    const report = await call(client, "get_spending_report", { period: "day" });
+    expect(report.structuredContent).toMatchObject({ total: (before + PRICE).toString(), byService: [{ serviceId: "echo", total: (before + PRICE).toString() }] });
+
+    const unknown = await call(client, "call_service", { service_id: "no-such-service" });
+    expect(unknown.isError).toBe(true);
+    expect(unknown._meta?.["agenttab/error"]).toMatchObject({ name: "ServiceNotFoundError", code: "service_not_found", charged: "0" });
+    expect((unknown.content[0] as { text: string }).text).toMatch(/^ServiceNotFoundError \(service_not_found\): .*Nothing was charged\./);
+    const tooDear = await call(client, "call_service", { service_id: "pricey", max_amount: "10000" });
+    expect(tooDear.isError).toBe(true);
+    expect(tooDear._meta?.["agenttab/error"]).toMatchObject({ name: "PriceExceedsMaxError", code: "price_exceeds_max" });
+    const badAmount = await call(client, "call_service", { service_id: "echo", max_amount: "0.01" });
+    expect(badAmount.isError).toBe(true);
+    expect(await charged(agent.address)).toBe(before + PRICE);
+  }
+
+  it("serves the tools over stdio (agenttab mcp)", async () => {
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [BIN, "mcp"],
+      env: { PATH: process.env.PATH ?? "", AGENTTAB_API_URL: apiUrl, AGENTTAB_PRIVATE_KEY: keyOf("mcp agent") },
+      stderr: "pipe",
+    });
+    const client = new Client({ name: "agenttab-test", version: "1.0.0" });
+    await client.connect(transport);
+    try {
+      expect(client.getServerVersion()).toMatchObject({ name: "agenttab" });
+      expect(client.getInstructions()).toMatch(/atomic units/);
+      await exercise(client);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("serves the tools over Streamable HTTP on 127.0.0.1 (agenttab mcp --http), refusing foreign Host and Origin", async () => {
+    const server = spawn(process.execPath, [BIN, "mcp", "--http", "--port", "0"], {
+      env: { PATH: process.env.PATH ?? "", AGENTTAB_API_URL: apiUrl, AGENTTAB_PRIVATE_KEY: keyOf("mcp agent") },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    try {
+      const url = await urlFrom(server);
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
+      const client = new Client({ name: "agenttab-test", version: "1.0.0" });
+      await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+      try {
+        await exercise(client);
+      } finally {
+        await client.close();
+      }
+
+      const initialize = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "x", version: "1" } } });
+      const port = new URL(url).port;
+      expect((await post(url, initialize, {})).status).toBe(200);
+      expect((await post(url, initialize, { host: `evil.example:${port}` })).status).toBe(403);
+      expect((await post(url, initialize, { origin: "http://evil.example" })).status).toBe(403);
+      expect((await post(url, initialize, { origin: `http://localhost:${port}` })).status).toBe(200);
+    } finally {
+      server.kill("SIGTERM");
+      const code = await new Promise<number | null>((resolve) => (server.exitCode === null ? server.once("exit", resolve) : resolve(server.exitCode)));
+      expect(code).toBe(0);
+    }
+  });
+
+  it("x402 MCP transport: a keyless server whose call_service the MCP client pays in _meta[\"x402/payment\"]", async () => {
+    const transport = new StdioClientTransport({ command: process.execPath, args: [BIN, "mcp", "--x402"], env: { PATH: process.env.PATH ?? "", AGENTTAB_API_URL: apiUrl }, stderr: "pipe" });
+    const client = new Client({ name: "agenttab-x402-test", version: "1.0.0" });
+    await client.connect(transport);
+    try {
+      expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(["call_service", "discover_services"]);
+      const args = { service_id: "echo", path: "/paid", method: "POST", body: { n: 1 } };
+
+      const unpaid = await call(client, "call_service", args);
+      expect(unpaid.isError).toBe(true);
+      const required = unpaid.structuredContent as unknown as PaymentRequired;
+      expect(JSON.parse((unpaid.content[0] as { text: string }).text)).toEqual(required);
+      const accepted = required.accepts.find((r) => r.scheme === "agenttab-voucher") as PaymentRequirements;
+      expect(required.x402Version).toBe(2);
+      expect(accepted).toMatchObject({ amount: PRICE.toString(), payTo: stack.chain.deployment.escrow });
+      expect(await charged(payer.address)).toBe(0n);
+
+      const { chainId, escrow } = stack.chain.deployment;
+      const payment = async (maxCumulative: bigint) =>
+        decodePaymentSignatureHeader(
+          voucherPaymentHeader({ requirements: accepted, account: payer.address, signer: payer.address, maxCumulative, signature: await signVoucher(payer, { chainId, escrow, account: payer.address, maxCumulative }) }),
+        );
+      const voucher = await payment(PRICE);
+      const paid = (await client.callTool({ name: "call_service", arguments: args, _meta: { "x402/payment": voucher } })) as CallToolResult;
+      expect(paid.isError).toBeFalsy();
+      expect(paid.structuredContent).toMatchObject({ status: 200, amount: "25000", data: { path: "/api/paid", method: "POST", body: '{"n":1}' }, receipt: { payer: payer.address, cumulative: "25000" } });
+      expect(paid._meta?.["x402/payment-response"]).toMatchObject({ success: true, extensions: { agenttab: { receipt: { amount: "25000", cumulative: "25000" } } } });
+      expect(await charged(payer.address)).toBe(PRICE);
+
+      // The same voucher no longer covers what was charged plus this call: refused with the PaymentRequired, not charged.
+      const replay = (await client.callTool({ name: "call_service", arguments: args, _meta: { "x402/payment": voucher } })) as CallToolResult;
+      expect(replay.isError).toBe(true);
+      expect(replay.structuredContent).toMatchObject({ error: "voucher_too_low", accepts: expect.arrayContaining([expect.objectContaining({ scheme: "agenttab-voucher", extra: expect.objectContaining({ charged: "25000" }) })]) });
+      const garbage = (await client.callTool({ name: "call_service", arguments: args, _meta: { "x402/payment": { nonsense: true } } })) as CallToolResult;
+      expect(garbage.isError).toBe(true);
+      expect(await charged(payer.address)).toBe(PRICE);
+      const second = (await client.callTool({ name: "call_service", arguments: args, _meta: { "x402/payment": await payment(2n * PRICE) } })) as CallToolResult;
+      expect(second.structuredContent).toMatchObject({ amount: "25000", receipt: { cumulative: "50000" } });
+      expect(await charged(payer.address)).toBe(2n * PRICE);
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+/** The URL the HTTP server announces on stderr. */
+function urlFrom(server: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let stderr = "";
+    const timer = setTimeout(() => reject(new Error(`no URL announced:\n${stderr}`)), 30_000);
+    server.stderr?.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+      const match = /at (http:\/\/\S+)/.exec(stderr);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+    server.once("exit", (code) => reject(new Error(`exited ${code}:\n${stderr}`)));
+  });
+}
+
+/** A raw POST with chosen Host/Origin headers (fetch would not let a test forge Host). */
+function post(url: string, body: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  const target = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: target.hostname, port: target.port, path: target.pathname, method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers } },
+      (res) => {
+        let text = "";
+        res.on("data", (chunk) => (text += chunk));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}

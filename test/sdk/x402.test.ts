@@ -1,0 +1,395 @@
+import type { AddressInfo } from "node:net";
+
+import { x402Client } from "@x402/core/client";
+import { decodePaymentRequiredHeader, decodePaymentResponseHeader, encodePaymentSignatureHeader } from "@x402/core/http";
+import type { PaymentRequirements } from "@x402/core/types";
+import { ExactEvmScheme, registerExactEvmScheme } from "@x402/evm/exact/client";
+import { wrapFetchWithPayment } from "@x402/fetch";
+import { getAddress } from "viem";
+import type { Address, Hex, LocalAccount } from "viem";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { reconcileExactPayments } from "../../api/src/payments/exactReconcile.ts";
+import { getAgentAccount, getProviderAccount } from "../../indexer/read/index.ts";
+import { mockSmartWalletBytecode } from "../../sdk/src/generated/bytecode.ts";
+import { agentTabEscrowAbi, authorizationHeader, mockSmartWalletAbi, mockUsdcAbi, registerAgentTabScheme, signIn, verifyReceipt } from "../../sdk/src/index.ts";
+import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
+import type { ApiStack } from "../api/helpers/apiStack.ts";
+import { listService } from "../api/helpers/payments.ts";
+import { depositAs, testAccount } from "../indexer/helpers/actions.ts";
+
+const PRICE = 25_000n;
+const FEE = PRICE / 100n; // the local deployment's 1%
+
+describe("x402 interop: stock @x402/fetch clients pay the proxy", () => {
+  let stack: ApiStack;
+  let upstream: Awaited<ReturnType<typeof startUpstream>>;
+  let apiUrl: string;
+  const provider = testAccount("x402 provider");
+  const payer = testAccount("x402 exact payer");
+  const agent = testAccount("x402 voucher agent");
+  let upstreamCalls = 0;
+  const drained = testAccount("x402 drained payer");
+  /** While the upstream works, `drained` moves all its USDC away: the settlement that follows must fail. */
+  const drainPayer = async () => {
+    const wallet = await stack.chain.walletFor(drained);
+    const balance = await read.usdc(drained.address);
+    await stack.chain.mined(wallet.writeContract({ address: stack.chain.deployment.usdc, abi: mockUsdcAbi, functionName: "transfer", args: [testAccount("x402 sink").address, balance] }));
+  };
+
+  const url = (path: string) => `${apiUrl}/v1/proxy/${path}`;
+  const read = {
+    usdc: (owner: Address) => stack.chain.publicClient.readContract({ address: stack.chain.deployment.usdc, abi: mockUsdcAbi, functionName: "balanceOf", args: [owner] }),
+    earnings: () => stack.chain.publicClient.readContract({ address: stack.chain.deployment.escrow, abi: agentTabEscrowAbi, functionName: "earningsOf", args: [provider.address] }),
+    fees: () => stack.chain.publicClient.readContract({ address: stack.chain.deployment.escrow, abi: agentTabEscrowAbi, functionName: "accruedFees" }),
+    relayerNonce: () => stack.chain.publicClient.getTransactionCount({ address: stack.app.relayer?.address as Address, blockTag: "pending" }),
+  };
+  const money = async () => ({ payer: await read.usdc(payer.address), earnings: await read.earnings(), fees: await read.fees(), relayerNonce: await read.relayerNonce() });
+
+  /** A stock x402 client with only @x402/evm's exact scheme, allowed to pay the local MockUSDC. */
+  const exactClient = (signer: Pick<LocalAccount, "address" | "signTypedData"> = payer) => {
+    const client = new x402Client();
+    registerExactEvmScheme(client, { signer });
+    return client.setSpendControls({ allowedAssets: [{ network: stack.chain.deployment.network, asset: stack.chain.deployment.usdc }] });
+  };
+  /** The `exact` offer of an unpaid call's 402. */
+  const exactOffer = async (path: string): Promise<PaymentRequirements> => {
+    const res = await fetch(url(path));
+    expect(res.status).toBe(402);
+    const offer = decodePaymentRequiredHeader(res.headers.get("payment-required") as string).accepts.find((a) => a.scheme === "exact");
+    if (!offer) throw new Error("no exact offer");
+    return offer;
+  };
+  /** A PAYMENT-SIGNATURE header signed by the stock exact scheme for `requirements` (possibly tampered with). */
+  const exactHeader = async (requirements: PaymentRequirements, signer: Pick<LocalAccount, "address" | "signTypedData"> = payer, accepted = requirements) => {
+    const { payload } = await new ExactEvmScheme(signer).createPaymentPayload(2, requirements);
+    return encodePaymentSignatureHeader({ x402Version: 2, accepted, payload });
+  };
+  const exactRow = async (nonce: Hex) => {
+    const [row] = await stack.app.sql<{ status: string; value: string; fee: string; tx_hash: string | null; upstream_status: number | null }[]>`
+      SELECT status, value, fee, tx_hash, upstream_status FROM exact_payments WHERE nonce = ${nonce.toLowerCase()}`;
+    return row;
+  };
+  const nonceOf = (header: string) => (JSON.parse(Buffer.from(header, "base64").toString()) as { payload: { authorization: { nonce: Hex } } }).payload.authorization.nonce;
+
+  beforeAll(async () => {
+    upstream = await startUpstream((req, res) => {
+      upstreamCalls += 1;
+      if (req.url?.startsWith("/api/fail")) {
+        res.writeHead(503).end("down");
+        return;
+      }
+      if (req.url?.startsWith("/api/drain")) {
+        void drainPayer().finally(() => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ secret: "served before the payment failed" })));
+        return;
+      }
+      res.writeHead(200, { "content-type": "application/json", "x-upstream": "yes" });
+      res.end(JSON.stringify({ path: req.url, method: req.method }));
+    });
+    stack = await startApiStack();
+    await stack.app.listen({ host: "127.0.0.1", port: 0 });
+    apiUrl = `http://127.0.0.1:${(stack.app.server.address() as AddressInfo).port}`;
+    await listService(stack, { id: "echo", provider: provider.address, upstreamUrl: `${upstream.url}/api`, price: PRICE });
+    await listService(stack, { id: "metered", provider: provider.address, upstreamUrl: `${upstream.url}/api`, price: 10n, pricing: "metered", maxPrice: PRICE, usageHeader: "x-units" });
+    await stack.chain.mint(payer.address, 1_000_000n);
+    await depositAs(stack.chain, agent, 1_000_000n);
+    await stack.chain.waitFor(() => getAgentAccount(stack.chain.reader, { account: agent.address }), (a) => a?.balance === 1_000_000n);
+  }, 180_000);
+
+  afterAll(async () => {
+    await stack?.stop();
+    await upstream?.close();
+  });
+
+  it("offers exact next to the voucher for fixed prices, with what @x402/evm needs to sign", async () => {
+    const res = await fetch(url("echo/x"));
+    expect(res.status).toBe(402);
+    const required = decodePaymentRequiredHeader(res.headers.get("payment-required") as string);
+    const { deployment } = stack.chain;
+    expect(required.accepts.map((a) => a.scheme)).toEqual(["agenttab-voucher", "exact"]);
+    expect(required.accepts[1]).toEqual({
+      scheme: "exact",
+      network: deployment.network,
+      amount: PRICE.toString(),
+      asset: deployment.usdc,
+      payTo: deployment.escrow,
+      maxTimeoutSeconds: 60,
+      extra: { name: "USD Coin", version: "2" },
+    });
+    const metered = await fetch(url("metered/x"));
+    expect(decodePaymentRequiredHeader(metered.headers.get("payment-required") as string).accepts.map((a) => a.scheme)).toEqual(["agenttab-voucher"]);
+  });
+
+  let paidHeader: string;
+
+  it("(a) a stock exact client pays one call: USDC moves on-chain, the provider is credited, the fee accrues", async () => {
+    const before = await money();
+    const sent: string[] = [];
+    const recording: typeof fetch = async (input, init) => {
+      const header = new Request(input, init).headers.get("payment-signature");
+      if (header) sent.push(header);
+      return fetch(input, init);
+    };
+    const paidFetch = wrapFetchWithPayment(recording, exactClient());
+    const res = await paidFetch(url("echo/weather?city=paris"));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ path: "/api/weather?city=paris", method: "GET" });
+    expect(res.headers.get("x-upstream")).toBe("yes");
+    expect(res.headers.get("x-acf-amount")).toBe(PRICE.toString());
+    expect(res.headers.get("x-acf-currency")).toBe("USDC");
+    expect(res.headers.get("x-acf-provider")).toBe(provider.address.toLowerCase());
+    const settle = decodePaymentResponseHeader(res.headers.get("payment-response") as string);
+    expect(settle).toMatchObject({ success: true, network: stack.chain.deployment.network, payer: payer.address, amount: PRICE.toString() });
+    expect(settle.transaction).toMatch(/^0x[0-9a-f]{64}$/);
+    const receipt = await stack.chain.publicClient.getTransactionReceipt({ hash: settle.transaction as Hex });
+    expect(receipt.status).toBe("success");
+
+    const after = await money();
+    expect(before.payer - after.payer).toBe(PRICE);
+    expect(after.earnings - before.earnings).toBe(PRICE - FEE);
+    expect(after.fees - before.fees).toBe(FEE);
+    expect(after.relayerNonce - before.relayerNonce).toBe(1);
+
+    // The signed receipt is the proxy's, as for vouchers.
+    const signed = (settle.extensions as { agenttab: { receipt: Record<string, string> } }).agenttab.receipt;
+    const { chainId, reputation, receiptSigner } = stack.chain.deployment;
+    expect(
+      await verifyReceipt({
+        chainId,
+        reputation,
+        receipt: {
+          requestId: signed.requestId as Hex,
+          serviceId: signed.serviceId as Hex,
+          provider: signed.provider as Address,
+          payer: signed.payer as Address,
+          amount: BigInt(signed.amount as string),
+          cumulative: BigInt(signed.cumulative as string),
+          issuedAt: BigInt(signed.issuedAt as string),
+        },
+        signature: signed.signature as Hex,
+        signer: receiptSigner,
+      }),
+    ).toBe(true);
+
+    expect(sent).toHaveLength(1);
+    paidHeader = sent[0] as string;
+    expect(await exactRow(nonceOf(paidHeader))).toMatchObject({ status: "settled", value: PRICE.toString(), fee: FEE.toString(), tx_hash: settle.transaction, upstream_status: 200 });
+    // The indexer follows ExactPaymentSettled into the provider's earnings.
+    const { value: indexed } = await stack.chain.waitFor(() => getProviderAccount(stack.chain.reader, { provider: provider.address }), (p) => p !== undefined && p.balance === after.earnings);
+    expect(indexed).toMatchObject({ credited: PRICE - FEE, callsServed: 1n });
+    // …and so into the provider's earnings as the API reports them.
+    const token = await signIn(provider, { chainId: stack.chain.deployment.chainId, escrow: stack.chain.deployment.escrow, ttlSeconds: 300 });
+    const earnings = await fetch(`${apiUrl}/v1/providers/${provider.address}/earnings`, { headers: { authorization: authorizationHeader(token) } });
+    expect(await earnings.json()).toMatchObject({ pending: "0", settled: (PRICE - FEE).toString(), withdrawable: (PRICE - FEE).toString() });
+  });
+
+  it("(a) a contract wallet pays exact too: its ERC-1271 signature is left to the simulation", async () => {
+    const owner = testAccount("x402 wallet owner");
+    const deployed = await stack.chain.mined(stack.chain.deployer.deployContract({ abi: mockSmartWalletAbi, bytecode: mockSmartWalletBytecode, args: [owner.address] }));
+    const wallet = getAddress(deployed.contractAddress as Address);
+    await stack.chain.mint(wallet, 100_000n);
+    const before = { wallet: await read.usdc(wallet), earnings: await read.earnings() };
+
+    const res = await wrapFetchWithPayment(fetch, exactClient({ address: wallet, signTypedData: owner.signTypedData }))(url("echo/from-a-wallet"));
+    expect(res.status).toBe(200);
+    expect(decodePaymentResponseHeader(res.headers.get("payment-response") as string)).toMatchObject({ success: true, payer: wallet });
+    expect(before.wallet - (await read.usdc(wallet))).toBe(PRICE);
+    expect((await read.earnings()) - before.earnings).toBe(PRICE - FEE);
+
+    // Signed by someone the wallet does not accept: refused by the simulation, before the upstream.
+    const calls = upstreamCalls;
+    const forged = await exactHeader(await exactOffer("echo/x"), { address: wallet, signTypedData: testAccount("x402 stranger").signTypedData });
+    const refused = await fetch(url("echo/x"), { headers: { "payment-signature": forged } });
+    expect(refused.status).toBe(402);
+    expect(await refused.json()).toMatchObject({ code: "invalid_signature" });
+    expect(upstreamCalls).toBe(calls);
+    expect(await read.usdc(wallet)).toBe(before.wallet - PRICE);
+  });
+
+  it("(b) an upstream 5xx settles nothing: no USDC moves, the authorization is released", async () => {
+    const before = await money();
+    const sent: string[] = [];
+    const recording: typeof fetch = async (input, init) => {
+      const header = new Request(input, init).headers.get("payment-signature");
+      if (header) sent.push(header);
+      return fetch(input, init);
+    };
+    const res = await wrapFetchWithPayment(recording, exactClient())(url("echo/fail"));
+    expect(res.status).toBe(502);
+    expect(await res.json()).toMatchObject({ code: "upstream_failed", details: { upstreamStatus: 503 } });
+    expect(res.headers.get("payment-response")).toBeNull();
+    expect(await money()).toEqual(before);
+    expect(await exactRow(nonceOf(sent[0] as string))).toMatchObject({ status: "released", tx_hash: null, upstream_status: 503 });
+  });
+
+  it("withholds the response when the settlement fails after the upstream answered, and charges nothing", async () => {
+    await stack.chain.mint(drained.address, PRICE);
+    const before = await money();
+    const sent: string[] = [];
+    const recording: typeof fetch = async (input, init) => {
+      const header = new Request(input, init).headers.get("payment-signature");
+      if (header) sent.push(header);
+      return fetch(input, init);
+    };
+    const res = await wrapFetchWithPayment(recording, exactClient(drained))(url("echo/drain"));
+    expect(res.status).toBe(402);
+    const body = await res.text();
+    expect(JSON.parse(body)).toMatchObject({ code: "insufficient_funds" });
+    expect(body).not.toContain("served before the payment failed");
+    expect(await money()).toEqual(before);
+    expect(await exactRow(nonceOf(sent[0] as string))).toMatchObject({ status: "failed", tx_hash: null, upstream_status: 200 });
+  });
+
+  it("(c) the same authorization replayed is refused before the upstream, and costs nothing", async () => {
+    const before = await money();
+    const calls = upstreamCalls;
+    const replays = await Promise.all([1, 2].map(() => fetch(url("echo/weather?city=paris"), { headers: { "payment-signature": paidHeader } })));
+    for (const res of replays) {
+      expect(res.status).toBe(402);
+      expect(await res.json()).toMatchObject({ code: "authorization_used" });
+      expect(decodePaymentRequiredHeader(res.headers.get("payment-required") as string).error).toBe("authorization_used");
+    }
+    expect(upstreamCalls).toBe(calls);
+    expect(await money()).toEqual(before);
+  });
+
+  it("(e) bad exact payloads are refused with a code, before the upstream and with nothing sent on-chain", async () => {
+    const offer = await exactOffer("echo/x");
+    const stranger = testAccount("x402 stranger");
+    const now = BigInt(Math.floor(Date.now() / 1000));
+    const valid = await exactHeader(offer);
+    const decoded = JSON.parse(Buffer.from(valid, "base64").toString()) as { x402Version: number; accepted: PaymentRequirements; payload: { authorization: Record<string, string>; signature: Hex } };
+    const tampered = (change: (p: typeof decoded) => void) => {
+      const copy = structuredClone(decoded);
+      change(copy);
+      return encodePaymentSignatureHeader(copy as never);
+    };
+    // Flipping one byte of r leaves a well-formed signature that recovers someone else.
+    const badSignature = `${decoded.payload.signature.slice(0, 10)}${decoded.payload.signature[10] === "0" ? "1" : "0"}${decoded.payload.signature.slice(11)}` as Hex;
+    const cases: [string, string | Promise<string>, number, string][] = [
+      ["wrong payTo", exactHeader({ ...offer, payTo: stranger.address }), 400, "wrong_pay_to"],
+      ["authorization to another address", exactHeader({ ...offer, payTo: stranger.address }, payer, offer), 400, "wrong_pay_to"],
+      ["too low an amount", exactHeader({ ...offer, amount: (PRICE - 1n).toString() }), 402, "amount_too_low"],
+      ["expiring before the call can settle", exactHeader({ ...offer, maxTimeoutSeconds: 5 }), 402, "authorization_expired"],
+      ["already expired", tampered((p) => (p.payload.authorization.validBefore = (now - 10n).toString())), 402, "authorization_expired"],
+      ["not valid yet", tampered((p) => (p.payload.authorization.validAfter = (now + 600n).toString())), 402, "authorization_not_yet_valid"],
+      ["signed by someone else", exactHeader(offer, { address: payer.address, signTypedData: stranger.signTypedData }), 402, "invalid_signature"],
+      ["a tampered signature", tampered((p) => (p.payload.signature = badSignature)), 402, "invalid_signature"],
+      ["a changed value", tampered((p) => (p.payload.authorization.value = (PRICE * 2n).toString())), 402, "invalid_signature"],
+      ["a short signature", tampered((p) => (p.payload.signature = "0x1234")), 400, "invalid_signature"],
+      ["another network", exactHeader(offer, payer, { ...offer, network: "eip155:8453" }), 400, "wrong_network"],
+      ["another asset", exactHeader({ ...offer, asset: stranger.address }), 400, "wrong_asset"],
+      ["no authorization (a Permit2 or voucher payload)", tampered((p) => delete (p.payload as Partial<typeof p.payload>).authorization), 400, "unsupported_scheme"],
+      ["a garbled nonce", tampered((p) => (p.payload.authorization.nonce = "0x12")), 400, "invalid_authorization"],
+      ["a negative value", tampered((p) => (p.payload.authorization.value = "-25000")), 400, "invalid_authorization"],
+    ];
+    const before = await money();
+    const calls = upstreamCalls;
+    for (const [label, header, status, code] of cases) {
+      const res = await fetch(url("echo/x"), { headers: { "payment-signature": await header } });
+      expect({ label, status: res.status, code: ((await res.json()) as { code: string }).code }).toEqual({ label, status, code });
+    }
+    // Exact payments are for fixed prices only.
+    const metered = await fetch(url("metered/x"), { headers: { "payment-signature": valid } });
+    expect(metered.status).toBe(400);
+    expect(await metered.json()).toMatchObject({ code: "unsupported_scheme" });
+    expect(upstreamCalls).toBe(calls);
+    expect(await money()).toEqual(before);
+
+    // A payer without the USDC is refused by the simulation, before the upstream.
+    const broke = testAccount("x402 broke payer");
+    const res = await fetch(url("echo/x"), { headers: { "payment-signature": await exactHeader(offer, broke) } });
+    expect(res.status).toBe(402);
+    expect(await res.json()).toMatchObject({ code: "insufficient_funds" });
+    expect(upstreamCalls).toBe(calls);
+    expect(await money()).toEqual(before);
+  });
+
+  it("closes exact payments a crash left pending, from the chain", async () => {
+    const offer = await exactOffer("echo/x");
+    type Authorization = { from: Address; to: Address; value: string; validAfter: string; validBefore: string; nonce: Hex };
+    const authorize = async () => (await new ExactEvmScheme(payer).createPaymentPayload(2, offer)).payload as { authorization: Authorization; signature: Hex };
+    const recordPending = async ({ authorization, signature }: { authorization: Authorization; signature: Hex }, validBefore = authorization.validBefore) => {
+      await stack.app.sql`
+        INSERT INTO exact_payments (request_id, payer, nonce, service_id, provider, value, fee, valid_before, signature, status, method, path)
+        VALUES (${crypto.randomUUID()}, ${authorization.from.toLowerCase()}, ${authorization.nonce.toLowerCase()}, 'echo', ${provider.address.toLowerCase()},
+          ${authorization.value}, ${FEE.toString()}, ${validBefore}, ${signature}, 'pending', 'GET', '/x')`;
+    };
+    // Crashed after sending the settlement: the chain has it, the ledger still says pending.
+    const sentBeforeCrash = await authorize();
+    await recordPending(sentBeforeCrash);
+    const { authorization: a, signature } = sentBeforeCrash;
+    const { hash } = await (stack.app.relayer as NonNullable<typeof stack.app.relayer>).send({
+      address: stack.chain.deployment.escrow,
+      abi: agentTabEscrowAbi,
+      functionName: "settleExactPayment",
+      args: [{ from: a.from, value: BigInt(a.value), validAfter: BigInt(a.validAfter), validBefore: BigInt(a.validBefore), nonce: a.nonce, provider: provider.address, fee: FEE }, signature],
+    });
+    // Crashed before settling, and the authorization has since expired.
+    const expired = await authorize();
+    await recordPending(expired, "1");
+    // Crashed before settling, still valid: left alone until it expires.
+    const stillValid = await authorize();
+    await recordPending(stillValid);
+
+    expect(await reconcileExactPayments(stack.app, { publicClient: stack.chain.publicClient, olderThanMs: 0 })).toEqual({ settled: 1, released: 1, failed: 0 });
+    expect(await exactRow(a.nonce)).toMatchObject({ status: "settled", tx_hash: hash });
+    expect(await exactRow(expired.authorization.nonce)).toMatchObject({ status: "released", tx_hash: null });
+    expect(await exactRow(stillValid.authorization.nonce)).toMatchObject({ status: "pending" });
+    expect(await reconcileExactPayments(stack.app, { publicClient: stack.chain.publicClient, olderThanMs: 0 })).toEqual({ settled: 0, released: 0, failed: 0 });
+  });
+
+  it("(d) stock @x402/fetch with the AgentTab voucher plug-in pays calls, concurrent ones too, from the escrow", async () => {
+    const charged = async () => {
+      const [row] = await stack.app.sql`SELECT charged, reserved FROM ledger_accounts WHERE account = ${agent.address.toLowerCase()}`;
+      return { charged: BigInt(row?.charged ?? 0), reserved: BigInt(row?.reserved ?? 0) };
+    };
+    const { deployment } = stack.chain;
+    const allowLocalUsdc = { allowedAssets: [{ network: deployment.network, asset: deployment.usdc }] };
+    const client = new x402Client().setSpendControls(allowLocalUsdc);
+    const scheme = registerAgentTabScheme(client, { signer: agent, escrow: deployment.escrow, maxSpend: 1_000_000n });
+    const paidFetch = wrapFetchWithPayment(fetch, client);
+    const usdcBefore = await read.usdc(agent.address);
+
+    const first = await paidFetch(url("echo/one"));
+    expect(first.status).toBe(200);
+    expect(await first.json()).toEqual({ path: "/api/one", method: "GET" });
+    expect(decodePaymentResponseHeader(first.headers.get("payment-response") as string)).toMatchObject({ success: true, transaction: "", payer: agent.address });
+    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => paidFetch(url(`echo/n/${i}`))));
+    expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    await Promise.all(results.map((r) => r.arrayBuffer()));
+    expect(await charged()).toEqual({ charged: 7n * PRICE, reserved: 0n });
+    expect(scheme.knownCharged(deployment.escrow)).toBe(7n * PRICE);
+    // Vouchers settle weekly: nothing moved on-chain yet.
+    expect(await read.usdc(agent.address)).toBe(usdcBefore);
+
+    // A restarted plug-in knows nothing: its first voucher is too low, the corrective 402 tells it
+    // the charged total, and the transport's one retry pays.
+    const signed: bigint[] = [];
+    const recordingSigner = {
+      address: agent.address,
+      signTypedData: (typedData: Parameters<typeof agent.signTypedData>[0]) => {
+        signed.push((typedData.message as { maxCumulative: bigint }).maxCumulative);
+        return agent.signTypedData(typedData);
+      },
+    };
+    const restarted = new x402Client().setSpendControls(allowLocalUsdc);
+    const fresh = registerAgentTabScheme(restarted, { signer: recordingSigner, escrow: deployment.escrow });
+    const again = await wrapFetchWithPayment(fetch, restarted)(url("echo/again"));
+    expect(again.status).toBe(200);
+    expect(signed).toEqual([PRICE, 8n * PRICE]);
+    expect(fresh.knownCharged(deployment.escrow)).toBe(8n * PRICE);
+    expect(await charged()).toEqual({ charged: 8n * PRICE, reserved: 0n });
+
+    // maxSpend holds across the recovery: the plug-in refuses to sign past it.
+    const capped = new x402Client().setSpendControls(allowLocalUsdc);
+    registerAgentTabScheme(capped, { signer: agent, escrow: deployment.escrow, maxSpend: PRICE });
+    await expect(wrapFetchWithPayment(fetch, capped)(url("echo/capped"))).rejects.toThrow(/maxSpend/);
+    expect(await charged()).toEqual({ charged: 8n * PRICE, reserved: 0n });
+
+    // Pinned to another escrow, it signs nothing.
+    const elsewhere = new x402Client().setSpendControls(allowLocalUsdc);
+    registerAgentTabScheme(elsewhere, { signer: agent, escrow: testAccount("x402 other escrow").address });
+    await expect(wrapFetchWithPayment(fetch, elsewhere)(url("echo/elsewhere"))).rejects.toThrow(/escrow/);
+  });
+});

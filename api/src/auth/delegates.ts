@@ -3,9 +3,7 @@ import type { Address } from "viem";
 
 import { getDelegation } from "@agenttab/indexer/read";
 
-import { ApiError } from "../errors.ts";
-
-const forbidden = () => new ApiError({ status: 403, code: "forbidden", message: "A sign-in reads only its own account's data, or the data of an account it is an active delegate of" });
+import { forbidden } from "./plugin.ts";
 
 /**
  * preHandler, after `requireSignIn`, for an agent's own data: the route's `:address` must be the

@@ -33,6 +33,13 @@ export default fp(
 );
 
 /**
+ * The one 403 of every account read: the same body whatever the route or the address, so that a
+ * refusal reveals nothing about the account asked for.
+ */
+export const forbidden = () =>
+  new ApiError({ status: 403, code: "forbidden", message: "A sign-in reads only its own account's data, or that of an agent account it is an active delegate of" });
+
+/**
  * preHandler, after `requireSignIn`: the route's `:address` must be the signed-in account. The
  * 403 is the same whether or not that address has any data, so it reveals nothing about it.
  *
@@ -42,6 +49,6 @@ export default fp(
 export async function requireOwnAddress(request: FastifyRequest): Promise<void> {
   const { address } = request.params as { address?: string };
   if (request.signedInAccount === null || address === undefined || address.toLowerCase() !== request.signedInAccount) {
-    throw new ApiError({ status: 403, code: "forbidden", message: "A sign-in reads only its own account's data" });
+    throw forbidden();
   }
 }

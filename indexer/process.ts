@@ -73,7 +73,14 @@ export async function startIndexer(options: StartIndexerOptions): Promise<Indexe
   child.stdout.on("data", (chunk) => (output += chunk));
   child.stderr.on("data", (chunk) => (output += chunk));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  const url = `http://127.0.0.1:${options.port}`;
+  // Ponder moves to the next port when the one asked for was taken in the meantime (a free port
+  // picked by another process first), so its log, not the request, says where it listens; until it
+  // says, whatever answers on the port asked for may be someone else.
+  const listeningPort = () => {
+    const match = /"msg":"Created HTTP server","port":([0-9]+)/.exec(output);
+    return match ? Number(match[1]) : undefined;
+  };
+  let url = `http://127.0.0.1:${options.port}`;
 
   const stop = async (signal: "SIGTERM" | "SIGKILL" = "SIGTERM") => {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -86,11 +93,15 @@ export async function startIndexer(options: StartIndexerOptions): Promise<Indexe
   const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
   for (;;) {
     if (child.exitCode !== null) throw new Error(`ponder exited with ${child.exitCode}:\n${output}`);
-    try {
-      const response = await fetch(`${url}/ready`);
-      if (response.status === 200) break;
-    } catch {
-      // not listening yet
+    const port = listeningPort();
+    if (port !== undefined) {
+      url = `http://127.0.0.1:${port}`;
+      try {
+        const response = await fetch(`${url}/ready`);
+        if (response.status === 200) break;
+      } catch {
+        // not answering yet
+      }
     }
     if (Date.now() > deadline) {
       await stop("SIGKILL");

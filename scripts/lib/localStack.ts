@@ -86,7 +86,7 @@ export async function startLocalStack({ chainPort, apiPort, indexerPort, log = (
     stops.push(db.stop);
     log(`postgres ready (embedded, data in ${root})`);
 
-    const server = await network.createServer("default", "127.0.0.1", chainPort ?? (await freePort()));
+    const server = await network.createServer("default", "127.0.0.1", chainPort ?? 0);
     const { port } = await server.listen();
     stops.push(() => server.close());
     const rpcUrl = `http://127.0.0.1:${port}`;

@@ -28,7 +28,7 @@ export async function startIndexerStack() {
   const root = await mkdtemp(path.join(tmpdir(), "agenttab-indexer-"));
   await chmod(root, 0o755);
   const db = await openDatabase({ env: process.env, dataDir: path.join(root, "postgres") });
-  const server = await network.createServer("default", "127.0.0.1", await freePort());
+  const server = await network.createServer("default", "127.0.0.1", 0);
   const { port } = await server.listen();
   const rpcUrl = `http://127.0.0.1:${port}`;
   const transport = http(rpcUrl);

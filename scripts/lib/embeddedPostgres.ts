@@ -43,7 +43,17 @@ export async function openDatabase({
   log?: (line: string) => void;
 }): Promise<Database> {
   if (env.DATABASE_URL) return { url: env.DATABASE_URL, stop: async () => {} };
-  return startEmbeddedPostgres({ dataDir, database, port: port ?? (await freePort()), log });
+  if (port !== undefined) return startEmbeddedPostgres({ dataDir, database, port, log });
+  // A port free a moment ago can be taken before the server binds it (tests start many stacks):
+  // pick another and try again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startEmbeddedPostgres({ dataDir, database, port: await freePort(), log });
+    } catch (error) {
+      if (attempt >= 3) throw error;
+      log(`postgres: start failed (${String((error as Error)?.message ?? error)}); retrying on another port`);
+    }
+  }
 }
 
 async function startEmbeddedPostgres({

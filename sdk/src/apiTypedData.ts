@@ -225,7 +225,12 @@ export function signServiceDelisting(signer: ServiceDelistingSigner, parameters:
  */
 export const MAX_SIGN_IN_TTL_SECONDS = 86_400;
 
-/** The `Authorization` scheme of sign-in tokens: `Authorization: AgentTab <token>`. */
+/**
+ * The `Authorization` scheme of sign-in tokens: `Authorization: AgentTab <token>`.
+ *
+ * @example
+ * headers.authorization = `${SIGN_IN_AUTHORIZATION_SCHEME} ${token}`;
+ */
 export const SIGN_IN_AUTHORIZATION_SCHEME = "AgentTab";
 
 /**

@@ -24,6 +24,21 @@ type ChargeFixture = {
   settlementBatch: string | null;
 };
 
+/** An x402 `exact` payment as the proxy records it; only `settled` ones moved money. */
+type ExactFixture = {
+  requestId: string;
+  payer: Address;
+  serviceId: string;
+  provider: Address;
+  value: bigint;
+  fee: bigint;
+  status: "pending" | "settled" | "released" | "failed";
+  /** Null as after a crash, when the reconciler closed it from the chain. */
+  upstreamStatus: number | null;
+  txHash: string | null;
+  createdAtMicros: bigint;
+};
+
 /** A reservation of a call in flight. */
 type ReservationFixture = { account: Address; signer: Address; serviceId: string; maxAmount: bigint };
 
@@ -78,6 +93,19 @@ async function insertLedgerFixtures(sql: Sql, { charges, reservations }: { charg
   });
 }
 
+/** Writes exact payment rows directly, as api/src/payments/exactCall.ts would once each was finished. */
+async function insertExactFixtures(sql: Sql, payments: ExactFixture[]) {
+  for (const e of payments) {
+    await sql`
+      INSERT INTO exact_payments (request_id, payer, nonce, service_id, provider, value, fee, valid_before, signature, status, method, path,
+                                  upstream_status, latency_ms, tx_hash, block_number, created_at)
+      VALUES (${e.requestId}, ${key(e.payer)}, ${`0x${randomUUID().replaceAll("-", "").padEnd(64, "0")}`}, ${e.serviceId}, ${key(e.provider)},
+              ${e.value.toString()}, ${e.fee.toString()}, '99999999999', ${`0x${"ef".repeat(65)}`}, ${e.status}, 'GET', '/v1/exact',
+              ${e.upstreamStatus}, ${e.upstreamStatus === null ? null : 17}, ${e.txHash}, ${e.txHash === null ? null : "7"},
+              ${isoMicros(e.createdAtMicros)}::text::timestamptz)`;
+  }
+}
+
 describe("api: reading your own money", () => {
   let stack: ApiStack;
   const alice = testAccount("accounts alice");
@@ -110,7 +138,7 @@ describe("api: reading your own money", () => {
   };
 
   /** alice's charges, newest first, then by request id: the order pages come in. */
-  const newestFirst = (list: ChargeFixture[]) =>
+  const newestFirst = <T extends { createdAtMicros: bigint; requestId: string }>(list: T[]) =>
     [...list].sort((a, b) => (a.createdAtMicros === b.createdAtMicros ? (a.requestId < b.requestId ? -1 : 1) : a.createdAtMicros > b.createdAtMicros ? -1 : 1));
   const aliceCharges = () => charges.filter((c) => c.account === alice.address);
 
@@ -252,25 +280,26 @@ describe("api: reading your own money", () => {
     });
   });
 
-  describe("transactions", () => {
-    const pageThrough = async (query: string, limit: number) => {
-      const seen: { requestId: string }[] = [];
-      let cursor: string | null = null;
-      let pages = 0;
-      do {
-        const url: string = `/v1/agents/${alice.address}/transactions?limit=${limit}${query}${cursor === null ? "" : `&cursor=${cursor}`}`;
-        const res = await get(url);
-        expect(res.statusCode).toBe(200);
-        const body = res.json() as { items: { requestId: string }[]; nextCursor: string | null };
-        expect(body.items.length).toBeLessThanOrEqual(limit);
-        seen.push(...body.items);
-        cursor = body.nextCursor;
-        pages++;
-        if (pages > 50) throw new Error("pagination does not end");
-      } while (cursor !== null);
-      return seen.map((item) => item.requestId);
-    };
+  /** Every request id of `as`'s transactions matching `query`, page by page, checking each page's size. */
+  const pageThrough = async (query: string, limit: number, as: LocalAccount = alice) => {
+    const seen: { requestId: string }[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const url: string = `/v1/agents/${as.address}/transactions?limit=${limit}${query}${cursor === null ? "" : `&cursor=${cursor}`}`;
+      const res = await get(url, as);
+      expect(res.statusCode).toBe(200);
+      const body = res.json() as { items: { requestId: string }[]; nextCursor: string | null };
+      expect(body.items.length).toBeLessThanOrEqual(limit);
+      seen.push(...body.items);
+      cursor = body.nextCursor;
+      pages++;
+      if (pages > 50) throw new Error("pagination does not end");
+    } while (cursor !== null);
+    return seen.map((item) => item.requestId);
+  };
 
+  describe("transactions", () => {
     it("lists charges newest first, 20 by default, with every field", async () => {
       const expected = newestFirst(aliceCharges());
       const res = await get(`/v1/agents/${alice.address}/transactions`);
@@ -294,6 +323,8 @@ describe("api: reading your own money", () => {
         latencyMs: 42,
         createdAt: isoMillis(first.createdAtMicros),
         settlementBatch: null,
+        scheme: "agenttab-voucher",
+        transaction: null,
       });
       const settled = body.items.filter((i: { settlementBatch: string | null }) => i.settlementBatch !== null);
       expect(settled).toEqual([]);
@@ -361,6 +392,123 @@ describe("api: reading your own money", () => {
       expect(all.json()).toMatchObject(report(aliceCharges()));
       const empty = await get(`/v1/agents/${alice.address}/spending?from=2020-01-01T00:00:00Z&to=2020-02-01T00:00:00Z`);
       expect(empty.json()).toMatchObject({ from: "2020-01-01T00:00:00.000Z", to: "2020-02-01T00:00:00.000Z", total: "0", calls: 0, averagePerCall: "0", byService: [] });
+    });
+  });
+
+  describe("exact payments in the history", () => {
+    // dave pays both ways; his provider is his own, so the earnings tests below do not see him.
+    const dave = testAccount("accounts dave, voucher and exact payer");
+    const daveProvider = testAccount("accounts dave's provider");
+    const base = micros(now - 1_800_000);
+    const txHash = (n: number) => `0x${n.toString(16).padStart(64, "0")}`;
+    const daveCharges: ChargeFixture[] = [];
+    const exacts: ExactFixture[] = [];
+    const settledExacts = () => exacts.filter((e) => e.status === "settled");
+    /** dave's paid calls as the API should list them: charges and settled exact payments, one order. */
+    const history = () =>
+      newestFirst([
+        ...daveCharges.map((c) => ({ requestId: c.requestId, serviceId: c.serviceId, amount: c.amount, createdAtMicros: c.createdAtMicros })),
+        ...settledExacts().map((e) => ({ requestId: e.requestId, serviceId: e.serviceId, amount: e.value, createdAtMicros: e.createdAtMicros })),
+      ]);
+
+    beforeAll(async () => {
+      let cumulative = 0n;
+      for (const [offset, serviceId] of [[0n, "weather-api"], [2_000_000n, "search-api"], [4_000_000n, "weather-api"]] as const) {
+        const amount = 10_000n + offset / 1_000n + 3n;
+        cumulative += amount;
+        daveCharges.push({ requestId: randomUUID(), account: dave.address, signer: dave.address, serviceId, provider: daveProvider.address, amount, fee: amount / 100n, cumulative, createdAtMicros: base + offset, settlementBatch: null });
+      }
+      const exact = (offset: bigint, serviceId: string, value: bigint, status: ExactFixture["status"], upstreamStatus: number | null, txHash: string | null): ExactFixture => ({
+        requestId: randomUUID(),
+        payer: dave.address,
+        serviceId,
+        provider: daveProvider.address,
+        value,
+        fee: value / 100n,
+        status,
+        upstreamStatus,
+        txHash,
+        createdAtMicros: base + offset,
+      });
+      exacts.push(
+        // Settled at the very microsecond of a charge (twice), within a millisecond, and on a third service.
+        exact(0n, "weather-api", 20_000n, "settled", 200, txHash(1)),
+        exact(1_000_500n, "search-api", 30_001n, "settled", null, txHash(2)),
+        exact(2_000_000n, "search-api", 30_002n, "settled", 201, txHash(3)),
+        exact(3_000_000n, "translate-api", 7_777n, "settled", 200, txHash(4)),
+        // Moved no money: never listed, never counted.
+        exact(0n, "weather-api", 900_000n, "released", 503, null),
+        exact(2_000_000n, "search-api", 900_000n, "failed", 200, null),
+        exact(5_000_000n, "translate-api", 900_000n, "pending", null, null),
+        exact(500n, "weather-api", 900_000n, "released", null, null),
+      );
+      await insertLedgerFixtures(stack.app.sql, { charges: daveCharges, reservations: [] });
+      await insertExactFixtures(stack.app.sql, exacts);
+    });
+
+    it("lists settled exact payments with the charges, one order, with every field", async () => {
+      const res = await get(`/v1/agents/${dave.address}/transactions`, dave);
+      expect(res.statusCode).toBe(200);
+      const body = res.json() as { items: Record<string, unknown>[]; nextCursor: string | null };
+      expect(body.nextCursor).toBeNull();
+      expect(body.items.map((i) => i.requestId)).toEqual(history().map((t) => t.requestId));
+      expect(body.items.filter((i) => i.scheme === "exact").map((i) => i.transaction)).toEqual([txHash(4), txHash(3), txHash(2), txHash(1)]);
+      expect(body.items.filter((i) => i.scheme === "agenttab-voucher")).toHaveLength(3);
+      const reconciled = settledExacts()[1] as ExactFixture;
+      expect(body.items.find((i) => i.requestId === reconciled.requestId)).toEqual({
+        requestId: reconciled.requestId,
+        scheme: "exact",
+        serviceId: "search-api",
+        provider: key(daveProvider.address),
+        signer: key(dave.address),
+        amount: "30001",
+        fee: "300",
+        cumulative: "30001",
+        method: "GET",
+        path: "/v1/exact",
+        upstreamStatus: null,
+        latencyMs: null,
+        createdAt: isoMillis(reconciled.createdAtMicros),
+        settlementBatch: null,
+        transaction: txHash(2),
+      });
+      const voucher = daveCharges[0] as ChargeFixture;
+      expect(body.items.find((i) => i.requestId === voucher.requestId)).toMatchObject({ scheme: "agenttab-voucher", transaction: null, cumulative: voucher.cumulative.toString() });
+    });
+
+    it("pages through both without duplicates or gaps, and filters both alike", async () => {
+      const all = history().map((t) => t.requestId);
+      expect(all).toHaveLength(7);
+      for (const limit of [1, 2, 3, 6, 7, 100]) {
+        expect(await pageThrough("", limit, dave)).toEqual(all);
+      }
+      const search = history().filter((t) => t.serviceId === "search-api");
+      expect(search).toHaveLength(3);
+      expect(await pageThrough("&service_id=search-api", 1, dave)).toEqual(search.map((t) => t.requestId));
+      const range = `&from=${isoMillis(base + 1_000_000n)}&to=${isoMillis(base + 3_000_000n)}`;
+      const inRange = history().filter((t) => t.createdAtMicros >= base + 1_000_000n && t.createdAtMicros < base + 3_000_000n);
+      expect(inRange).toHaveLength(3);
+      expect(await pageThrough(range, 2, dave)).toEqual(inRange.map((t) => t.requestId));
+    });
+
+    it("counts settled exact payments in spending, and nothing else of them", async () => {
+      const paid = history();
+      const total = sum(paid.map((t) => t.amount));
+      const byService = (serviceId: string) => {
+        const mine = paid.filter((t) => t.serviceId === serviceId);
+        const t = sum(mine.map((m) => m.amount));
+        return { serviceId, total: t.toString(), calls: mine.length, averagePerCall: (t / BigInt(mine.length)).toString() };
+      };
+      const res = await get(`/v1/agents/${dave.address}/spending?period=day`, dave);
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toMatchObject({
+        total: total.toString(),
+        calls: 7,
+        averagePerCall: (total / 7n).toString(),
+        byService: [byService("search-api"), byService("weather-api"), byService("translate-api")],
+      });
+      // None of the 900_000 that moved no money: the total is well below one of them.
+      expect(total).toBeLessThan(900_000n);
     });
   });
 

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { reconcileExactPayments } from "../../api/src/payments/exactReconcile.ts";
 import { getAgentAccount, getProviderAccount } from "../../indexer/read/index.ts";
 import { mockSmartWalletBytecode } from "../../sdk/src/generated/bytecode.ts";
-import { agentTabEscrowAbi, authorizationHeader, mockSmartWalletAbi, mockUsdcAbi, registerAgentTabScheme, signIn, verifyReceipt } from "../../sdk/src/index.ts";
+import { AgentTabClient, agentTabEscrowAbi, authorizationHeader, mockSmartWalletAbi, mockUsdcAbi, registerAgentTabScheme, signIn, verifyReceipt } from "../../sdk/src/index.ts";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService } from "../api/helpers/payments.ts";
@@ -93,7 +93,10 @@ describe("x402 interop: stock @x402/fetch clients pay the proxy", () => {
     await listService(stack, { id: "metered", provider: provider.address, upstreamUrl: `${upstream.url}/api`, price: 10n, pricing: "metered", maxPrice: PRICE, usageHeader: "x-units" });
     await stack.chain.mint(payer.address, 1_000_000n);
     await depositAs(stack.chain, agent, 1_000_000n);
+    // The exact payer also holds an escrow deposit (minted for it), to pay one call by voucher too.
+    await depositAs(stack.chain, payer, 100_000n);
     await stack.chain.waitFor(() => getAgentAccount(stack.chain.reader, { account: agent.address }), (a) => a?.balance === 1_000_000n);
+    await stack.chain.waitFor(() => getAgentAccount(stack.chain.reader, { account: payer.address }), (a) => a?.balance === 100_000n);
   }, 180_000);
 
   afterAll(async () => {
@@ -121,6 +124,8 @@ describe("x402 interop: stock @x402/fetch clients pay the proxy", () => {
   });
 
   let paidHeader: string;
+  /** The settled exact payments of `payer`, oldest first, as their calls and the chain saw them. */
+  const settledExact: { requestId?: string; transaction: Hex; path: string; upstreamStatus: number | null }[] = [];
 
   it("(a) a stock exact client pays one call: USDC moves on-chain, the provider is credited, the fee accrues", async () => {
     const before = await money();
@@ -143,6 +148,7 @@ describe("x402 interop: stock @x402/fetch clients pay the proxy", () => {
     expect(settle.transaction).toMatch(/^0x[0-9a-f]{64}$/);
     const receipt = await stack.chain.publicClient.getTransactionReceipt({ hash: settle.transaction as Hex });
     expect(receipt.status).toBe("success");
+    settledExact.push({ requestId: res.headers.get("x-acf-request-id") as string, transaction: settle.transaction as Hex, path: "/weather", upstreamStatus: 200 });
 
     const after = await money();
     expect(before.payer - after.payer).toBe(PRICE);
@@ -334,9 +340,64 @@ describe("x402 interop: stock @x402/fetch clients pay the proxy", () => {
 
     expect(await reconcileExactPayments(stack.app, { publicClient: stack.chain.publicClient, olderThanMs: 0 })).toEqual({ settled: 1, released: 1, failed: 0 });
     expect(await exactRow(a.nonce)).toMatchObject({ status: "settled", tx_hash: hash });
+    settledExact.push({ transaction: hash, path: "/x", upstreamStatus: null });
     expect(await exactRow(expired.authorization.nonce)).toMatchObject({ status: "released", tx_hash: null });
     expect(await exactRow(stillValid.authorization.nonce)).toMatchObject({ status: "pending" });
     expect(await reconcileExactPayments(stack.app, { publicClient: stack.chain.publicClient, olderThanMs: 0 })).toEqual({ settled: 0, released: 0, failed: 0 });
+  });
+
+  it("the payer's own history and spending hold its settled exact payments, and none that moved no money", async () => {
+    const { deployment } = stack.chain;
+    // A stock x402 payer is a plain key: it signs in to read like any agent.
+    const client = new AgentTabClient({ apiUrl, signer: payer, chainId: deployment.chainId, escrow: deployment.escrow });
+    const byVoucher = await client.call("echo", { path: "/by-voucher" });
+    expect(byVoucher.status).toBe(200);
+    // What the calls above left: an upstream 5xx and an expired crash released, one crash still pending.
+    const statuses = await stack.app.sql<{ status: string; calls: number }[]>`
+      SELECT status, count(*)::int AS calls FROM exact_payments WHERE payer = ${payer.address.toLowerCase()} GROUP BY status ORDER BY status`;
+    expect(statuses.map((r) => [r.status, r.calls])).toEqual([["pending", 1], ["released", 2], ["settled", 2]]);
+
+    const page = await client.getTransactions({ limit: 100 });
+    expect(page.nextCursor).toBeNull();
+    expect(page.items.map((t) => [t.scheme, t.amount, t.transaction])).toEqual([
+      ["agenttab-voucher", PRICE, null],
+      ...settledExact.toReversed().map((e) => ["exact", PRICE, e.transaction]),
+    ]);
+    const [, reconciled, paid] = page.items;
+    expect(page.items[0]).toMatchObject({ requestId: byVoucher.requestId, path: "/by-voucher", cumulative: PRICE });
+    expect(paid).toEqual({
+      requestId: settledExact[0]?.requestId,
+      scheme: "exact",
+      serviceId: "echo",
+      provider: provider.address.toLowerCase(),
+      signer: payer.address.toLowerCase(),
+      amount: PRICE,
+      fee: FEE,
+      cumulative: PRICE,
+      method: "GET",
+      path: "/weather", // the path, not the query
+      upstreamStatus: 200,
+      latencyMs: expect.any(Number),
+      createdAt: expect.any(String),
+      settlementBatch: null,
+      transaction: settledExact[0]?.transaction,
+    });
+    expect(reconciled).toMatchObject({ scheme: "exact", path: "/x", upstreamStatus: null, latencyMs: null });
+
+    // One item a page: the cursor runs across charges and exact payments alike.
+    const ids: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const one = await client.getTransactions({ limit: 1, cursor });
+      ids.push(...one.items.map((t) => t.requestId));
+      cursor = one.nextCursor ?? undefined;
+    } while (cursor !== undefined && ids.length < 10);
+    expect(ids).toEqual(page.items.map((t) => t.requestId));
+    expect((await client.getTransactions({ serviceId: "metered" })).items).toEqual([]);
+    expect((await client.getTransactions({ to: new Date(Date.now() - 3_600_000) })).items).toEqual([]);
+
+    const report = await client.getSpendingReport({ period: "day" });
+    expect(report).toMatchObject({ total: 3n * PRICE, calls: 3, averagePerCall: PRICE, byService: [{ serviceId: "echo", total: 3n * PRICE, calls: 3, averagePerCall: PRICE }] });
   });
 
   it("(d) stock @x402/fetch with the AgentTab voucher plug-in pays calls, concurrent ones too, from the escrow", async () => {

@@ -53,24 +53,31 @@ export const TransactionsQuery = Type.Object(
   { additionalProperties: false },
 );
 
+/** One paid call: a voucher charge, or an x402 `exact` payment that settled. */
 const Transaction = Type.Object({
   requestId: Type.String(),
+  /** How it was paid: a cumulative voucher against the escrow, or an `exact` (EIP-3009) payment settled on-chain per call. */
+  scheme: Type.Union([Type.Literal("agenttab-voucher"), Type.Literal("exact")]),
   serviceId: Type.String(),
   provider: Type.String(),
-  /** The key whose voucher paid: the account itself or one of its delegates. */
+  /** The key that paid: a voucher's signer (the account itself or one of its delegates), or the exact payment's payer. */
   signer: Type.String(),
   amount: Amount,
   /** The platform's part of `amount`. */
   fee: Amount,
-  /** The signer's charged total after this call. */
+  /** The signer's charged total after this call; for an exact payment, its own amount (as on its receipt). */
   cumulative: Amount,
   method: Type.String(),
   path: Type.String(),
-  upstreamStatus: Type.Integer(),
-  latencyMs: Type.Integer(),
+  /** Null only for an exact payment a crash left open and the chain later showed settled. */
+  upstreamStatus: Type.Union([Type.Integer(), Type.Null()]),
+  /** Null when `upstreamStatus` is. */
+  latencyMs: Type.Union([Type.Integer(), Type.Null()]),
   createdAt: Type.String(),
-  /** The settlement batch that claimed it on-chain; null while unsettled. */
+  /** The settlement batch that claimed a voucher charge on-chain; null while unsettled, and for exact payments. */
   settlementBatch: Type.Union([Type.String(), Type.Null()]),
+  /** The exact payment's settlement transaction hash; null for voucher charges (see `settlementBatch`). */
+  transaction: Type.Union([Type.String(), Type.Null()]),
 });
 
 export const TransactionsResponse = Type.Object({

@@ -4,7 +4,7 @@ import type { Address } from "viem";
 
 import { getAgentAccount, getProviderAccount } from "@agenttab/indexer/read";
 
-import { decodeChargeCursor, encodeChargeCursor, getLedgerTotals, listCharges, providerUnsettledEarnings, spendingReport } from "../accounts/reads.ts";
+import { decodeTransactionCursor, encodeTransactionCursor, getLedgerTotals, listTransactions, providerUnsettledEarnings, spendingReport } from "../accounts/reads.ts";
 import {
   AccountParams,
   BalanceResponse,
@@ -76,8 +76,8 @@ const max0 = (value: bigint) => (value > 0n ? value : 0n);
  * as decimal strings.
  *
  *   GET /v1/agents/:address/balance        on-chain balance less what is spoken for
- *   GET /v1/agents/:address/transactions   charges, newest first, cursor pages, filters
- *   GET /v1/agents/:address/spending       totals per period and per service
+ *   GET /v1/agents/:address/transactions   charges and settled exact payments, newest first, cursor pages, filters
+ *   GET /v1/agents/:address/spending       totals per period and per service, both schemes
  *   GET /v1/providers/:address/earnings    pending off-chain, settled and withdrawable on-chain
  */
 const accounts: FastifyPluginAsyncTypebox = async (app) => {
@@ -137,11 +137,11 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
       const from = query.from === undefined ? undefined : parseTime(query.from, "from");
       const to = query.to === undefined ? undefined : parseTime(query.to, "to");
       checkTimeRange(from, to);
-      const after = query.cursor === undefined ? undefined : decodeChargeCursor(query.cursor);
+      const after = query.cursor === undefined ? undefined : decodeTransactionCursor(query.cursor);
       if (query.cursor !== undefined && after === undefined) {
         throw new ApiError({ status: 400, code: "invalid_cursor", message: "cursor must be a nextCursor this API returned" });
       }
-      const { charges, next } = await listCharges(app.sql, {
+      const { transactions, next } = await listTransactions(app.sql, {
         account: addressKey(request.params.address),
         limit: query.limit ?? DEFAULT_PAGE_SIZE,
         after,
@@ -150,14 +150,14 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
         to,
       });
       return {
-        items: charges.map((charge) => ({
-          ...charge,
-          amount: charge.amount.toString(),
-          fee: charge.fee.toString(),
-          cumulative: charge.cumulative.toString(),
-          createdAt: charge.createdAt.toISOString(),
+        items: transactions.map((transaction) => ({
+          ...transaction,
+          amount: transaction.amount.toString(),
+          fee: transaction.fee.toString(),
+          cumulative: transaction.cumulative.toString(),
+          createdAt: transaction.createdAt.toISOString(),
         })),
-        nextCursor: next === undefined ? null : encodeChargeCursor(next),
+        nextCursor: next === undefined ? null : encodeTransactionCursor(next),
       };
     },
   );

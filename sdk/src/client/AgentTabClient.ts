@@ -289,7 +289,8 @@ export class AgentTabClient {
   }
 
   /**
-   * The account's charged calls, newest first, a page at a time.
+   * The account's paid calls, newest first, a page at a time: voucher charges and the stock x402
+   * `exact` payments it settled (`scheme` tells them apart; an exact one carries its `transaction`).
    *
    * @example
    * const page = await client.getTransactions({ limit: 50, serviceId: "weather-api", from: new Date(Date.now() - 86_400_000) });
@@ -309,7 +310,8 @@ export class AgentTabClient {
   }
 
   /**
-   * What the account spent over a window (a period ending now, or from/to), in total and by service.
+   * What the account spent over a window (a period ending now, or from/to), in total and by service:
+   * voucher charges and settled `exact` payments alike.
    *
    * @example
    * const week = await client.getSpendingReport({ period: "week" });

@@ -134,21 +134,35 @@ export type TransactionsParameters = {
   cursor?: string;
 };
 
-/** One charged call. */
+/**
+ * One paid call: a voucher charge against the escrow, or a stock x402 `exact` payment that settled.
+ *
+ * @example
+ * const { items } = await client.getTransactions({ limit: 10 });
+ * const onChain = items.filter((t) => t.scheme === "exact").map((t) => t.transaction);
+ */
 export type Transaction = {
   requestId: string;
+  /** How it was paid: a cumulative voucher, or an `exact` (EIP-3009) payment settled on-chain per call. */
+  scheme: "agenttab-voucher" | "exact";
   serviceId: string;
   provider: Address;
+  /** The key that paid: a voucher's signer (the account or a delegate), or the exact payment's payer. */
   signer: Address;
   amount: bigint;
   fee: bigint;
+  /** The signer's charged total after this call; for an exact payment, its own amount. */
   cumulative: bigint;
   method: string;
   path: string;
-  upstreamStatus: number;
-  latencyMs: number;
+  /** Null only for an exact payment the API closed from the chain after a crash. */
+  upstreamStatus: number | null;
+  latencyMs: number | null;
   createdAt: string;
+  /** The settlement batch that claimed a voucher charge; null while unsettled, and for exact payments. */
   settlementBatch: Hex | null;
+  /** The exact payment's settlement transaction; null for voucher charges. */
+  transaction: Hex | null;
 };
 
 /** One page of transactions, newest first. */

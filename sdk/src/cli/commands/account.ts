@@ -38,7 +38,7 @@ export function registerAccountCommands(program: Command, io: CliIo): void {
 
   program
     .command("transactions")
-    .description("the account's charged calls, newest first")
+    .description("the account's paid calls (voucher and exact), newest first")
     .addOption(new Option("--limit <n>", "at most this many").argParser(positiveInteger("--limit")))
     .option("--service <id>", "only calls to this service")
     .option("--from <time>", "only calls at or after this ISO 8601 time")
@@ -50,8 +50,8 @@ export function registerAccountCommands(program: Command, io: CliIo): void {
       print(ctx, {
         json: page,
         human: (format) => {
-          const rows = page.items.map((t) => [t.createdAt, t.serviceId, formatUsdc(t.amount), formatUsdc(t.cumulative), String(t.upstreamStatus), `${t.method} ${t.path}`, t.requestId]);
-          const table = renderTable([["time", "service", "amount", "cumulative", "status", "request", "request id"], ...rows], { format, numeric: [2, 3] });
+          const rows = page.items.map((t) => [t.createdAt, t.serviceId, t.scheme, formatUsdc(t.amount), formatUsdc(t.cumulative), String(t.upstreamStatus ?? "-"), `${t.method} ${t.path}`, t.requestId]);
+          const table = renderTable([["time", "service", "scheme", "amount", "cumulative", "status", "request", "request id"], ...rows], { format, numeric: [3, 4] });
           return page.nextCursor && format === "table" ? `${table}\n\nmore: --cursor ${page.nextCursor}` : table;
         },
       });

@@ -4,7 +4,7 @@ import type { Sql } from "postgres";
 import type { Address, LocalAccount } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { getAgentAccount, getProviderAccount } from "../../indexer/read/index.ts";
+import { getAgentAccount, getDelegation, getProviderAccount } from "../../indexer/read/index.ts";
 import { authorizationHeader, encodeSignInToken, signIn, signInTypedData } from "../../sdk/src/index.ts";
 import { depositAs, escrowAs, settleAs, testAccount } from "../indexer/helpers/actions.ts";
 import { startApiStack } from "./helpers/apiStack.ts";
@@ -509,6 +509,24 @@ describe("api: reading your own money", () => {
       });
       // None of the 900_000 that moved no money: the total is well below one of them.
       expect(total).toBeLessThan(900_000n);
+    });
+
+    it("shows a delegate only the escrow it spends from: none of the owner's wallet-level exact payments", async () => {
+      const daveDelegate = testAccount("accounts dave's delegate");
+      await escrowAs(stack.chain, dave, "authorizeDelegate", [daveDelegate.address, 100_000n, 0]);
+      await stack.chain.waitFor(() => getDelegation(stack.chain.reader, { account: dave.address, delegate: daveDelegate.address }), (d) => d?.active === true);
+      const vouchers = newestFirst(daveCharges).map((c) => c.requestId);
+      const listed = await get(`/v1/agents/${dave.address}/transactions`, daveDelegate);
+      expect(listed.statusCode).toBe(200);
+      const items = (listed.json() as { items: { requestId: string; scheme: string }[] }).items;
+      expect(items.map((i) => i.requestId)).toEqual(vouchers);
+      expect(items.every((i) => i.scheme === "agenttab-voucher")).toBe(true);
+      const spending = await get(`/v1/agents/${dave.address}/spending?period=day`, daveDelegate);
+      expect(spending.statusCode).toBe(200);
+      const total = sum(daveCharges.map((c) => c.amount));
+      expect(spending.json()).toMatchObject({ total: total.toString(), calls: 3 });
+      // dave himself still sees both.
+      expect(((await get(`/v1/agents/${dave.address}/transactions`, dave)).json() as { items: unknown[] }).items).toHaveLength(7);
     });
   });
 

@@ -1,3 +1,4 @@
+import { request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,13 +15,15 @@ const BACKUP_PRICE = 80_000n;
 const WINDOW = 5;
 const PROBE_MS = 300;
 
-/** A real upstream that answers 200, or 503 while `failing`. */
+/** A real upstream that answers 200, or 503 while `failing`, once it has read the request's body. */
 async function switchableUpstream(name: string) {
   const state = { failing: false, hits: 0 };
-  const server = await startUpstream((_req, res) => {
+  const server = await startUpstream((req, res) => {
     state.hits++;
-    if (state.failing) res.writeHead(503, { "content-type": "text/plain" }).end(`${name} down`);
-    else res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ servedBy: name }));
+    req.resume().on("end", () => {
+      if (state.failing) res.writeHead(503, { "content-type": "text/plain" }).end(`${name} down`);
+      else res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ servedBy: name }));
+    });
   });
   return Object.assign(state, { url: server.url, close: server.close });
 }
@@ -109,6 +112,40 @@ describe("api: quality gates reroute a failing primary to its backup, and restor
     }
     expect(backup.hits).toBe(0);
     expect(await gateView()).toMatchObject({ primary: "primary-llm", backup: "backup-llm", reliability: { calls: 3, successes: 3, scoreBps: 10_000, degraded: false } });
+  });
+
+  it("does not count calls failed by their client against the primary: oversize chunked bodies, aborted bodies", async () => {
+    const before = await gateView();
+    const ledgerBefore = await ledger();
+    /** POSTs a chunked body (no content-length) to the primary; `abortAfterMs` cuts it off midway. */
+    const post = (body: Buffer, abortAfterMs?: number) =>
+      new Promise<number | null>((resolve) => {
+        const req = httpRequest(`${baseUrl}/v1/proxy/primary-llm/complete`, { method: "POST", headers: { "payment-signature": payment, "content-type": "application/octet-stream" } });
+        req.on("response", (res) => res.resume().on("end", () => resolve(res.statusCode ?? null)));
+        req.on("error", () => resolve(null));
+        if (abortAfterMs === undefined) {
+          req.end(body);
+        } else {
+          req.write(body);
+          setTimeout(() => {
+            req.destroy();
+            resolve(null);
+          }, abortAfterMs);
+        }
+      });
+
+    for (let i = 0; i < 2 * WINDOW; i++) {
+      const status = await post(Buffer.alloc(stack.app.config.maxBodyBytes + 65_536, 1));
+      // The 413 may lose the race with the client still sending; either way the call fails.
+      expect([413, null]).toContain(status);
+    }
+    for (let i = 0; i < 2 * WINDOW; i++) await post(Buffer.alloc(4_096, 1), 150);
+    // Every one of them was released (an aborted one once the proxy noticed), none charged.
+    await expect.poll(() => ledger(), { timeout: 10_000 }).toEqual(ledgerBefore);
+
+    expect((await gateView())?.reliability).toMatchObject({ calls: before?.reliability.calls, successes: before?.reliability.successes, degraded: false });
+    expect(await call()).toMatchObject({ status: 200, servedBy: "primary-llm" });
+    expect(backup.hits).toBe(0);
   });
 
   it("switches to the backup once the primary's window falls below the bound, crediting only the backup", async () => {

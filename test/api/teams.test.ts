@@ -193,9 +193,39 @@ describe("api: agent teams — members spend one owner's deposit within signed b
     await team.setBudget({ member: scout.address, dailyBudget: 5n * PRICE });
     expect((await call(scout, "alpha")).status).toBe(200);
     expect((await call(writer, "beta")).status).toBe(200);
-    // A removed member is no longer held to the team's rules (only to its on-chain delegation).
+  });
+
+  it("refuses a removed member's calls while it is still a delegate, unlists it, and revives it when re-added", async () => {
+    const token = await signIn(owner, { chainId: stack.chain.deployment.chainId, escrow: stack.chain.deployment.escrow });
+    const listed = async () => {
+      const res = await stack.app.inject({ method: "GET", url: `/v1/teams/${owner.address}`, headers: { authorization: authorizationHeader(token) } });
+      expect(res.statusCode).toBe(200);
+      return (res.json() as { members: { member: string; services: string[] }[] }).members;
+    };
     await team.removeMember({ member: scout.address });
+    expect((await listed()).map((m) => m.member)).toEqual([writer.address.toLowerCase()]);
+
+    // Still the owner's on-chain delegate, but no longer free of the team's limits: refused, not
+    // forwarded, not reserved or charged, whether or not the service was allowed before.
+    const before = { forwarded, ledger: await ledgerOf(owner.address), scout: await chargedBy(owner.address, scout.address) };
+    for (const serviceId of ["alpha", "beta"]) {
+      const refused = await call(scout, serviceId);
+      expect(refused.status).toBe(403);
+      expect(refused.body).toMatchObject({ code: "member_removed", details: { member: scout.address } });
+    }
+    expect(forwarded).toBe(before.forwarded);
+    expect(await ledgerOf(owner.address)).toEqual(before.ledger);
+    expect(await chargedBy(owner.address, scout.address)).toEqual(before.scout);
+    // A removed member is gone for changes other than re-adding it.
+    await expect(team.setBudget({ member: scout.address, dailyBudget: 50n * PRICE })).rejects.toMatchObject({ status: 404, code: "member_not_found" });
+    await expect(team.removeMember({ member: scout.address })).rejects.toMatchObject({ status: 404, code: "member_not_found" });
+
+    // Re-added (a new signed TeamMember), it is listed and spends again under the new rules.
+    await team.addMember({ member: scout.address, services: ["beta"], dailyBudget: 5n * PRICE });
+    expect((await listed()).find((m) => m.member === scout.address.toLowerCase())).toMatchObject({ services: ["beta"] });
     expect((await call(scout, "beta")).status).toBe(200);
+    expect((await call(scout, "alpha")).body).toMatchObject({ code: "service_not_allowed" });
+    expect(await chargedBy(owner.address, scout.address)).toEqual({ total: before.scout.total + PRICE, calls: before.scout.calls + 1 });
   });
 
   it("races several members: each gets exactly its daily budget's worth, no more, and the ledger adds up to the unit", async () => {

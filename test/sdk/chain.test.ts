@@ -1,7 +1,7 @@
 import type { AddressInfo } from "node:net";
 
 import type { FastifyInstance } from "fastify";
-import { keccak256, toHex } from "viem";
+import { WaitForTransactionReceiptTimeoutError, encodeFunctionData, getAddress, keccak256, toHex } from "viem";
 import type { Address, Hex, LocalAccount } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -15,12 +15,14 @@ import {
   RateLimitedError,
   WithdrawalLockedError,
   agentTabEscrowAbi,
+  mockSmartWalletAbi,
   mockUsdcAbi,
   permitTypes,
   receiveWithAuthorizationTypes,
   usdcDomain,
 } from "../../sdk/src/index.ts";
 import type { DepositStatus } from "../../sdk/src/index.ts";
+import { mockSmartWalletBytecode } from "../../sdk/src/generated/bytecode.ts";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService } from "../api/helpers/payments.ts";
@@ -187,6 +189,65 @@ describe("sdk: deposits, withdrawals, delegates, retries and receipts on the rea
     const client = await AgentTabClient.connect({ apiUrl, signer: gasless });
     await expect(client.deposit(999_999n, { method: "authorization" })).rejects.toMatchObject({ name: "ApiRequestError", status: 400, code: "amount_below_minimum" });
     expect(await relayerNonce()).toBe(afterUse);
+  });
+
+  it("relays a contract wallet's permit only when the permit itself holds: its allowance cannot be swept in", async () => {
+    const { chainId, usdc, escrow } = stack.chain.deployment;
+    const owner = testAccount("sdk chain smart wallet owner");
+    const deployed = await stack.chain.mined(stack.chain.deployer.deployContract({ abi: mockSmartWalletAbi, bytecode: mockSmartWalletBytecode, args: [owner.address] }));
+    const wallet = getAddress(deployed.contractAddress as Address);
+    await stack.chain.mint(wallet, 5_000_000n);
+    // The wallet already allows the escrow 5 USDC, as after an approve it never used.
+    const ownerWallet = await stack.chain.walletFor(owner);
+    const approve = encodeFunctionData({ abi: mockUsdcAbi, functionName: "approve", args: [escrow, 5_000_000n] });
+    await stack.chain.mined(ownerWallet.writeContract({ address: wallet, abi: mockSmartWalletAbi, functionName: "execute", args: [usdc, approve] }));
+    const nonce = await stack.chain.publicClient.readContract({ address: usdc, abi: mockUsdcAbi, functionName: "nonces", args: [wallet] });
+    const deadline = now() + HOUR;
+    const body = async (signer: LocalAccount, value = 2_000_000n) => ({
+      owner: wallet,
+      value: value.toString(),
+      deadline: deadline.toString(),
+      signature: await signer.signTypedData({ domain: usdcDomain({ chainId, usdc }), types: permitTypes, primaryType: "Permit", message: { owner: wallet, spender: escrow, value, nonce, deadline } }),
+    });
+    const before = await relayerNonce();
+
+    // Anyone's signature (or none that holds) for the wallet: refused before anything is sent.
+    const forged = await post("/v1/deposits/permit", await body(stranger));
+    expect(forged.statusCode, forged.body).toBe(400);
+    expect(forged.json()).toMatchObject({ code: "invalid_signature" });
+    const garbage = await post("/v1/deposits/permit", { ...(await body(stranger)), signature: `0x${"11".repeat(64)}1b` });
+    expect(garbage.statusCode, garbage.body).toBe(400);
+    expect(await relayerNonce()).toBe(before);
+    expect(await escrowAccount(wallet)).toBe(0n);
+    expect(await usdcOf(wallet)).toBe(5_000_000n);
+
+    // The wallet's own permit (its owner's signature, accepted by ERC-1271) is relayed.
+    const signed = await post("/v1/deposits/permit", await body(owner));
+    expect(signed.statusCode, signed.body).toBe(201);
+    expect(await escrowAccount(wallet)).toBe(2_000_000n);
+  });
+
+  it("answers a send whose outcome is unknown with 504 and its hash, or 503, never a 500", async () => {
+    await stack.chain.mint(gasless.address, 2_000_000n);
+    const relaying = stack.app.relayer!;
+    const send = relaying.send;
+    const hash = `0x${"ab".repeat(32)}` as Hex;
+    try {
+      relaying.send = async () => {
+        throw new WaitForTransactionReceiptTimeoutError({ hash });
+      };
+      const timedOut = await post("/v1/deposits/authorization", await authorizationBody({ from: gasless, value: 1_000_000n }));
+      expect(timedOut.statusCode, timedOut.body).toBe(504);
+      expect(timedOut.json()).toMatchObject({ code: "deposit_unconfirmed", details: { hash } });
+      relaying.send = async () => {
+        throw new Error("socket hang up");
+      };
+      const unknown = await post("/v1/deposits/authorization", await authorizationBody({ from: gasless, value: 1_000_000n }));
+      expect(unknown.statusCode, unknown.body).toBe(503);
+      expect(unknown.json()).toMatchObject({ code: "deposit_status_unknown" });
+    } finally {
+      relaying.send = send;
+    }
   });
 
   it("deposits from the agent's own wallet when the API has no relayer, or below its minimum", async () => {

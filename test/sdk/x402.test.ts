@@ -1,11 +1,11 @@
 import type { AddressInfo } from "node:net";
 
-import { x402Client } from "@x402/core/client";
-import { decodePaymentRequiredHeader, decodePaymentResponseHeader, encodePaymentSignatureHeader } from "@x402/core/http";
+import { x402Client, x402HTTPClient } from "@x402/core/client";
+import { decodePaymentRequiredHeader, decodePaymentResponseHeader, encodePaymentRequiredHeader, encodePaymentSignatureHeader } from "@x402/core/http";
 import type { PaymentRequirements } from "@x402/core/types";
 import { ExactEvmScheme, registerExactEvmScheme } from "@x402/evm/exact/client";
 import { wrapFetchWithPayment } from "@x402/fetch";
-import { getAddress } from "viem";
+import { WaitForTransactionReceiptTimeoutError, getAddress } from "viem";
 import type { Address, Hex, LocalAccount } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -408,8 +408,8 @@ describe("x402 interop: stock @x402/fetch clients pay the proxy", () => {
     const { deployment } = stack.chain;
     const allowLocalUsdc = { allowedAssets: [{ network: deployment.network, asset: deployment.usdc }] };
     const client = new x402Client().setSpendControls(allowLocalUsdc);
-    const scheme = registerAgentTabScheme(client, { signer: agent, escrow: deployment.escrow, maxSpend: 1_000_000n });
-    const paidFetch = wrapFetchWithPayment(fetch, client);
+    const scheme = registerAgentTabScheme(client, { signer: agent, escrow: deployment.escrow, maxSpend: 1_000_000n, apiOrigins: [apiUrl] });
+    const paidFetch = wrapFetchWithPayment(fetch, new x402HTTPClient(client).onPaymentRequired(scheme.onPaymentRequired));
     const usdcBefore = await read.usdc(agent.address);
 
     const first = await paidFetch(url("echo/one"));
@@ -435,8 +435,8 @@ describe("x402 interop: stock @x402/fetch clients pay the proxy", () => {
       },
     };
     const restarted = new x402Client().setSpendControls(allowLocalUsdc);
-    const fresh = registerAgentTabScheme(restarted, { signer: recordingSigner, escrow: deployment.escrow });
-    const again = await wrapFetchWithPayment(fetch, restarted)(url("echo/again"));
+    const fresh = registerAgentTabScheme(restarted, { signer: recordingSigner, escrow: deployment.escrow, apiOrigins: [apiUrl] });
+    const again = await wrapFetchWithPayment(fetch, new x402HTTPClient(restarted).onPaymentRequired(fresh.onPaymentRequired))(url("echo/again"));
     expect(again.status).toBe(200);
     expect(signed).toEqual([PRICE, 8n * PRICE]);
     expect(fresh.knownCharged(deployment.escrow)).toBe(8n * PRICE);
@@ -444,13 +444,152 @@ describe("x402 interop: stock @x402/fetch clients pay the proxy", () => {
 
     // maxSpend holds across the recovery: the plug-in refuses to sign past it.
     const capped = new x402Client().setSpendControls(allowLocalUsdc);
-    registerAgentTabScheme(capped, { signer: agent, escrow: deployment.escrow, maxSpend: PRICE });
-    await expect(wrapFetchWithPayment(fetch, capped)(url("echo/capped"))).rejects.toThrow(/maxSpend/);
+    const cappedScheme = registerAgentTabScheme(capped, { signer: agent, escrow: deployment.escrow, maxSpend: PRICE, apiOrigins: [apiUrl] });
+    await expect(wrapFetchWithPayment(fetch, new x402HTTPClient(capped).onPaymentRequired(cappedScheme.onPaymentRequired))(url("echo/capped"))).rejects.toThrow(/maxSpend/);
     expect(await charged()).toEqual({ charged: 8n * PRICE, reserved: 0n });
 
     // Pinned to another escrow, it signs nothing.
     const elsewhere = new x402Client().setSpendControls(allowLocalUsdc);
-    registerAgentTabScheme(elsewhere, { signer: agent, escrow: testAccount("x402 other escrow").address });
-    await expect(wrapFetchWithPayment(fetch, elsewhere)(url("echo/elsewhere"))).rejects.toThrow(/escrow/);
+    const elsewhereScheme = registerAgentTabScheme(elsewhere, { signer: agent, escrow: testAccount("x402 other escrow").address, apiOrigins: [apiUrl] });
+    await expect(wrapFetchWithPayment(fetch, new x402HTTPClient(elsewhere).onPaymentRequired(elsewhereScheme.onPaymentRequired))(url("echo/elsewhere"))).rejects.toThrow(/escrow/);
+  });
+  /** The exact rows of `owner`, oldest first. */
+  const rowsOf = (owner: Address) =>
+    stack.app.sql<{ status: string; tx_hash: string | null; upstream_status: number | null }[]>`
+      SELECT status, tx_hash, upstream_status FROM exact_payments WHERE payer = ${owner.toLowerCase()} ORDER BY created_at`;
+
+  it("a settlement whose receipt never came is left pending (not failed, not 'not charged'), and the reconciler settles it", async () => {
+    const unconfirmed = testAccount("x402 unconfirmed payer");
+    await stack.chain.mint(unconfirmed.address, PRICE);
+    const relayer = stack.app.relayer as NonNullable<typeof stack.app.relayer>;
+    const realSend = relayer.send;
+    let sentHash: Hex | undefined;
+    // The transaction is sent and mined; the wait for its receipt times out (as viem's would).
+    relayer.send = (async (write: Parameters<typeof realSend>[0]) => {
+      const sent = await realSend(write);
+      sentHash = sent.hash;
+      throw new WaitForTransactionReceiptTimeoutError({ hash: sent.hash });
+    }) as typeof realSend;
+    let res: Response;
+    try {
+      res = await wrapFetchWithPayment(fetch, exactClient(unconfirmed))(url("echo/unconfirmed"));
+    } finally {
+      relayer.send = realSend;
+    }
+    expect(res.status).toBe(503);
+    const body = await res.text();
+    expect(JSON.parse(body)).toMatchObject({ code: "settlement_unconfirmed" });
+    expect(body).not.toContain("not charged");
+    expect(body).not.toContain("/api/unconfirmed");
+    expect(res.headers.get("payment-response")).toBeNull();
+    expect(sentHash).toBeDefined();
+    expect(await read.usdc(unconfirmed.address)).toBe(0n);
+    expect(await rowsOf(unconfirmed.address)).toEqual([{ status: "pending", tx_hash: null, upstream_status: null }]);
+
+    // Pending for two days: the event is searched for from the row's creation, not a fixed window.
+    await stack.app.sql`UPDATE exact_payments SET created_at = now() - interval '2 days' WHERE payer = ${unconfirmed.address.toLowerCase()}`;
+    const done = await reconcileExactPayments(stack.app, { publicClient: stack.chain.publicClient, olderThanMs: 0 });
+    expect(done).toMatchObject({ settled: 1, failed: 0 });
+    expect(await rowsOf(unconfirmed.address)).toMatchObject([{ status: "settled", tx_hash: sentHash }]);
+  });
+
+  it("a settled payment whose ledger write fails still gets its response, and the reconciler records it", async () => {
+    const recorded = testAccount("x402 ledger-down payer");
+    await stack.chain.mint(recorded.address, PRICE);
+    // A real PostgreSQL error on the ledger write that follows the settlement, for this payer only.
+    await stack.app.sql.unsafe(`
+      CREATE OR REPLACE FUNCTION x402_test_ledger_down() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'ledger down (test)'; END $$;
+      CREATE TRIGGER x402_test_ledger_down BEFORE UPDATE ON exact_payments FOR EACH ROW
+        WHEN (NEW.status = 'settled' AND NEW.payer = '${recorded.address.toLowerCase()}') EXECUTE FUNCTION x402_test_ledger_down();`);
+    let res: Response;
+    try {
+      res = await wrapFetchWithPayment(fetch, exactClient(recorded))(url("echo/ledger-down"));
+    } finally {
+      await stack.app.sql.unsafe("DROP TRIGGER x402_test_ledger_down ON exact_payments; DROP FUNCTION x402_test_ledger_down();");
+    }
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ path: "/api/ledger-down", method: "GET" });
+    const settle = decodePaymentResponseHeader(res.headers.get("payment-response") as string);
+    expect(settle).toMatchObject({ success: true, payer: recorded.address });
+    expect(await read.usdc(recorded.address)).toBe(0n);
+    expect(await rowsOf(recorded.address)).toEqual([{ status: "pending", tx_hash: null, upstream_status: null }]);
+
+    expect(await reconcileExactPayments(stack.app, { publicClient: stack.chain.publicClient, olderThanMs: 0 })).toMatchObject({ settled: 1, failed: 0 });
+    expect(await rowsOf(recorded.address)).toMatchObject([{ status: "settled", tx_hash: settle.transaction }]);
+  });
+
+  it("the voucher plug-in signs nothing for a 402 from another origin, nor for an inflated charged total", async () => {
+    const { deployment } = stack.chain;
+    const allowLocalUsdc = { allowedAssets: [{ network: deployment.network, asset: deployment.usdc }] };
+    const signed: bigint[] = [];
+    const recordingSigner = {
+      address: agent.address,
+      signTypedData: (typedData: Parameters<typeof agent.signTypedData>[0]) => {
+        signed.push((typedData.message as { maxCumulative: bigint }).maxCumulative);
+        return agent.signTypedData(typedData);
+      },
+    };
+    // A malicious site answers with the real proxy's offer (real escrow, real resource URL), for 1
+    // unit, claiming 1,000 USDC already charged: a voucher for it would be a bearer credential.
+    const real = decodePaymentRequiredHeader((await fetch(url("echo/bait"))).headers.get("payment-required") as string);
+    const offer = real.accepts.find((a) => a.scheme === "agenttab-voucher") as PaymentRequirements;
+    const bait = { ...real, resource: { ...real.resource, url: url("echo/bait") }, accepts: [{ ...offer, amount: "1", extra: { ...offer.extra, charged: "1000000000" } }] };
+    let baitPaid = 0;
+    const attacker = await startUpstream((req, res) => {
+      if (req.headers["payment-signature"] !== undefined) baitPaid++;
+      res.writeHead(402, { "payment-required": encodePaymentRequiredHeader(bait) }).end("{}");
+    });
+    try {
+      const paidVia = (apiOrigins: string[], options: { maxCatchUp?: bigint } = {}) => {
+        const client = new x402Client().setSpendControls(allowLocalUsdc);
+        const scheme = registerAgentTabScheme(client, { signer: recordingSigner, escrow: deployment.escrow, apiOrigins, ...options });
+        return wrapFetchWithPayment(fetch, new x402HTTPClient(client).onPaymentRequired(scheme.onPaymentRequired));
+      };
+      // Another origin: refused before signing, whatever the 402 says its resource is.
+      await expect(paidVia([apiUrl])(`${attacker.url}/v1/proxy/echo/bait`)).rejects.toThrow(/is not on an AgentTab API this plug-in pays/);
+      // Even from an origin it pays, a charged total far above what it knows is not believed.
+      await expect(paidVia([apiUrl, attacker.url])(`${attacker.url}/x`)).rejects.toThrow(/maxCatchUp/);
+      await expect(paidVia([apiUrl, attacker.url], { maxCatchUp: 999_999_999n })(`${attacker.url}/x`)).rejects.toThrow(/maxCatchUp/);
+      // Without the HTTP client's hook the scheme cannot see the URL, so it signs nothing.
+      const bare = new x402Client().setSpendControls(allowLocalUsdc);
+      registerAgentTabScheme(bare, { signer: recordingSigner, escrow: deployment.escrow, apiOrigins: [apiUrl] });
+      await expect(wrapFetchWithPayment(fetch, bare)(url("echo/bare"))).rejects.toThrow(/request URL is unknown/);
+      expect(signed).toEqual([]);
+      expect(baitPaid).toBe(0);
+      expect(() => registerAgentTabScheme(new x402Client(), { signer: agent, apiOrigins: [] })).toThrow(/apiOrigins/);
+    } finally {
+      await attacker.close();
+    }
+  });
+
+  it("the voucher plug-in does not retry on a corrective 402 whose charged total jumps above maxCatchUp", async () => {
+    const { deployment } = stack.chain;
+    const signed: bigint[] = [];
+    const recordingSigner = {
+      address: agent.address,
+      signTypedData: (typedData: Parameters<typeof agent.signTypedData>[0]) => {
+        signed.push((typedData.message as { maxCumulative: bigint }).maxCumulative);
+        return agent.signTypedData(typedData);
+      },
+    };
+    const real = decodePaymentRequiredHeader((await fetch(url("echo/bait"))).headers.get("payment-required") as string);
+    const offer = real.accepts.find((a) => a.scheme === "agenttab-voucher") as PaymentRequirements;
+    const first = { ...real, accepts: [{ ...offer, extra: { ...offer.extra, charged: "0" } }] };
+    const corrective = { ...real, error: "voucher_too_low", accepts: [{ ...offer, extra: { ...offer.extra, charged: "1000000000" } }] };
+    const site = await startUpstream((req, res) => {
+      const paid = req.headers["payment-signature"] !== undefined;
+      res.writeHead(402, { "payment-required": encodePaymentRequiredHeader(paid ? corrective : first) }).end("{}");
+    });
+    try {
+      const client = new x402Client().setSpendControls({ allowedAssets: [{ network: deployment.network, asset: deployment.usdc }] });
+      const scheme = registerAgentTabScheme(client, { signer: recordingSigner, escrow: deployment.escrow, apiOrigins: [site.url] });
+      const res = await wrapFetchWithPayment(fetch, new x402HTTPClient(client).onPaymentRequired(scheme.onPaymentRequired))(`${site.url}/x`);
+      expect(res.status).toBe(402);
+      expect(signed).toEqual([BigInt(offer.amount)]);
+      expect(scheme.knownCharged(deployment.escrow)).toBe(0n);
+    } finally {
+      await site.close();
+    }
   });
 });

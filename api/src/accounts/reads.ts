@@ -78,6 +78,11 @@ export type ListTransactionsParameters = {
   from?: Date | undefined;
   /** Exclusive. */
   to?: Date | undefined;
+  /**
+   * Whether to include the account's wallet-level `exact` payments: only for the account itself,
+   * not for a delegate, which spends from the escrow and never from the owner's wallet.
+   */
+  includeExact?: boolean | undefined;
 };
 
 /**
@@ -140,7 +145,7 @@ export async function listTransactions(
       (SELECT 'exact' AS scheme, request_id, service_id, provider, payer AS signer, value AS amount, fee, value AS cumulative, method, path,
               upstream_status, latency_ms, created_at, NULL::text AS settlement_batch, tx_hash
        FROM exact_payments
-       WHERE payer = ${p.account} AND status = 'settled' ${filters()}
+       WHERE payer = ${p.account} AND status = 'settled' AND ${p.includeExact ?? true} ${filters()}
        ORDER BY created_at DESC, request_id ASC
        LIMIT ${p.limit + 1})
     ) AS paid
@@ -191,13 +196,16 @@ export type SpendingReport = SpendingTotals & { byService: (SpendingTotals & { s
  * @example
  * const report = await spendingReport(app.sql, { account, from: new Date(Date.now() - 7 * 86_400_000), to: new Date() });
  */
-export async function spendingReport(sql: Sql, { account, from, to }: { account: string; from: Date; to: Date }): Promise<SpendingReport> {
+export async function spendingReport(
+  sql: Sql,
+  { account, from, to, includeExact = true }: { account: string; from: Date; to: Date; /** As in {@link ListTransactionsParameters}. */ includeExact?: boolean | undefined },
+): Promise<SpendingReport> {
   const rows = await sql<{ service_id: string | null; overall: number; total: string; calls: string; average: string }[]>`
     WITH paid AS (
       SELECT service_id, amount FROM charges WHERE account = ${account} AND created_at >= ${from} AND created_at < ${to}
       UNION ALL
       SELECT service_id, value FROM exact_payments
-      WHERE payer = ${account} AND status = 'settled' AND created_at >= ${from} AND created_at < ${to}
+      WHERE payer = ${account} AND status = 'settled' AND ${includeExact} AND created_at >= ${from} AND created_at < ${to}
     )
     SELECT service_id, grouping(service_id) AS overall, coalesce(sum(amount), 0) AS total, count(*) AS calls,
            CASE WHEN count(*) = 0 THEN 0 ELSE div(sum(amount), count(*)) END AS average

@@ -4,7 +4,7 @@ import type { PaymentRequirements } from "@x402/core/types";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { errors as undiciErrors } from "undici";
 import type { Dispatcher } from "undici";
-import { createPublicClient, http } from "viem";
+import { BaseError, ContractFunctionRevertedError, createPublicClient, http } from "viem";
 import type { Address, Hex } from "viem";
 
 import { agentTabEscrowAbi, serviceIdToBytes32 } from "@agenttab/sdk";
@@ -57,7 +57,8 @@ type Outcome = { status: "settled" | "released" | "failed"; upstreamStatus?: num
  * authorization, verify its signature (ECDSA; a contract wallet's is left to the simulation),
  * record it (one call per authorization, ever), simulate `settleExactPayment`, forward, and only
  * when the upstream answered below 500 settle it on-chain before the response is sent. Anything
- * refused or failed before settling moves no money.
+ * refused before settling, or whose settlement reverted, moves no money; a settlement whose outcome
+ * is unknown (receipt timeout, RPC error, replaced transaction) stays `pending` for the reconciler.
  *
  * @example
  * const exact = app.relayer ? exactPayments(app, app.relayer) : undefined;
@@ -218,23 +219,48 @@ export function exactPayments(app: FastifyInstance, relayer: Relayer) {
     let settlement: Awaited<ReturnType<Relayer["send"]>>;
     try {
       settlement = await relayer.send(write);
-      if (settlement.receipt.status !== "success") throw new Error(`settleExactPayment reverted in ${settlement.hash}`);
     } catch (error) {
       // Without a listener, the AbortError of an unfinished undici body would be uncaught.
       upstream.body.on("error", () => {}).destroy();
+      if (!isRevert(error)) {
+        // A receipt timeout, an RPC error after the transaction may have been accepted, a replaced
+        // transaction: it may still settle. The row stays pending; the reconciler closes it from the chain.
+        request.log.error({ err: error, requestId }, "exact payment settlement unconfirmed; left pending for the reconciler");
+        app.metrics.calls.inc({ service: service.id, outcome: "exact_unconfirmed" });
+        throw new ApiError({
+          status: 503,
+          code: "settlement_unconfirmed",
+          message: "The settlement's outcome is not known yet: the payment may still settle on-chain (check the authorization's nonce). The response was withheld",
+          details: { requestId },
+        });
+      }
+      // A decoded revert (simulation, gas estimate) sent nothing; USDC did not move.
       request.log.error({ err: error, requestId }, "exact payment settlement failed");
       const refusal = exactRevertError(error);
       await finish(requestId, service, { status: "failed", upstreamStatus: upstream.statusCode, latencyMs, error: `${refusal.code}: ${String((error as Error).message).slice(0, 400)}` });
       if (refusal.status === 402) throw refuse(refusal);
-      throw new ApiError({ status: 502, code: "settlement_failed", message: "The payment could not be settled on-chain; it was not charged and the response was withheld" });
+      throw new ApiError({ status: 502, code: "settlement_failed", message: "The escrow refused the settlement; the payment was not charged and the response was withheld" });
     }
-    await finish(requestId, service, {
-      status: "settled",
-      upstreamStatus: upstream.statusCode,
-      latencyMs,
-      txHash: settlement.hash,
-      blockNumber: settlement.receipt.blockNumber,
-    });
+    if (settlement.receipt.status !== "success") {
+      // Mined and reverted: the authorization was not used, no USDC moved.
+      upstream.body.on("error", () => {}).destroy();
+      request.log.error({ requestId, txHash: settlement.hash }, "exact payment settlement reverted");
+      await finish(requestId, service, { status: "failed", upstreamStatus: upstream.statusCode, latencyMs, txHash: settlement.hash, blockNumber: settlement.receipt.blockNumber, error: "settlement_reverted" });
+      throw new ApiError({ status: 502, code: "settlement_failed", message: "The settlement reverted on-chain; the payment was not charged and the response was withheld" });
+    }
+    try {
+      await finish(requestId, service, {
+        status: "settled",
+        upstreamStatus: upstream.statusCode,
+        latencyMs,
+        txHash: settlement.hash,
+        blockNumber: settlement.receipt.blockNumber,
+      });
+    } catch (error) {
+      // The payment is on-chain: the payer gets what it paid for. The row stays pending and the
+      // reconciler records it from the ExactPaymentSettled event.
+      request.log.error({ err: error, requestId, txHash: settlement.hash }, "exact payment settled but not recorded; left pending for the reconciler");
+    }
     app.metrics.calls.inc({ service: service.id, outcome: "exact_settled" });
     app.metrics.charged.inc({ service: service.id }, Number(value));
     app.metrics.callLatency.observe({ service: service.id }, latencyMs / 1000);
@@ -279,6 +305,11 @@ export function exactPayments(app: FastifyInstance, relayer: Relayer) {
     handles: isExactPaymentHeader,
     pay,
   };
+}
+
+/** Whether a settlement error is the escrow's (or USDC's) decoded revert: nothing was sent, or it reverted. */
+function isRevert(error: unknown): boolean {
+  return error instanceof BaseError && error.walk((e) => e instanceof ContractFunctionRevertedError) instanceof ContractFunctionRevertedError;
 }
 
 function elapsed(started: number): number {

@@ -3,8 +3,10 @@ import type { Address, Hex, PublicClient } from "viem";
 
 import { agentTabEscrowAbi, mockUsdcAbi } from "@agenttab/sdk";
 
-// How far back a crashed settlement's event is looked for (RPCs bound log ranges).
-const LOG_LOOKBACK_BLOCKS = 10_000n;
+// RPCs bound log ranges: the event is searched for in chunks of this many blocks.
+const LOG_CHUNK_BLOCKS = 10_000n;
+// Clock skew allowed between PostgreSQL's now() and the chain's block timestamps.
+const CLOCK_SKEW_SECONDS = 600n;
 
 /** What {@link reconcileExactPayments} did. */
 export type ReconcileExactPaymentsReturnType = { settled: number; released: number; failed: number };
@@ -17,6 +19,11 @@ export type ReconcileExactPaymentsReturnType = { settled: number; released: numb
  * valid rows are left alone: nobody settles them, and they are released once expired. Only rows
  * untouched for `olderThanMs` are looked at, so that live calls are never raced.
  *
+ * The event is searched for from the row's creation on (in chunks of {@link LOG_CHUNK_BLOCKS}):
+ * block timestamps strictly increase, so the block at a time `t` is at least
+ * `head.number - (head.timestamp - t)`, whatever the block time. A row pending for days costs a few
+ * more log queries, once.
+ *
  * @example
  * const { settled, released } = await reconcileExactPayments(app, { publicClient, olderThanMs: 150_000 });
  */
@@ -25,25 +32,38 @@ export async function reconcileExactPayments(
   { publicClient, olderThanMs, limit = 100 }: { publicClient: PublicClient; olderThanMs: number; limit?: number },
 ): Promise<ReconcileExactPaymentsReturnType> {
   const { deployment } = app.config;
-  const rows = await app.sql<{ request_id: string; payer: Address; nonce: Hex; valid_before: string }[]>`
-    SELECT request_id, payer, nonce, valid_before FROM exact_payments
+  const rows = await app.sql<{ request_id: string; payer: Address; nonce: Hex; valid_before: string; created: string }[]>`
+    SELECT request_id, payer, nonce, valid_before, floor(extract(epoch FROM created_at))::bigint::text AS created FROM exact_payments
     WHERE status = 'pending' AND updated_at < now() - make_interval(secs => ${olderThanMs / 1000})
     ORDER BY created_at LIMIT ${limit}`;
   const done: ReconcileExactPaymentsReturnType = { settled: 0, released: 0, failed: 0 };
   if (rows.length === 0) return done;
   const head = await publicClient.getBlock({ blockTag: "latest" });
-  const fromBlock = head.number > LOG_LOOKBACK_BLOCKS + BigInt(deployment.startBlock) ? head.number - LOG_LOOKBACK_BLOCKS : BigInt(deployment.startBlock);
-  for (const row of rows) {
-    const used = await publicClient.readContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "authorizationState", args: [row.payer, row.nonce] });
-    let outcome: { status: "settled" | "released" | "failed"; txHash: Hex | null; blockNumber: bigint | null; error: string };
-    if (used) {
+  const startBlock = BigInt(deployment.startBlock);
+  /** The row's ExactPaymentSettled event, searched for from a block no later than the row's creation. */
+  const findSettlement = async (row: (typeof rows)[number]) => {
+    const blocksBack = head.timestamp - BigInt(row.created) + CLOCK_SKEW_SECONDS;
+    let fromBlock = head.number - blocksBack > startBlock ? head.number - blocksBack : startBlock;
+    while (fromBlock <= head.number) {
+      const toBlock = fromBlock + LOG_CHUNK_BLOCKS - 1n < head.number ? fromBlock + LOG_CHUNK_BLOCKS - 1n : head.number;
       const [event] = await publicClient.getContractEvents({
         address: deployment.escrow,
         abi: agentTabEscrowAbi,
         eventName: "ExactPaymentSettled",
         args: { from: row.payer, nonce: row.nonce },
         fromBlock,
+        toBlock,
       });
+      if (event) return event;
+      fromBlock = toBlock + 1n;
+    }
+    return undefined;
+  };
+  for (const row of rows) {
+    const used = await publicClient.readContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "authorizationState", args: [row.payer, row.nonce] });
+    let outcome: { status: "settled" | "released" | "failed"; txHash: Hex | null; blockNumber: bigint | null; error: string };
+    if (used) {
+      const event = await findSettlement(row);
       outcome = event
         ? { status: "settled", txHash: event.transactionHash, blockNumber: event.blockNumber, error: "reconciled from the chain" }
         : { status: "failed", txHash: null, blockNumber: null, error: "the authorization was used outside settleExactPayment" };

@@ -148,6 +148,8 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
         serviceId: query.service_id,
         from,
         to,
+        // A delegate sees the escrow it spends from, not the owner's wallet-level `exact` payments.
+        includeExact: request.signedInAccount === addressKey(request.params.address),
       });
       return {
         items: transactions.map((transaction) => ({
@@ -179,7 +181,7 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
         range.from === undefined ? new Date(to.getTime() - (period === undefined ? DEFAULT_SPENDING_PERIOD_MS : PERIOD_MS[period])) : parseTime(range.from, "from");
       checkTimeRange(from, to);
       const account = addressKey(request.params.address);
-      const report = await spendingReport(app.sql, { account, from, to });
+      const report = await spendingReport(app.sql, { account, from, to, includeExact: request.signedInAccount === account });
       const totals = (t: { total: bigint; calls: number; averagePerCall: bigint }) => ({
         total: t.total.toString(),
         calls: t.calls,

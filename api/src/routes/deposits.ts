@@ -1,6 +1,6 @@
 import type { FastifySchemaValidationError } from "fastify";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import { BaseError, ContractFunctionRevertedError, createPublicClient, getAddress, http, isAddressEqual, parseSignature, recoverTypedDataAddress } from "viem";
+import { BaseError, ContractFunctionRevertedError, WaitForTransactionReceiptTimeoutError, createPublicClient, getAddress, http, isAddressEqual, parseSignature, recoverTypedDataAddress } from "viem";
 import type { Address, Hex } from "viem";
 import { Type } from "typebox";
 
@@ -39,7 +39,7 @@ const DepositResponse = Type.Object({
   amount: Type.String(),
 });
 
-const errorResponses = { 400: ErrorResponse, 422: ErrorResponse, 503: ErrorResponse };
+const errorResponses = { 400: ErrorResponse, 422: ErrorResponse, 503: ErrorResponse, 504: ErrorResponse };
 
 const fieldCodes: Record<string, string> = { value: "invalid_amount", signature: "invalid_signature", from: "invalid_address", owner: "invalid_address" };
 
@@ -111,13 +111,30 @@ const deposits: FastifyPluginAsyncTypebox = async (app) => {
       const signature = body.signature as Hex;
       const nonce = await chainRead(() => publicClient.readContract({ address: usdc, abi: usdcAbi, functionName: "nonces", args: [owner] }));
       const message = { owner, spender: escrow, value, nonce, deadline };
-      await checkSignature(owner, signature, () => recoverTypedDataAddress({ domain, types: permitTypes, primaryType: "Permit", message, signature }));
       const { r, s, v, yParity } = parseSignature(signature);
+      const permitArgs = [owner, escrow, value, deadline, Number(v ?? 27n + BigInt(yParity)), r, s] as const;
+      // The escrow ignores a failing permit (one someone else submitted first) and then spends the
+      // owner's allowance: for a contract wallet, whose signature cannot be recovered, the permit
+      // itself must succeed in an eth_call, or anyone could sweep its existing allowance in.
+      await checkSignature(
+        owner,
+        signature,
+        () => recoverTypedDataAddress({ domain, types: permitTypes, primaryType: "Permit", message, signature }),
+        async () => {
+          try {
+            await publicClient.simulateContract({ address: usdc, abi: usdcAbi, functionName: "permit", args: permitArgs });
+            return true;
+          } catch (error) {
+            if (decodeRevert(error) === undefined) throw chainUnavailable();
+            return false;
+          }
+        },
+      );
       const write = {
         address: escrow,
         abi: depositAbi,
         functionName: "depositWithPermit",
-        args: [owner, value, deadline, Number(v ?? 27n + BigInt(yParity)), r, s],
+        args: [owner, value, deadline, permitArgs[4], r, s],
       } as const;
       const result = await relay(relayer, write, "permit_rejected");
       return reply.status(201).send({ ...result, account: owner, amount: value.toString() });
@@ -126,13 +143,14 @@ const deposits: FastifyPluginAsyncTypebox = async (app) => {
 
   /**
    * The signature must recover to the signer. A smart-contract wallet's (ERC-1271) cannot be
-   * recovered, so for an address with code the simulation is the check.
+   * recovered, so for an address with code `verifyOnChain` is the check when given (the simulation
+   * of the deposit otherwise).
    */
-  async function checkSignature(signer: Address, signature: Hex, recover: () => Promise<Address>) {
+  async function checkSignature(signer: Address, signature: Hex, recover: () => Promise<Address>, verifyOnChain?: () => Promise<boolean>) {
     const recovered = await recover().catch(() => undefined);
     if (recovered !== undefined && isAddressEqual(recovered, signer)) return;
     const code = await chainRead(() => publicClient.getCode({ address: signer }));
-    if (code !== undefined && code !== "0x") return;
+    if (code !== undefined && code !== "0x" && (verifyOnChain === undefined || (await verifyOnChain()))) return;
     throw new ApiError({
       status: 400,
       code: "invalid_signature",
@@ -199,13 +217,50 @@ async function relay(
     // made invalid (the same authorization twice) is refused there, still without gas.
     sent = await relayer.send(write);
   } catch (error) {
-    throw rejected(error);
+    if (decodeRevert(error) !== undefined) throw rejected(error);
+    throw unconfirmed(error);
   }
   const { hash, receipt } = sent;
   if (receipt.status !== "success") {
     throw new ApiError({ status: 422, code: rejectedCode, message: `The deposit transaction ${hash} reverted on-chain.`, details: { hash } });
   }
   return { hash, blockNumber: receipt.blockNumber.toString(), gasUsed: receipt.gasUsed.toString() };
+}
+
+/**
+ * A send that failed other than by a revert (a receipt that never came, a replaced transaction, the
+ * RPC failing mid-way): the deposit may or may not be on-chain. With the transaction's hash, 504
+ * `deposit_unconfirmed` with `details.hash` (an error status, so no client takes it for a deposit); without one, 503 `deposit_status_unknown`. Never a 500.
+ * Retrying the same signed deposit is safe either way: its permit nonce or authorization nonce can
+ * be used once, so a second one is refused if the first landed.
+ */
+function unconfirmed(error: unknown): ApiError {
+  const hash = transactionHashOf(error);
+  if (hash !== undefined) {
+    return new ApiError({
+      status: 504,
+      code: "deposit_unconfirmed",
+      message: `The deposit transaction ${hash} was sent but its outcome is not confirmed yet; check its receipt or the escrow balance before signing another.`,
+      details: { hash },
+    });
+  }
+  return new ApiError({
+    status: 503,
+    code: "deposit_status_unknown",
+    message: "The deposit could not be confirmed sent; check the escrow balance before retrying (the same signature cannot be used twice).",
+    headers: { "retry-after": "2" },
+  });
+}
+
+/** The hash of the transaction an error is about, when it names one (viem's receipt timeout, a replacement). */
+function transactionHashOf(error: unknown): string | undefined {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const hash = (e as { hash?: unknown }).hash;
+    if (typeof hash === "string" && /^0x[0-9a-fA-F]{64}$/.test(hash)) return hash;
+  }
+  // viem's receipt timeout names the hash only in its message.
+  const timeout = error instanceof BaseError ? error.walk((e) => e instanceof WaitForTransactionReceiptTimeoutError) : undefined;
+  return timeout instanceof Error ? /"(0x[0-9a-fA-F]{64})"/.exec(timeout.message)?.[1] : undefined;
 }
 
 /** The contract's custom error (name and arguments as text) or revert reason, when the error is a revert. */

@@ -184,7 +184,11 @@ export default async function proxy(app: FastifyInstance) {
       try {
         upstream = await forward(app, request, service, path);
       } catch (error) {
-        await release(app.sql, reservation, { upstreamStatus: null, error: String((error as Error).message).slice(0, 500), latencyMs: elapsed(started) });
+        // Only the upstream's failures join its record (call_outcomes, which quality gates judge it
+        // on): a body over the limit, a client that aborted or was still sending when the time ran
+        // out are the client's, and would otherwise let anyone trip a gate with uncharged calls.
+        const upstreamsFault = !(error instanceof ApiError) && requestReceived(request);
+        await release(app.sql, reservation, upstreamsFault ? { upstreamStatus: null, error: String((error as Error).message).slice(0, 500), latencyMs: elapsed(started) } : undefined);
         if (error instanceof ApiError) throw error;
         const timedOut = error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError || (error as Error).name === "TimeoutError";
         const kind = timedOut ? "upstream_timeout" : "upstream_unreachable";
@@ -322,15 +326,29 @@ async function forward(app: FastifyInstance, request: FastifyRequest, service: S
   headers["x-forwarded-for"] = request.ip;
   const hasBody = request.body !== undefined && request.body !== null;
   const dispatcher = publicUpstreams.get(app);
-  return upstreamRequest(target, {
-    ...(dispatcher ? { dispatcher } : {}),
-    method: request.method as "GET",
-    headers,
-    body: hasBody ? limitBody(request.body as Readable, app.config.maxBodyBytes) : null,
-    headersTimeout: app.config.upstreamTimeoutMs,
-    bodyTimeout: app.config.upstreamTimeoutMs,
-    signal: AbortSignal.timeout(app.config.upstreamTimeoutMs),
-  });
+  // One deadline for the whole exchange, cleared once the upstream's body has closed. Not
+  // `AbortSignal.timeout`: its timer stays armed for the full timeout after every call, so the
+  // timer and its signal outlive young-generation GCs and are promoted to the old space, there to
+  // wait for a major GC (about 1 KB a call; docs/RELIABILITY.md, "Load and soak").
+  const ms = app.config.upstreamTimeoutMs;
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new DOMException(`The upstream did not answer within ${ms} ms`, "TimeoutError")), ms);
+  try {
+    const response = await upstreamRequest(target, {
+      ...(dispatcher ? { dispatcher } : {}),
+      method: request.method as "GET",
+      headers,
+      body: hasBody ? limitBody(request.body as Readable, app.config.maxBodyBytes) : null,
+      headersTimeout: ms,
+      bodyTimeout: ms,
+      signal: deadline.signal,
+    });
+    response.body.once("close", () => clearTimeout(timer));
+    return response;
+  } catch (error) {
+    clearTimeout(timer);
+    throw error;
+  }
 }
 
 /** Passes a body stream through, failing it once it exceeds `limit` bytes. */
@@ -345,6 +363,12 @@ function limitBody(body: Readable, limit: number): Readable {
   });
   body.on("error", (error) => counter.destroy(error));
   return body.pipe(counter);
+}
+
+/** Whether the client's request had fully arrived: no body, or all of it received. */
+function requestReceived(request: FastifyRequest): boolean {
+  const body = request.body as Readable | undefined | null;
+  return body === undefined || body === null || body.readableEnded || request.raw.complete;
 }
 
 function elapsed(started: number): number {

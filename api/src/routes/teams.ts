@@ -83,7 +83,7 @@ const errorResponses = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorRespo
  *   POST   /v1/teams                                   create the owner's team
  *   PUT    /v1/teams/:address/members/:member          add a member or replace its rules
  *   PUT    /v1/teams/:address/members/:member/budget   set its daily budget and per-call cap
- *   DELETE /v1/teams/:address/members/:member          remove it
+ *   DELETE /v1/teams/:address/members/:member          remove it: unlisted, its calls refused (member_removed) until re-added
  *   PUT    /v1/teams/:address/gates/:primary           add or replace a quality gate
  *   DELETE /v1/teams/:address/gates/:primary           remove it
  *   GET    /v1/teams/:address                          the team, members' spend today, gates' reliability (signed in)

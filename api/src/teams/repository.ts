@@ -35,7 +35,7 @@ export async function createTeam(sql: Sql, { owner, name, nonce }: { owner: stri
  * changes by one owner apply one at a time.
  *
  * @example
- * await withTeamNonce(app.sql, { owner, nonce }, (tx) => tx`DELETE FROM team_members WHERE …`);
+ * await withTeamNonce(app.sql, { owner, nonce }, (tx) => tx`UPDATE team_members SET … WHERE …`);
  */
 export async function withTeamNonce<T>(
   sql: Sql,
@@ -72,20 +72,23 @@ export function isRefusal(value: unknown): value is TeamChangeRefusal {
 }
 
 /**
- * Adds the member or replaces its rules.
+ * Adds the member or replaces its rules; re-adding a removed member revives it (clears its
+ * `removed_at`, migrations/007) under the new rules.
  *
- * @returns whether the member is new.
+ * @returns whether the member is new (or was removed until now).
  * @example
  * await upsertMember(tx, { owner, member: "0xdef…", services: ["weather-api"], dailyBudget: 1_000_000n, callCap: null });
  */
 export async function upsertMember(tx: TransactionSql, { owner, ...m }: TeamMemberRow & { owner: string }): Promise<{ inserted: boolean }> {
-  const [row] = await tx<{ inserted: boolean }[]>`
+  // The team's row is locked (withTeamNonce), so nothing changes the member between these two.
+  const [previous] = await tx<{ removed: boolean }[]>`
+    SELECT removed_at IS NOT NULL AS removed FROM team_members WHERE owner = ${owner} AND member = ${m.member}`;
+  await tx`
     INSERT INTO team_members (owner, member, services, daily_budget, call_cap)
     VALUES (${owner}, ${m.member}, ${m.services}, ${m.dailyBudget.toString()}, ${m.callCap === null ? null : m.callCap.toString()})
     ON CONFLICT (owner, member) DO UPDATE SET services = EXCLUDED.services, daily_budget = EXCLUDED.daily_budget,
-      call_cap = EXCLUDED.call_cap, updated_at = now()
-    RETURNING (xmax = 0) AS inserted`;
-  return { inserted: row?.inserted === true };
+      call_cap = EXCLUDED.call_cap, removed_at = NULL, updated_at = now()`;
+  return { inserted: previous === undefined || previous.removed };
 }
 
 /**
@@ -100,19 +103,23 @@ export async function setMemberBudget(
 ): Promise<TeamMemberRow | TeamChangeRefusal> {
   const [row] = await tx<MemberSqlRow[]>`
     UPDATE team_members SET daily_budget = ${dailyBudget.toString()}, call_cap = ${callCap === null ? null : callCap.toString()}, updated_at = now()
-    WHERE owner = ${owner} AND member = ${member} RETURNING member, services, daily_budget, call_cap`;
+    WHERE owner = ${owner} AND member = ${member} AND removed_at IS NULL RETURNING member, services, daily_budget, call_cap`;
   return row ? memberOf(row) : { refused: "member_not_found" };
 }
 
 /**
- * Removes a member: its next call draws on the owner's account as a plain delegate would (the
- * on-chain delegation is the owner's to revoke).
+ * Removes a member: it is no longer listed, and its calls on the owner's account are refused
+ * (`member_removed`) for as long as it stays the owner's on-chain delegate, which is the owner's
+ * to revoke. The row is kept as a tombstone (`removed_at`, migrations/007): deleting it would let
+ * the key spend as a plain delegate, free of every team limit. Re-adding it revives it.
  *
  * @example
  * await removeMember(tx, { owner, member });
  */
 export async function removeMember(tx: TransactionSql, { owner, member }: { owner: string; member: string }): Promise<{ removed: true } | TeamChangeRefusal> {
-  const rows = await tx`DELETE FROM team_members WHERE owner = ${owner} AND member = ${member} RETURNING member`;
+  const rows = await tx`
+    UPDATE team_members SET removed_at = now(), updated_at = now()
+    WHERE owner = ${owner} AND member = ${member} AND removed_at IS NULL RETURNING member`;
   return rows.length > 0 ? { removed: true } : { refused: "member_not_found" };
 }
 
@@ -166,7 +173,7 @@ export async function getTeam(sql: Sql, { owner }: { owner: string }) {
            coalesce((SELECT sum(c.amount) FROM charges c WHERE c.account = m.owner AND c.signer = m.member
                      AND c.created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'), 0)
          + coalesce((SELECT sum(r.max_amount) FROM reservations r WHERE r.account = m.owner AND r.signer = m.member), 0) AS spent_today
-    FROM team_members m WHERE m.owner = ${owner} ORDER BY m.created_at, m.member`;
+    FROM team_members m WHERE m.owner = ${owner} AND m.removed_at IS NULL ORDER BY m.created_at, m.member`;
   const gates = await sql<QualityGate[]>`
     SELECT owner, primary_service AS primary, backup_service AS backup, min_reliability_bps AS "minReliabilityBps",
            max_latency_ms AS "maxLatencyMs", window_calls AS "windowCalls", probe_interval_ms AS "probeIntervalMs"

@@ -7,7 +7,7 @@ import type { Reservation } from "../ledger/reserve.ts";
 type ReserveParameters = Parameters<typeof reserve>[1];
 
 type TeamCheckRow = {
-  outcome: "ok" | "service_not_allowed" | "member_call_cap_exceeded" | "member_budget_exceeded";
+  outcome: "ok" | "member_removed" | "service_not_allowed" | "member_call_cap_exceeded" | "member_budget_exceeded";
   daily_budget: string | null;
   call_cap: string | null;
   spent_today: string | null;
@@ -20,12 +20,13 @@ type TeamCheckRow = {
  * call, the call's maximum within the member's per-call cap, and the member's spend of the UTC
  * day (charged + in flight) plus this maximum within its daily budget. The member's row stays
  * locked until the reservation commits, so concurrent calls by one member never overshoot.
- * The owner's own calls and delegates outside the team skip the check and the transaction.
+ * A removed member (its tombstone, migrations/007) is refused outright. The owner's own calls and
+ * delegates that were never in the team skip the check and the transaction.
  *
  * @param addressedServiceId the service the caller asked for; differs from `p.serviceId` when a
  * quality gate routed the call to a backup, and is what the member's allowed services are
  * checked against (the owner's gate vouches for the backup).
- * @throws {ApiError} 403 `service_not_allowed`, `member_call_cap_exceeded`,
+ * @throws {ApiError} 403 `member_removed`, `service_not_allowed`, `member_call_cap_exceeded`,
  * `member_budget_exceeded` (details name the limit), and whatever {@link reserve} throws.
  * @example
  * const reservation = await reserveWithTeamRules(app.sql, { ...reserveParameters, addressedServiceId: "weather-api" });
@@ -35,8 +36,9 @@ export async function reserveWithTeamRules(sql: Sql, p: ReserveParameters & { ad
   const account = p.account.toLowerCase();
   const signer = p.signer.toLowerCase();
   if (account === signer) return reserve(sql, parameters);
-  // Delegates outside the team keep the one-statement path. A member added while this call is
-  // being reserved is held to the rules from its next call (its spend so far still counts).
+  // Delegates never in the team keep the one-statement path (a removed member's row remains, so
+  // it is checked, and refused). A member added while this call is being reserved is held to the
+  // rules from its next call (its spend so far still counts).
   const [membership] = await sql`SELECT 1 FROM team_members WHERE owner = ${account} AND member = ${signer}`;
   if (!membership) return reserve(sql, parameters);
   return sql.begin(async (tx) => {
@@ -50,6 +52,13 @@ export async function reserveWithTeamRules(sql: Sql, p: ReserveParameters & { ad
 
 function teamRefusal(row: TeamCheckRow, { member, serviceId, maxAmount }: { member: string; serviceId: string; maxAmount: bigint }): ApiError {
   switch (row.outcome) {
+    case "member_removed":
+      return new ApiError({
+        status: 403,
+        code: "member_removed",
+        message: `${member} was removed from the team and may not spend from its account; the owner may re-add it or revoke its delegation`,
+        details: { member },
+      });
     case "service_not_allowed":
       return new ApiError({
         status: 403,

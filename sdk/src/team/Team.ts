@@ -146,7 +146,9 @@ export class Team {
   }
 
   /**
-   * Removes a member from the team (its on-chain delegation is the owner's to revoke).
+   * Removes a member from the team: it is no longer listed, and its calls on the owner's account
+   * are refused (403 `member_removed`) for as long as it remains the owner's on-chain delegate
+   * (revoking that is the owner's on-chain step). {@link addMember} with it revives it.
    *
    * @example
    * await team.removeMember({ member: "0x…" });

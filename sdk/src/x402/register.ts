@@ -13,16 +13,18 @@ export type RegisterAgentTabSchemeParameters = AgentTabVoucherSchemeOptions & {
 /**
  * Registers AgentTab's `agenttab-voucher` scheme on a stock x402 v2 client (`@x402/core`), like
  * `@x402/evm`'s `registerExactEvmScheme` does for `exact`. Returns the scheme, which tracks the
- * charged total (`knownCharged`).
+ * charged total (`knownCharged`) and whose `onPaymentRequired` hook must be registered on the
+ * `x402HTTPClient` the transport uses: it signs only for requests to `apiOrigins`.
  *
  * @example
- * import { x402Client } from "@x402/core/client";
+ * import { x402Client, x402HTTPClient } from "@x402/core/client";
  * import { wrapFetchWithPayment } from "@x402/fetch";
  * import { privateKeyToAccount } from "viem/accounts";
  *
  * const client = new x402Client();
- * registerAgentTabScheme(client, { signer: privateKeyToAccount(key), maxSpend: 5_000_000n });
- * const paidFetch = wrapFetchWithPayment(fetch, client);
+ * const scheme = registerAgentTabScheme(client, { signer: privateKeyToAccount(key), maxSpend: 5_000_000n, apiOrigins: ["https://api.agenttab.example"] });
+ * // The scheme signs only for 402s from `apiOrigins`, which it learns from this hook.
+ * const paidFetch = wrapFetchWithPayment(fetch, new x402HTTPClient(client).onPaymentRequired(scheme.onPaymentRequired));
  * const res = await paidFetch("https://api.agenttab.example/v1/proxy/weather-api/forecast?city=paris");
  */
 export function registerAgentTabScheme(client: x402Client, { networks, ...options }: RegisterAgentTabSchemeParameters): AgentTabVoucherScheme {

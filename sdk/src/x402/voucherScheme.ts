@@ -1,5 +1,7 @@
+import type { PaymentRequiredHook } from "@x402/core/client";
 import type {
   DefaultAsset,
+  PaymentRequired,
   PaymentPayloadResult,
   PaymentRequirements,
   SchemeClientHooks,
@@ -26,11 +28,28 @@ export type AgentTabVoucherSchemeOptions = {
   maxSpend?: bigint | undefined;
   /** Pays only this escrow; any other requirement is refused before signing (recommended). */
   escrow?: Address | undefined;
+  /**
+   * The AgentTab API(s) this plug-in pays, as origins or URLs (`https://api.agenttab.example`). A 402
+   * whose resource is on any other origin is refused before signing: a voucher is a bearer
+   * credential on the escrow, and any site could otherwise ask for one.
+   */
+  apiOrigins: readonly string[];
+  /**
+   * The most a 402's `extra.charged` may raise the charged total this instance knows of, in one
+   * step (USDC atomic units; 1 USDC by default). The charged total is what the server says, and
+   * every unit of it becomes headroom in the signed voucher, so a larger jump is refused before
+   * signing. After a restart with more than this charged, raise it (or set `maxSpend` tightly).
+   */
+  maxCatchUp?: bigint | undefined;
 };
 
+/** {@link AgentTabVoucherSchemeOptions.maxCatchUp}'s default: 1 USDC. */
+export const DEFAULT_MAX_CATCH_UP = 1_000_000n;
+
 /**
- * A requirement the plug-in will not sign for: not an `agenttab-voucher` offer it understands, or
- * one for another escrow than it was pinned to.
+ * A requirement the plug-in will not sign for: not an `agenttab-voucher` offer it understands, one
+ * for another escrow than it was pinned to, one from an origin outside `apiOrigins`, or one whose
+ * `extra.charged` jumps above the known total by more than `maxCatchUp`.
  *
  * @example
  * if (error instanceof VoucherRequirementError) console.log(error.shortMessage);
@@ -47,22 +66,25 @@ export class VoucherRequirementError extends AgentTabError {
  * AgentTab's cumulative escrow vouchers as an x402 v2 client scheme (`agenttab-voucher`), for a
  * stock `@x402/core` client and so `@x402/fetch`'s `wrapFetchWithPayment`. Each payment signs
  * `charged so far + calls in flight + this call's maximum`: the charged total comes from the
- * proxy's `extra.charged` and from receipts, and concurrent calls through one instance cover each
+ * proxy's `extra.charged` (at most `maxCatchUp` above what it knew) and from receipts, and concurrent calls through one instance cover each
  * other. After a restart the first voucher is too low; the proxy's corrective 402 carries the
  * charged total and the scheme's `onPaymentResponse` hook asks the transport to retry once with a
- * voucher that covers it. Never signs above `maxSpend`.
+ * voucher that covers it. Never signs above `maxSpend`. Signs only for 402s that answered a
+ * request to one of `apiOrigins`: x402 shows the requested URL only to the HTTP client's
+ * `onPaymentRequired` hook, so register {@link AgentTabVoucherScheme.onPaymentRequired} there
+ * (without it, nothing is signed); the scheme's `onBeforePaymentCreation` hook checks it.
  *
  * The escrow holds USDC only, so the scheme reports known USDC as a default asset for x402's spend
  * controls. On a local chain (a MockUSDC), allow that asset with
  * `client.setSpendControls({ allowedAssets: [{ network, asset: usdc }] })`.
  *
  * @example
- * import { x402Client } from "@x402/core/client";
+ * import { x402Client, x402HTTPClient } from "@x402/core/client";
  * import { wrapFetchWithPayment } from "@x402/fetch";
  *
- * const scheme = new AgentTabVoucherScheme({ signer: agent, maxSpend: 5_000_000n, escrow: deployment.escrow });
+ * const scheme = new AgentTabVoucherScheme({ signer: agent, maxSpend: 5_000_000n, escrow: deployment.escrow, apiOrigins: [apiUrl] });
  * const client = new x402Client().register("eip155:*", scheme);
- * const paidFetch = wrapFetchWithPayment(fetch, client);
+ * const paidFetch = wrapFetchWithPayment(fetch, new x402HTTPClient(client).onPaymentRequired(scheme.onPaymentRequired));
  * const res = await paidFetch(`${apiUrl}/v1/proxy/weather-api/forecast?city=paris`);
  * scheme.knownCharged(deployment.escrow); // what the proxy has charged so far
  */
@@ -73,18 +95,57 @@ export class AgentTabVoucherScheme implements SchemeNetworkClient {
   readonly #account: Address;
   readonly #maxSpend: bigint | undefined;
   readonly #escrow: Address | undefined;
+  readonly #apiOrigins: ReadonlySet<string>;
+  readonly #maxCatchUp: bigint;
+  // Requirements whose 402 came from one of `apiOrigins` (the very objects x402 then passes to
+  // `createPaymentPayload`), so that nothing else is signed for.
+  readonly #vetted = new WeakSet<PaymentRequirements>();
+  // The URL each 402 answered, from the HTTP client's `onPaymentRequired` hook.
+  readonly #requestUrls = new WeakMap<PaymentRequired, string>();
+
+  /**
+   * `x402HTTPClient`'s `onPaymentRequired` hook: tells the scheme which URL a 402 answered, so that
+   * it signs only for `apiOrigins`. Without it the scheme signs nothing.
+   *
+   * @example
+   * const paidFetch = wrapFetchWithPayment(fetch, new x402HTTPClient(client).onPaymentRequired(scheme.onPaymentRequired));
+   */
+  readonly onPaymentRequired: PaymentRequiredHook = async ({ paymentRequired, requestUrl }) => {
+    this.#requestUrls.set(paymentRequired, requestUrl);
+  };
   // One book per (chain, escrow): a voucher only ever draws on one escrow deposit.
   readonly #books = new Map<string, VoucherBook>();
   // Calls in flight, by the payload object the transport hands back to the response hook (two
   // vouchers for the same total have the same signature, so the signature is no key).
   readonly #tickets = new Map<object, { ticket: VoucherTicket; book: VoucherBook; timer: ReturnType<typeof setTimeout> }>();
 
-  constructor({ signer, account, maxSpend, escrow }: AgentTabVoucherSchemeOptions) {
+  constructor({ signer, account, maxSpend, escrow, apiOrigins, maxCatchUp }: AgentTabVoucherSchemeOptions) {
     this.#signer = signer;
     this.#account = getAddress(account ?? signer.address);
     this.#maxSpend = maxSpend;
     this.#escrow = escrow === undefined ? undefined : getAddress(escrow);
+    if (!Array.isArray(apiOrigins) || apiOrigins.length === 0) throw new AgentTabError("apiOrigins must name the AgentTab API(s) the plug-in pays.");
+    this.#apiOrigins = new Set(apiOrigins.map((origin) => originOf(origin) ?? invalidOrigin(origin)));
+    this.#maxCatchUp = maxCatchUp ?? DEFAULT_MAX_CATCH_UP;
+    if (this.#maxCatchUp < 0n) throw new AgentTabError("maxCatchUp must not be negative.");
     this.schemeHooks = {
+      onBeforePaymentCreation: async (context) => {
+        const requirements = context.selectedRequirements;
+        if (requirements.scheme !== VOUCHER_SCHEME) return;
+        // The URL actually requested, as the transport saw it: the 402's own `resource.url` is
+        // whatever the answering server wrote, so it proves nothing.
+        const requestUrl = this.#requestUrls.get(context.paymentRequired);
+        if (requestUrl === undefined) {
+          throw new VoucherRequirementError({
+            reason: "the request URL is unknown: wrap fetch with `new x402HTTPClient(client).onPaymentRequired(scheme.onPaymentRequired)`",
+          });
+        }
+        const origin = originOf(requestUrl);
+        if (origin === undefined || !this.#apiOrigins.has(origin)) {
+          throw new VoucherRequirementError({ reason: `${requestUrl} is not on an AgentTab API this plug-in pays (${[...this.#apiOrigins].join(", ")})` });
+        }
+        this.#vetted.add(requirements);
+      },
       onPaymentResponse: async (context) => {
         const entry = this.#tickets.get(context.paymentPayload.payload);
         if (!entry) return;
@@ -92,6 +153,8 @@ export class AgentTabVoucherScheme implements SchemeNetworkClient {
         const offer = context.paymentRequired?.accepts.find((a) => a.scheme === VOUCHER_SCHEME);
         const charged = chargedOf(offer);
         if (charged === undefined) return;
+        // A jump above maxCatchUp is not believed: no retry, the 402 goes back to the caller.
+        if (charged > entry.book.charged + this.#maxCatchUp) return;
         entry.book.observeCharged(charged);
         // The voucher was below what the proxy had charged and holds in flight (another instance on
         // this key, a restart, or concurrent calls arriving out of order): the transport's one retry
@@ -132,16 +195,28 @@ export class AgentTabVoucherScheme implements SchemeNetworkClient {
    * its response comes back through `onPaymentResponse`, or the requirement's `maxTimeoutSeconds`
    * has passed.
    *
-   * @throws {VoucherRequirementError} for a requirement it cannot pay.
+   * @throws {VoucherRequirementError} for a requirement it cannot pay, or one whose 402 did not
+   *   come through `onBeforePaymentCreation` from one of `apiOrigins`.
    * @throws {SpendLimitError} when the voucher would go above `maxSpend`.
    */
   async createPaymentPayload(x402Version: number, requirements: PaymentRequirements): Promise<PaymentPayloadResult> {
+    if (!this.#vetted.has(requirements)) {
+      throw new VoucherRequirementError({ reason: "the requirement's resource was not checked against apiOrigins: use the plug-in through an x402Client" });
+    }
+    this.#vetted.delete(requirements);
     const { escrow, amount, charged } = parseRequirement(requirements);
     if (this.#escrow !== undefined && this.#escrow !== escrow) {
       throw new VoucherRequirementError({ reason: `the escrow ${escrow} is not the one this plug-in pays (${this.#escrow})` });
     }
     const book = this.#bookFor(requirements.network, escrow);
-    if (charged !== undefined) book.observeCharged(charged);
+    if (charged !== undefined) {
+      if (charged > book.charged + this.#maxCatchUp) {
+        throw new VoucherRequirementError({
+          reason: `extra.charged ${charged} is more than maxCatchUp (${this.#maxCatchUp}) above the charged total known (${book.charged})`,
+        });
+      }
+      book.observeCharged(charged);
+    }
     const ticket = await book.sign(amount);
     const timeoutMs = Math.max(requirements.maxTimeoutSeconds, 1) * 1_000 + 5_000;
     const payload = { account: this.#account, signer: this.#signer.address, maxCumulative: ticket.maxCumulative.toString(), signature: ticket.signature };
@@ -185,6 +260,20 @@ function parseRequirement(requirements: PaymentRequirements): { chainId: number;
     throw new VoucherRequirementError({ reason: `payTo ${requirements.payTo} is not the escrow ${escrow}` });
   }
   return { chainId, escrow: getAddress(escrow), amount: BigInt(requirements.amount), charged: chargedOf(requirements) };
+}
+
+/** The origin (`scheme://host[:port]`) of a URL, or undefined when it is not an http(s) URL. */
+function originOf(url: string): string | undefined {
+  try {
+    const parsed = new URL(url);
+    return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.origin : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function invalidOrigin(origin: string): never {
+  throw new AgentTabError(`apiOrigins: "${origin}" is not an http(s) URL.`);
 }
 
 function chargedOf(requirements: PaymentRequirements | undefined): bigint | undefined {

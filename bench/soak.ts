@@ -2,12 +2,14 @@
  * Soak (`npm run bench:soak -- [--minutes 10] [--agents 50] [--rate 100]`): paid calls at a steady
  * rate from many agents for a long time, on the real stack — embedded PostgreSQL, a Hardhat
  * JSON-RPC server with AgentTab deployed, Ponder, and the API as its production entry
- * (`api/src/server.ts`, its own process) — against a local upstream, all on 127.0.0.1.
+ * (`api/src/server.ts`, its own process, started as package.json's "api" script starts it: the
+ * same node flags) — against a local upstream, all on 127.0.0.1.
  *
  * Calls are issued open-loop at --rate per second, round-robin over the agents; an agent still
  * waiting for its previous call skips its turn (counted as `late`). Each call carries a fresh
  * voucher for that agent's calls so far × the price. Reports throughput, p50/p99 latency, errors
- * by kind, the proxy's RSS after the warm-up and at the end (growth, target under 10%), and checks
+ * by kind, the proxy's RSS after the warm-up and at the end (growth, target under 10%) beside its
+ * V8 heap (used, committed, new and old space) and external memory every 5 s, and checks
  * that the ledger's totals equal the sum of the X-ACF-Amount the clients were told. Prints the
  * figures and writes bench/results/soak.json (--out PATH, "-" for none). Exits 1 when the ledger
  * check fails, 0 otherwise; stops every process it started, also on Ctrl-C.
@@ -56,6 +58,24 @@ const log = (line: string) => console.error(`[bench:soak] ${new Date().toISOStri
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
 
+const ROOT = path.join(import.meta.dirname, "..");
+
+/**
+ * package.json's "api" script, `[NAME=value ...] node [flags ...] api/src/server.ts`, split into
+ * the environment assignments and node flags the soak must start the API with.
+ */
+async function productionApiCommand(): Promise<{ env: Record<string, string>; nodeArgs: string[]; display: string }> {
+  const script = (JSON.parse(await readFile(path.join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts.api ?? "";
+  const words = script.trim().split(/\s+/);
+  const node = words.indexOf("node");
+  const assignments = words.slice(0, Math.max(node, 0));
+  if (node < 0 || words.at(-1) !== "api/src/server.ts" || !assignments.every((w) => /^[A-Z_][A-Z0-9_]*=\S*$/.test(w))) {
+    throw new Error(`package.json's "api" script is not "[NAME=value ...] node [flags ...] api/src/server.ts": ${script}`);
+  }
+  const env = Object.fromEntries(assignments.map((w) => [w.slice(0, w.indexOf("=")), w.slice(w.indexOf("=") + 1)]));
+  return { env, nodeArgs: words.slice(node + 1, -1), display: script };
+}
+
 /** The resident set size of a process, in bytes (Linux /proc). */
 async function rssOf(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, "utf8");
@@ -103,9 +123,15 @@ async function main() {
   const port = await freePort();
   const apiUrl = `http://127.0.0.1:${port}`;
   let apiOutput = "";
-  const api: ChildProcess = spawn(process.execPath, [path.join(import.meta.dirname, "..", "api", "src", "server.ts")], {
+  // The API starts exactly as `npm run api` starts it in production: the same node flags and
+  // environment assignments, read from package.json's "api" script.
+  const apiCommand = await productionApiCommand();
+  log(`API command: ${apiCommand.display}`);
+  const api: ChildProcess = spawn(process.execPath, [...apiCommand.nodeArgs, path.join(ROOT, "api", "src", "server.ts")], {
+    cwd: ROOT,
     env: {
       ...process.env,
+      ...apiCommand.env,
       DATABASE_URL: chain.databaseUrl,
       AGENTTAB_CHAIN_ID: String(chain.deployment.chainId),
       AGENTTAB_RPC_URL: chain.rpcUrl,
@@ -191,14 +217,24 @@ async function main() {
     }
   };
 
-  const rss: { atMs: number; bytes: number; heapUsed: number }[] = [];
+  type Memory = { heapUsed: number; heapTotal: number; newSpace: number; oldSpace: number; external: number };
+  const rss: ({ atMs: number; bytes: number } & Memory)[] = [];
   // The proxy's own V8 heap (its Prometheus metrics) beside its RSS: growth in one and not the
   // other tells a leak from an allocator that has not returned memory yet.
-  const heapUsedOf = async () => {
+  // Also what V8 has committed (heap total; its new and old space) and external memory (Buffers,
+  // ArrayBuffers): RSS minus those is code, stacks and native malloc.
+  const memoryOf = async (): Promise<Memory> => {
     const text = await fetch(`${apiUrl}/metrics`).then((r) => r.text(), () => "");
-    return Number(/^agenttab_nodejs_heap_size_used_bytes (\d+)/m.exec(text)?.[1] ?? Number.NaN);
+    const metric = (name: string) => Number(new RegExp(`^agenttab_${name} (\\d+)`, "m").exec(text)?.[1] ?? Number.NaN);
+    return {
+      heapUsed: metric("nodejs_heap_size_used_bytes"),
+      heapTotal: metric("nodejs_heap_size_total_bytes"),
+      newSpace: metric('nodejs_heap_space_size_total_bytes\\{space="new"\\}'),
+      oldSpace: metric('nodejs_heap_space_size_total_bytes\\{space="old"\\}'),
+      external: metric("nodejs_external_memory_bytes"),
+    };
   };
-  const sampleRss = async (atMs: number) => rss.push({ atMs, bytes: await rssOf(api.pid!), heapUsed: await heapUsedOf() });
+  const sampleRss = async (atMs: number) => rss.push({ atMs, bytes: await rssOf(api.pid!), ...(await memoryOf()) });
   log(`soaking: ${RATE} calls/s for ${MINUTES} min across ${AGENTS} agents (${calls} calls), warm-up ${WARMUP_MS / 1000} s`);
   const start = performance.now();
   let issued = 0;
@@ -235,6 +271,9 @@ async function main() {
     await sleep(Math.max(1, Math.min(20, 1000 / RATE)));
   }
   await Promise.all(inFlight);
+  // The last sample taken while calls were still being issued: V8 may shrink its heap as soon as
+  // the load stops, so the end sample alone could flatter the growth.
+  const lastUnderLoad = rss.at(-1)!;
   const wallMs = performance.now() - start;
   await sampleRss(Math.round(wallMs));
   const rssEnd = rss.at(-1)!.bytes;
@@ -254,6 +293,7 @@ async function main() {
   const errorCount = [...errors.values()].reduce((a, b) => a + b, 0);
   const result = {
     command: `npm run bench:soak -- --minutes ${MINUTES} --agents ${AGENTS} --rate ${RATE}`,
+    apiCommand: apiCommand.display,
     when: new Date().toISOString(),
     minutes: MINUTES,
     agents: AGENTS,
@@ -270,6 +310,7 @@ async function main() {
       startMiB: round(rssStart / 2 ** 20, 1),
       endMiB: round(rssEnd / 2 ** 20, 1),
       peakMiB: round(Math.max(...rss.map((r) => r.bytes)) / 2 ** 20, 1),
+      lastUnderLoad: { s: round(lastUnderLoad.atMs / 1000, 0), MiB: round(lastUnderLoad.bytes / 2 ** 20, 1) },
       growthPercent: round(((rssEnd - rssStart) / rssStart) * 100),
       targetPercent: RSS_GROWTH_TARGET * 100,
       met: (rssEnd - rssStart) / rssStart < RSS_GROWTH_TARGET,
@@ -279,7 +320,19 @@ async function main() {
       heapFloorFirstThirdMiB: round(heapFloor(WARMUP_MS, WARMUP_MS + (wallMs - WARMUP_MS) / 3) / 2 ** 20, 1),
       heapFloorLastThirdMiB: round(heapFloor(wallMs - (wallMs - WARMUP_MS) / 3, wallMs + 1) / 2 ** 20, 1),
       heapUsedEndMiB: round(rss.at(-1)!.heapUsed / 2 ** 20, 1),
-      samples: rss.map((r) => ({ s: round(r.atMs / 1000, 0), MiB: round(r.bytes / 2 ** 20, 1), heapUsedMiB: round(r.heapUsed / 2 ** 20, 1) })),
+      heapTotalStartMiB: round((rss.find((r) => r.bytes === rssStart)?.heapTotal ?? Number.NaN) / 2 ** 20, 1),
+      heapTotalEndMiB: round(rss.at(-1)!.heapTotal / 2 ** 20, 1),
+      externalStartMiB: round((rss.find((r) => r.bytes === rssStart)?.external ?? Number.NaN) / 2 ** 20, 1),
+      externalEndMiB: round(rss.at(-1)!.external / 2 ** 20, 1),
+      samples: rss.map((r) => ({
+        s: round(r.atMs / 1000, 0),
+        MiB: round(r.bytes / 2 ** 20, 1),
+        heapUsedMiB: round(r.heapUsed / 2 ** 20, 1),
+        heapTotalMiB: round(r.heapTotal / 2 ** 20, 1),
+        newSpaceMiB: round(r.newSpace / 2 ** 20, 1),
+        oldSpaceMiB: round(r.oldSpace / 2 ** 20, 1),
+        externalMiB: round(r.external / 2 ** 20, 1),
+      })),
     },
     ledger: {
       toldTotal: told.toString(),

@@ -10,6 +10,12 @@
  *   RELAYER_KEY (or RELAYER_KEYSTORE + RELAYER_KEYSTORE_PASSWORD) sends relayed gasless deposits and settles x402 `exact` payments (default
  *                           on 31337: Hardhat account #1, granted settler by the deploy script; unset elsewhere = neither offered)
  *   HOST, PORT              default 127.0.0.1:8787
+ *
+ * `npm run api` runs it as `node --max-semi-space-size=16 --max-old-space-size=256 api/src/server.ts`:
+ * V8's young generation capped at 2 × 16 MiB (Node 24 lets it grow to 2 × 64 MiB) and its old
+ * generation at 256 MiB, about 4× the proxy's live heap, so that V8 collects it near its live size
+ * instead of letting it grow to ~3× first. Start it with the same flags anywhere else;
+ * `npm run bench:soak` reads them from package.json (docs/RELIABILITY.md, "Load and soak").
  */
 import path from "node:path";
 

@@ -189,8 +189,11 @@ export function exactPayments(app: FastifyInstance, relayer: Relayer) {
       upstream = await forward();
     } catch (error) {
       const latencyMs = elapsed(started);
-      await finish(requestId, service, { status: "released", upstreamStatus: null, latencyMs, error: String((error as Error).message).slice(0, 500) });
-      if (error instanceof ApiError) throw error;
+      // A client-side failure (a body over the limit, say) is not the upstream's: it must not count
+      // against the service's reliability, or anyone could trip a quality gate for free.
+      const clientSide = error instanceof ApiError;
+      await finish(requestId, service, { status: "released", ...(clientSide ? {} : { upstreamStatus: null, latencyMs }), error: String((error as Error).message).slice(0, 500) });
+      if (clientSide) throw error;
       const timedOut = error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError || (error as Error).name === "TimeoutError";
       const kind = timedOut ? "upstream_timeout" : "upstream_unreachable";
       app.metrics.calls.inc({ service: service.id, outcome: kind });

@@ -1,25 +1,12 @@
+import type { ProviderService } from "../../../sdk/src/index.ts";
 import { backtestHandler, BACKTEST_USAGE_HEADER } from "./backtest.ts";
 import { serveJson } from "./jsonServer.ts";
 import type { ProviderServer } from "./jsonServer.ts";
 import { loadPriceSeries, pricesHandler } from "./prices.ts";
 import { sentimentHandler } from "./sentiment.ts";
 
-/** A demo service: what its provider registers, and its running upstream. */
-export type DemoService = {
-  serviceId: string;
-  name: string;
-  description: string;
-  category: string;
-  tags: string[];
-  capabilities: string[];
-  pricing: "fixed" | "metered";
-  price: bigint;
-  maxPrice: bigint;
-  usageHeader: string;
-  exampleInput: string;
-  exampleOutput: string;
-  upstreamUrl: string;
-};
+/** A demo service: what its provider registers (its upstream running in this process). */
+export type DemoService = Required<ProviderService> & { tags: string[]; capabilities: string[] };
 
 /** The demo's providers: their services, the switch that breaks the primary sentiment model, and a way to stop them all. */
 export type DemoProviders = {

@@ -46,8 +46,6 @@ export type LocalStack = {
   deployer: WalletClient<Transport, Chain, Account>;
   /** Gives `address` 100 ETH for gas (local chain only). */
   fundGas: (address: `0x${string}`) => Promise<void>;
-  /** Pids of the child processes (Ponder; embedded PostgreSQL runs under its own). */
-  pids: () => number[];
   /** Waits for a transaction and checks it succeeded. */
   mined: (hash: Hash | Promise<Hash>) => Promise<TransactionReceipt>;
   /** Mints mock USDC (the deployer is its owner on the local chain). */
@@ -155,7 +153,6 @@ export async function startLocalStack({ chainPort, apiPort, indexerPort, log = (
       fundGas: async (address) => {
         await publicClient.request({ method: "hardhat_setBalance" as never, params: [address, "0x56BC75E2D63100000"] as never });
       },
-      pids: () => [indexer.pid],
       mined,
       mint: (to, amount) => mined(deployer.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "mint", args: [to, amount] })),
       stop,

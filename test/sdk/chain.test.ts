@@ -27,6 +27,7 @@ import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService } from "../api/helpers/payments.ts";
 import { depositAs, testAccount } from "../indexer/helpers/actions.ts";
+import { recordingSigner } from "./helpers/recordingSigner.ts";
 
 const PRICE = 25_000n;
 const HOUR = 3_600n;
@@ -319,14 +320,7 @@ describe("sdk: deposits, withdrawals, delegates, retries and receipts on the rea
   it("retries a real 429 after its Retry-After, signing again from what it knows, and not when told not to", async () => {
     await depositAs(stack.chain, busy, 1_000_000n);
     await indexedBalance(busy.address, 1_000_000n);
-    const signed: bigint[] = [];
-    const recording = {
-      address: busy.address,
-      signTypedData: (typedData: Parameters<typeof busy.signTypedData>[0]) => {
-        if (typedData.primaryType === "Voucher") signed.push((typedData.message as { maxCumulative: bigint }).maxCumulative);
-        return busy.signTypedData(typedData);
-      },
-    };
+    const { signer: recording, signed } = recordingSigner(busy);
     const charged = async () => {
       const [row] = await stack.app.sql`SELECT charged, reserved FROM ledger_accounts WHERE account = ${busy.address.toLowerCase()}`;
       return BigInt(row?.charged ?? 0);

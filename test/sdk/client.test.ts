@@ -13,6 +13,7 @@ import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { testAccount } from "../indexer/helpers/actions.ts";
 import { startEchoStack } from "./helpers/echoStack.ts";
 import type { EchoStack } from "./helpers/echoStack.ts";
+import { recordingSigner } from "./helpers/recordingSigner.ts";
 
 const PRICE = 25_000n;
 const DEPOSIT = 1_000_000n;
@@ -67,14 +68,7 @@ describe("sdk: AgentTabClient against the real API", () => {
 
   it("recovers from the corrective 402 after a restart", async () => {
     const before = (await charged(agent.address)).charged;
-    const signed: bigint[] = [];
-    const recording = {
-      address: agent.address,
-      signTypedData: (typedData: Parameters<typeof agent.signTypedData>[0]) => {
-        if (typedData.primaryType === "Voucher") signed.push((typedData.message as { maxCumulative: bigint }).maxCumulative);
-        return agent.signTypedData(typedData);
-      },
-    };
+    const { signer: recording, signed } = recordingSigner(agent);
     const fresh = new AgentTabClient({ apiUrl, signer: recording, chainId: stack.chain.deployment.chainId, escrow: stack.chain.deployment.escrow });
     const result = await fresh.call("echo", { path: "/again" });
     // The first voucher (knowing nothing) is refused as too low; the second covers the charged total.

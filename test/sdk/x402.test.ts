@@ -17,6 +17,7 @@ import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService } from "../api/helpers/payments.ts";
 import { depositAs, testAccount } from "../indexer/helpers/actions.ts";
+import { recordingSigner } from "./helpers/recordingSigner.ts";
 
 const PRICE = 25_000n;
 const FEE = PRICE / 100n; // the local deployment's 1%
@@ -426,16 +427,9 @@ describe("x402 interop: stock @x402/fetch clients pay the proxy", () => {
 
     // A restarted plug-in knows nothing: its first voucher is too low, the corrective 402 tells it
     // the charged total, and the transport's one retry pays.
-    const signed: bigint[] = [];
-    const recordingSigner = {
-      address: agent.address,
-      signTypedData: (typedData: Parameters<typeof agent.signTypedData>[0]) => {
-        signed.push((typedData.message as { maxCumulative: bigint }).maxCumulative);
-        return agent.signTypedData(typedData);
-      },
-    };
+    const { signer: voucherRecorder, signed } = recordingSigner(agent);
     const restarted = new x402Client().setSpendControls(allowLocalUsdc);
-    const fresh = registerAgentTabScheme(restarted, { signer: recordingSigner, escrow: deployment.escrow, apiOrigins: [apiUrl] });
+    const fresh = registerAgentTabScheme(restarted, { signer: voucherRecorder, escrow: deployment.escrow, apiOrigins: [apiUrl] });
     const again = await wrapFetchWithPayment(fetch, new x402HTTPClient(restarted).onPaymentRequired(fresh.onPaymentRequired))(url("echo/again"));
     expect(again.status).toBe(200);
     expect(signed).toEqual([PRICE, 8n * PRICE]);
@@ -522,14 +516,7 @@ describe("x402 interop: stock @x402/fetch clients pay the proxy", () => {
   it("the voucher plug-in signs nothing for a 402 from another origin, nor for an inflated charged total", async () => {
     const { deployment } = stack.chain;
     const allowLocalUsdc = { allowedAssets: [{ network: deployment.network, asset: deployment.usdc }] };
-    const signed: bigint[] = [];
-    const recordingSigner = {
-      address: agent.address,
-      signTypedData: (typedData: Parameters<typeof agent.signTypedData>[0]) => {
-        signed.push((typedData.message as { maxCumulative: bigint }).maxCumulative);
-        return agent.signTypedData(typedData);
-      },
-    };
+    const { signer: voucherRecorder, signed } = recordingSigner(agent);
     // A malicious site answers with the real proxy's offer (real escrow, real resource URL), for 1
     // unit, claiming 1,000 USDC already charged: a voucher for it would be a bearer credential.
     const real = decodePaymentRequiredHeader((await fetch(url("echo/bait"))).headers.get("payment-required") as string);
@@ -543,7 +530,7 @@ describe("x402 interop: stock @x402/fetch clients pay the proxy", () => {
     try {
       const paidVia = (apiOrigins: string[], options: { maxCatchUp?: bigint } = {}) => {
         const client = new x402Client().setSpendControls(allowLocalUsdc);
-        const scheme = registerAgentTabScheme(client, { signer: recordingSigner, escrow: deployment.escrow, apiOrigins, ...options });
+        const scheme = registerAgentTabScheme(client, { signer: voucherRecorder, escrow: deployment.escrow, apiOrigins, ...options });
         return wrapFetchWithPayment(fetch, new x402HTTPClient(client).onPaymentRequired(scheme.onPaymentRequired));
       };
       // Another origin: refused before signing, whatever the 402 says its resource is.
@@ -553,7 +540,7 @@ describe("x402 interop: stock @x402/fetch clients pay the proxy", () => {
       await expect(paidVia([apiUrl, attacker.url], { maxCatchUp: 999_999_999n })(`${attacker.url}/x`)).rejects.toThrow(/maxCatchUp/);
       // Without the HTTP client's hook the scheme cannot see the URL, so it signs nothing.
       const bare = new x402Client().setSpendControls(allowLocalUsdc);
-      registerAgentTabScheme(bare, { signer: recordingSigner, escrow: deployment.escrow, apiOrigins: [apiUrl] });
+      registerAgentTabScheme(bare, { signer: voucherRecorder, escrow: deployment.escrow, apiOrigins: [apiUrl] });
       await expect(wrapFetchWithPayment(fetch, bare)(url("echo/bare"))).rejects.toThrow(/request URL is unknown/);
       expect(signed).toEqual([]);
       expect(baitPaid).toBe(0);
@@ -565,14 +552,7 @@ describe("x402 interop: stock @x402/fetch clients pay the proxy", () => {
 
   it("the voucher plug-in does not retry on a corrective 402 whose charged total jumps above maxCatchUp", async () => {
     const { deployment } = stack.chain;
-    const signed: bigint[] = [];
-    const recordingSigner = {
-      address: agent.address,
-      signTypedData: (typedData: Parameters<typeof agent.signTypedData>[0]) => {
-        signed.push((typedData.message as { maxCumulative: bigint }).maxCumulative);
-        return agent.signTypedData(typedData);
-      },
-    };
+    const { signer: voucherRecorder, signed } = recordingSigner(agent);
     const real = decodePaymentRequiredHeader((await fetch(url("echo/bait"))).headers.get("payment-required") as string);
     const offer = real.accepts.find((a) => a.scheme === "agenttab-voucher") as PaymentRequirements;
     const first = { ...real, accepts: [{ ...offer, extra: { ...offer.extra, charged: "0" } }] };
@@ -583,7 +563,7 @@ describe("x402 interop: stock @x402/fetch clients pay the proxy", () => {
     });
     try {
       const client = new x402Client().setSpendControls({ allowedAssets: [{ network: deployment.network, asset: deployment.usdc }] });
-      const scheme = registerAgentTabScheme(client, { signer: recordingSigner, escrow: deployment.escrow, apiOrigins: [site.url] });
+      const scheme = registerAgentTabScheme(client, { signer: voucherRecorder, escrow: deployment.escrow, apiOrigins: [site.url] });
       const res = await wrapFetchWithPayment(fetch, new x402HTTPClient(client).onPaymentRequired(scheme.onPaymentRequired))(`${site.url}/x`);
       expect(res.status).toBe(402);
       expect(signed).toEqual([BigInt(offer.amount)]);

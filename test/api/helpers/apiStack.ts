@@ -1,7 +1,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyServerOptions } from "fastify";
 
 import { buildApp } from "../../../api/src/app.ts";
 import { defaultApiConfig } from "../../../api/src/config.ts";
@@ -16,7 +16,7 @@ import { startIndexerStack } from "../../indexer/helpers/stack.ts";
  */
 export type ApiStack = Awaited<ReturnType<typeof startApiStack>>;
 
-export async function startApiStack(overrides: ApiConfigOverrides = {}) {
+export async function startApiStack(overrides: ApiConfigOverrides = {}, serverOptions: FastifyServerOptions = { logger: false }) {
   const chain = await startIndexerStack();
   const databaseUrl = chain.databaseUrl;
   const app: FastifyInstance = await buildApp(
@@ -32,7 +32,7 @@ export async function startApiStack(overrides: ApiConfigOverrides = {}) {
       deployment: chain.deployment,
       receiptSignerKey: hardhatDeployerKey,
     },
-    { logger: false },
+    serverOptions,
   );
   await app.ready();
   return {

@@ -27,7 +27,16 @@ export type IndexerStack = Awaited<ReturnType<typeof startIndexerStack>>;
 export async function startIndexerStack() {
   const root = await mkdtemp(path.join(tmpdir(), "agenttab-indexer-"));
   await chmod(root, 0o755);
-  const db = await openDatabase({ env: process.env, dataDir: path.join(root, "postgres") });
+  // The server's own log, kept for failure messages (a restart that does not come back, say).
+  const databaseLog: string[] = [];
+  const db = await openDatabase({
+    env: process.env,
+    dataDir: path.join(root, "postgres"),
+    log: (line) => {
+      databaseLog.push(line.endsWith("\n") ? line : `${line}\n`);
+      if (databaseLog.length > 200) databaseLog.shift();
+    },
+  });
   const server = await network.createServer("default", "127.0.0.1", 0);
   const { port } = await server.listen();
   const rpcUrl = `http://127.0.0.1:${port}`;
@@ -104,6 +113,8 @@ export async function startIndexerStack() {
      * Stops the embedded PostgreSQL and starts it again (same data, same port), running
      * `whileDown` in between. Throws with an external DATABASE_URL, which this stack cannot restart.
      */
+    /** The embedded PostgreSQL's recent log lines (empty with an external DATABASE_URL). */
+    databaseLog: () => databaseLog.join(""),
     async restartDatabase({ whileDown }: { whileDown?: () => Promise<void> } = {}) {
       if (db.restart === undefined) throw new Error("restartDatabase needs the embedded PostgreSQL (DATABASE_URL is set)");
       await db.restart(whileDown ? { whileDown } : {});

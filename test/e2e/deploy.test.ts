@@ -1,4 +1,4 @@
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -18,8 +18,8 @@ describe("npm run deploy", () => {
   it("deploys MockUSDC, the escrow and the reputation contract on the local chain over JSON-RPC and writes deployments/31337.json", async () => {
     const server = await network.createServer({}, "127.0.0.1", 0);
     const { address, port } = await server.listen();
+    const dir = await mkdtemp(path.join(tmpdir(), "agenttab-deploy-"));
     try {
-      const dir = await mkdtemp(path.join(tmpdir(), "agenttab-deploy-"));
       const rpc = `http://${address}:${port}`;
       const lines: string[] = [];
       const deployment = await runDeploy({
@@ -59,6 +59,7 @@ describe("npm run deploy", () => {
       expect(code ?? "0x").toBe("0x");
     } finally {
       await server.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 

@@ -1,8 +1,8 @@
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 
 import { deploymentPath, parseDeployment, readDeployment, serializeDeployment } from "./deployments.ts";
 import type { Deployment } from "./deployments.ts";
@@ -26,8 +26,18 @@ const deployment: Deployment = {
 };
 
 describe("deployments", () => {
-  it("reads back what serializeDeployment wrote", async () => {
+  const dirs: string[] = [];
+  const tempDir = async (): Promise<string> => {
     const dir = await mkdtemp(path.join(tmpdir(), "agenttab-deployments-"));
+    dirs.push(dir);
+    return dir;
+  };
+  afterEach(async () => {
+    await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+  });
+
+  it("reads back what serializeDeployment wrote", async () => {
+    const dir = await tempDir();
     await writeFile(deploymentPath(84532, { dir }), serializeDeployment(deployment));
     expect(await readDeployment(84532, { dir })).toEqual(deployment);
     expect(Object.keys(JSON.parse(serializeDeployment(deployment)))).toEqual(Object.keys(deployment));
@@ -35,7 +45,7 @@ describe("deployments", () => {
   });
 
   it("reports a missing file and a record for another chain", async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), "agenttab-deployments-"));
+    const dir = await tempDir();
     await expect(readDeployment(8453, { dir })).rejects.toBeInstanceOf(DeploymentNotFoundError);
     await writeFile(deploymentPath(8453, { dir }), serializeDeployment(deployment));
     await expect(readDeployment(8453, { dir })).rejects.toThrow(/chainId.*expected 8453/);

@@ -1,6 +1,4 @@
 import { chmod, mkdtemp, rm } from "node:fs/promises";
-import net from "node:net";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -10,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ledgerPool } from "../../api/src/plugins/db.ts";
 import { openDatabase } from "../../scripts/lib/embeddedPostgres.ts";
 import type { Database } from "../../scripts/lib/embeddedPostgres.ts";
+import { startTcpRelay } from "./helpers.ts";
 
 /** Whether `chunk` ends with a complete ReadyForQuery message ('Z', length 5, status byte). */
 const endsWithReadyForQuery = (chunk: Buffer) =>
@@ -30,7 +29,7 @@ const endsWithReadyForQuery = (chunk: Buffer) =>
 describe("reliability: the ledger pool across a connection cut mid-transaction", () => {
   let db: Database;
   let root: string;
-  let relay: net.Server;
+  let relay: Awaited<ReturnType<typeof startTcpRelay>>;
   let sql: Sql;
   let armed = false;
   const uncaught: unknown[] = [];
@@ -40,25 +39,15 @@ describe("reliability: the ledger pool across a connection cut mid-transaction",
     root = await mkdtemp(path.join(tmpdir(), "agenttab-dbcut-"));
     await chmod(root, 0o755);
     db = await openDatabase({ env: process.env, dataDir: path.join(root, "postgres") });
-    const target = new URL(db.url);
-    relay = net.createServer((client) => {
-      const server = net.connect(Number(target.port), target.hostname);
-      client.on("data", (chunk) => server.write(chunk));
-      server.on("data", (chunk: Buffer) => {
-        client.write(chunk);
-        if (armed && endsWithReadyForQuery(chunk)) {
-          armed = false;
-          client.destroy();
-          server.destroy();
-        }
-      });
-      for (const socket of [client, server]) socket.on("error", () => {});
-      client.on("close", () => server.destroy());
-      server.on("close", () => client.destroy());
+    relay = await startTcpRelay(new URL(db.url), {
+      cutAfter: (chunk) => {
+        if (!armed || !endsWithReadyForQuery(chunk)) return false;
+        armed = false;
+        return true;
+      },
     });
-    await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", resolve));
     const via = new URL(db.url);
-    via.port = String((relay.address() as AddressInfo).port);
+    via.port = new URL(relay.url).port;
     sql = ledgerPool(via.toString(), { max: 1 });
     process.on("uncaughtException", onUncaught);
   }, 60_000);
@@ -66,7 +55,7 @@ describe("reliability: the ledger pool across a connection cut mid-transaction",
   afterAll(async () => {
     process.off("uncaughtException", onUncaught);
     await sql?.end({ timeout: 1 });
-    await new Promise((resolve) => relay?.close(resolve));
+    await relay?.cut();
     await db?.stop();
     await rm(root, { recursive: true, force: true });
   });

@@ -21,7 +21,7 @@ import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService, voucherHeader } from "../api/helpers/payments.ts";
 import { depositAs, testAccount } from "../indexer/helpers/actions.ts";
-import { auditLedger, eventually, missingCharges, onRequestHead, paidResponse, startRawUpstream, startTcpRelay, startTraffic } from "./helpers.ts";
+import { auditLedger, eventually, injectSend, missingCharges, onRequestHead, paidResponse, startRawUpstream, startTcpRelay, startTraffic } from "./helpers.ts";
 
 const PRICE = 10_000n;
 const DEPOSIT = 100_000_000n;
@@ -326,10 +326,7 @@ describe("reliability: faults", () => {
         deployment: stack.chain.deployment,
         agents: trafficAgents,
         price: PRICE,
-        send: async (payment) => {
-          const res = await stack.app.inject({ method: "GET", url: "/v1/proxy/echo/live", headers: { "payment-signature": payment } });
-          return { status: res.statusCode, headers: res.headers as Record<string, string>, body: res.body };
-        },
+        send: injectSend(stack.app, "/v1/proxy/echo/live"),
       });
       const reports: SettleReport[] = [];
       try {

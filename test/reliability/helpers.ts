@@ -1,6 +1,7 @@
 import net from "node:net";
 import type { AddressInfo } from "node:net";
 
+import type { FastifyInstance } from "fastify";
 import type { Sql } from "postgres";
 import { verifyTypedData } from "viem";
 import type { Address, Hex, LocalAccount } from "viem";
@@ -49,9 +50,10 @@ export function onRequestHead(socket: net.Socket, then: () => void) {
 /**
  * A TCP relay on 127.0.0.1 in front of `target` (a JSON-RPC server, say) that can be cut — the
  * listener closed and every relayed connection destroyed, so new connections are refused — and
- * restored on the same port.
+ * restored on the same port. With `cutAfter`, a connection is also cut, both ways, right after
+ * relaying a chunk from the target for which it returns true.
  */
-export async function startTcpRelay(target: URL) {
+export async function startTcpRelay(target: URL, { cutAfter }: { cutAfter?: (fromTarget: Buffer) => boolean } = {}) {
   const sockets = new Set<net.Socket>();
   let server: net.Server | undefined;
   let port = 0;
@@ -66,7 +68,18 @@ export async function startTcpRelay(target: URL) {
           upstream.destroy();
         });
       }
-      client.pipe(upstream).pipe(client);
+      client.pipe(upstream);
+      if (cutAfter === undefined) {
+        upstream.pipe(client);
+      } else {
+        upstream.on("data", (chunk: Buffer) => {
+          client.write(chunk);
+          if (cutAfter(chunk)) {
+            client.destroy();
+            upstream.destroy();
+          }
+        });
+      }
     });
     await new Promise<void>((resolve) => s.listen(port, "127.0.0.1", resolve));
     port = (s.address() as AddressInfo).port;
@@ -120,6 +133,14 @@ export function paidResponse(agent: Address, headers: Record<string, string | st
 }
 
 /** What one call of `traffic` saw. */
+/** A `send` for `startTraffic` that pays `url` (a GET through the proxy) with `app.inject`. */
+export const injectSend =
+  (app: FastifyInstance, url: string) =>
+  async (payment: string): Promise<SendResult> => {
+    const res = await app.inject({ method: "GET", url, headers: { "payment-signature": payment } });
+    return { status: res.statusCode, headers: res.headers as Record<string, string>, body: res.body };
+  };
+
 export type CallOutcome = { agent: Address; status: number; code: string | undefined; paid: PaidResponse | undefined; error: string | undefined };
 
 type SendResult = { status: number; headers: Record<string, string | string[] | undefined>; body: string };

@@ -15,7 +15,7 @@ import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService } from "../api/helpers/payments.ts";
 import { testAccount } from "../indexer/helpers/actions.ts";
-import { auditLedger, eventually, fundAgents, missingCharges, startTraffic } from "./helpers.ts";
+import { auditLedger, eventually, fundAgents, injectSend, missingCharges, startTraffic } from "./helpers.ts";
 import type { CallOutcome } from "./helpers.ts";
 
 const PRICE = 10_000n;
@@ -92,10 +92,7 @@ describe("reliability: restarts under load", () => {
       deployment: stack.chain.deployment,
       agents: dbAgents,
       price: PRICE,
-      send: async (payment) => {
-        const res = await stack.app.inject({ method: "GET", url: "/v1/proxy/echo/q", headers: { "payment-signature": payment } });
-        return { status: res.statusCode, headers: res.headers as Record<string, string>, body: res.body };
-      },
+      send: injectSend(stack.app, "/v1/proxy/echo/q"),
     });
     let whileDown: CallOutcome[] = [];
     let health: { status: number; database: boolean } | undefined;

@@ -71,6 +71,16 @@ describe("x402 interop: stock @x402/fetch clients pay the proxy", () => {
       SELECT status, value, fee, tx_hash, upstream_status FROM exact_payments WHERE nonce = ${nonce.toLowerCase()}`;
     return row;
   };
+  /** A fetch that keeps every `payment-signature` header it sends. */
+  const recordingFetch = () => {
+    const sent: string[] = [];
+    const recording: typeof fetch = async (input, init) => {
+      const header = new Request(input, init).headers.get("payment-signature");
+      if (header) sent.push(header);
+      return fetch(input, init);
+    };
+    return { recording, sent };
+  };
   const nonceOf = (header: string) => (JSON.parse(Buffer.from(header, "base64").toString()) as { payload: { authorization: { nonce: Hex } } }).payload.authorization.nonce;
 
   beforeAll(async () => {
@@ -130,12 +140,7 @@ describe("x402 interop: stock @x402/fetch clients pay the proxy", () => {
 
   it("(a) a stock exact client pays one call: USDC moves on-chain, the provider is credited, the fee accrues", async () => {
     const before = await money();
-    const sent: string[] = [];
-    const recording: typeof fetch = async (input, init) => {
-      const header = new Request(input, init).headers.get("payment-signature");
-      if (header) sent.push(header);
-      return fetch(input, init);
-    };
+    const { recording, sent } = recordingFetch();
     const paidFetch = wrapFetchWithPayment(recording, exactClient());
     const res = await paidFetch(url("echo/weather?city=paris"));
     expect(res.status).toBe(200);
@@ -215,12 +220,7 @@ describe("x402 interop: stock @x402/fetch clients pay the proxy", () => {
 
   it("(b) an upstream 5xx settles nothing: no USDC moves, the authorization is released", async () => {
     const before = await money();
-    const sent: string[] = [];
-    const recording: typeof fetch = async (input, init) => {
-      const header = new Request(input, init).headers.get("payment-signature");
-      if (header) sent.push(header);
-      return fetch(input, init);
-    };
+    const { recording, sent } = recordingFetch();
     const res = await wrapFetchWithPayment(recording, exactClient())(url("echo/fail"));
     expect(res.status).toBe(502);
     expect(await res.json()).toMatchObject({ code: "upstream_failed", details: { upstreamStatus: 503 } });
@@ -232,12 +232,7 @@ describe("x402 interop: stock @x402/fetch clients pay the proxy", () => {
   it("withholds the response when the settlement fails after the upstream answered, and charges nothing", async () => {
     await stack.chain.mint(drained.address, PRICE);
     const before = await money();
-    const sent: string[] = [];
-    const recording: typeof fetch = async (input, init) => {
-      const header = new Request(input, init).headers.get("payment-signature");
-      if (header) sent.push(header);
-      return fetch(input, init);
-    };
+    const { recording, sent } = recordingFetch();
     const res = await wrapFetchWithPayment(recording, exactClient(drained))(url("echo/drain"));
     expect(res.status).toBe(402);
     const body = await res.text();

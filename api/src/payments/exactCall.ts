@@ -11,6 +11,7 @@ import { agentTabEscrowAbi, serviceIdToBytes32 } from "@agenttab/sdk";
 
 import { ApiError } from "../errors.ts";
 import type { Relayer } from "../plugins/relayer.ts";
+import { billingHeaders } from "./billing.ts";
 import {
   checkExactAuthorization,
   decodeExactPayment,
@@ -293,11 +294,7 @@ export function exactPayments(app: FastifyInstance, relayer: Relayer) {
     reply
       .status(upstream.statusCode)
       .header("payment-response", exactPaymentResponseHeader({ deployment, payer: authorization.from, amount: value, transaction: settlement.hash, receipt }))
-      .header("x-acf-amount", value.toString())
-      .header("x-acf-currency", "USDC")
-      .header("x-acf-provider", service.provider)
-      .header("x-acf-latency-ms", String(latencyMs))
-      .header("x-acf-request-id", requestId);
+      .headers(billingHeaders({ amount: value, provider: service.provider, latencyMs, requestId }));
     return reply.send(upstream.body);
   }
 

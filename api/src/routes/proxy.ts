@@ -14,6 +14,7 @@ import { charge, release } from "../ledger/charge.ts";
 import { gateRouter } from "../gates/router.ts";
 import type { Reservation } from "../ledger/reserve.ts";
 import { reserveWithTeamRules } from "../teams/reserve.ts";
+import { billingHeaders } from "../payments/billing.ts";
 import { proxiedPath } from "../payments/paths.ts";
 import { feeOf, priceOf } from "../payments/pricing.ts";
 import type { ServicePricing } from "../payments/pricing.ts";
@@ -270,11 +271,7 @@ export default async function proxy(app: FastifyInstance) {
       reply
         .status(upstream.statusCode)
         .header("payment-response", paymentResponseHeader({ deployment, payer: payment.signer, amount, receipt }))
-        .header("x-acf-amount", amount.toString())
-        .header("x-acf-currency", "USDC")
-        .header("x-acf-provider", service.provider)
-        .header("x-acf-latency-ms", String(latencyMs))
-        .header("x-acf-request-id", requestId);
+        .headers(billingHeaders({ amount, provider: service.provider, latencyMs, requestId }));
       return reply.send(upstream.body);
     },
   });

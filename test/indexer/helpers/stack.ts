@@ -109,12 +109,12 @@ export async function startIndexerStack() {
       await whileDown?.();
       indexer = await startIndexer({ ...indexerOptions, readyTimeoutMs: 90_000 });
     },
+    /** The embedded PostgreSQL's recent log lines (empty with an external DATABASE_URL). */
+    databaseLog: () => databaseLog.join(""),
     /**
      * Stops the embedded PostgreSQL and starts it again (same data, same port), running
      * `whileDown` in between. Throws with an external DATABASE_URL, which this stack cannot restart.
      */
-    /** The embedded PostgreSQL's recent log lines (empty with an external DATABASE_URL). */
-    databaseLog: () => databaseLog.join(""),
     async restartDatabase({ whileDown }: { whileDown?: () => Promise<void> } = {}) {
       if (db.restart === undefined) throw new Error("restartDatabase needs the embedded PostgreSQL (DATABASE_URL is set)");
       await db.restart(whileDown ? { whileDown } : {});

@@ -130,6 +130,7 @@ describe("reliability: hostile input", () => {
       const s = BigInt(`0x${good.slice(66, 130)}`);
       const v = Number.parseInt(good.slice(130), 16);
       const highS = `0x${good.slice(2, 66)}${(SECP256K1_N - s).toString(16).padStart(64, "0")}${(v === 27 ? 28 : 27).toString(16)}` as Hex;
+      const forVictim = await sign(attacker, { account: victim.address });
       const pool: Hex[] = [
         await sign(agent, { chainId: 8453 }),
         await sign(agent, { chainId: 84532 }),
@@ -139,7 +140,7 @@ describe("reliability: hostile input", () => {
         highS,
         `0x${"00".repeat(65)}`,
         `0x${"ff".repeat(65)}`,
-        await sign(attacker, { account: victim.address }),
+        forVictim,
         await sign(attacker),
         await sign(privateKeyToAccount(generatePrivateKey())),
       ];
@@ -155,6 +156,26 @@ describe("reliability: hostile input", () => {
         maxCumulative: fc.oneof(fc.constant(BIG.toString()), fc.bigInt({ min: -10n, max: 1n << 260n }).map(String), fc.constantFrom("1e18", "0x10", " 1", "", "01"), fc.string()),
         signature: fc.oneof(fc.constantFrom(...pool), hex, fc.string()),
       });
+      // Every pool signature, plus each envelope refusal, in an otherwise valid payload: these run on
+      // every seed, so the refusals asserted at the end are reached by construction, not by luck
+      // (eight independent fields all landing on valid values is rare in a few hundred random runs).
+      const valid = {
+        x402Version: 2 as unknown,
+        scheme: "agenttab-voucher",
+        network: deployment.network as string,
+        payTo: deployment.escrow as string,
+        account: agent.address as string,
+        signer: agent.address as string,
+        maxCumulative: BIG.toString(),
+        signature: good as string,
+      };
+      const examples: [typeof valid][] = [
+        ...pool.map((signature): [typeof valid] => [{ ...valid, signature }]),
+        [{ ...valid, account: victim.address, signer: attacker.address, signature: forVictim }],
+        [{ ...valid, network: "eip155:8453" }],
+        [{ ...valid, payTo: deployment.usdc }],
+        [{ ...valid, maxCumulative: "1e18" }],
+      ];
       const before = await ledgerTotals();
       const codes = new Map<string, number>();
       await fc.assert(
@@ -175,11 +196,11 @@ describe("reliability: hostile input", () => {
           // A refusal never tells one account's totals to a payer who did not sign for it.
           if (p.account.toLowerCase() === victim.address.toLowerCase()) expect(res.body).not.toContain(`"charged"`);
         }),
-        { numRuns: RUNS * 2 },
+        { numRuns: RUNS * 2, examples },
       );
       expect(seen).toEqual([]);
       expect(await ledgerTotals()).toEqual(before);
-      // The generator reached past the envelope checks into signature and ledger refusals.
+      // The examples reached past the envelope checks into signature and ledger refusals.
       expect([...codes.keys()]).toEqual(expect.arrayContaining(["invalid_signature", "wrong_network", "wrong_escrow", "invalid_amount"]));
     });
   });

@@ -35,14 +35,13 @@ describe("indexer: chain → Ponder → views → read module", () => {
     await stack?.stop();
   });
 
-  it("shows a deposit in the views within 2 s", async () => {
+  // How soon (the 2 s target) is measured by `npm run bench:indexer`, not bounded here.
+  it("shows a deposit in the views", async () => {
     await depositAs(stack, alice, 50_000_000n);
-    const { value, ms } = await stack.waitFor(
+    const { value } = await stack.waitFor(
       () => getAgentAccount(stack.reader, { account: alice.address }),
       (account) => account?.balance === 50_000_000n,
     );
-    console.log(`deposit visible in the views ${ms.toFixed(0)} ms after it was mined`);
-    expect(ms).toBeLessThan(2_000);
     expect(value).toMatchObject({ deposited: 50_000_000n, claimed: 0n, pendingWithdrawal: 0n, withdrawalUnlockAt: null });
   });
 
@@ -62,12 +61,10 @@ describe("indexer: chain → Ponder → views → read module", () => {
     await depositAs(stack, bob, 10_000_000n);
     const receipt = await escrowAs(stack, bob, "requestWithdrawal", [4_000_000n]);
     const block = await stack.publicClient.getBlock({ blockNumber: receipt.blockNumber });
-    const { value, ms } = await stack.waitFor(
+    const { value } = await stack.waitFor(
       () => getAgentAccount(stack.reader, { account: bob.address }),
       (account) => account?.pendingWithdrawal === 4_000_000n,
     );
-    console.log(`pending withdrawal visible ${ms.toFixed(0)} ms after it was mined`);
-    expect(ms).toBeLessThan(2_000);
     expect(value?.withdrawalUnlockAt).toBe(block.timestamp + BigInt(stack.deployment.withdrawalDelay));
     const pending = await listPendingWithdrawals(stack.reader);
     expect(pending.map((p) => p.address)).toContain(bob.address.toLowerCase());

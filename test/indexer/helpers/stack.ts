@@ -77,8 +77,11 @@ export async function startIndexerStack() {
   const mint = (to: `0x${string}`, amount: bigint) =>
     mined(deployer.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "mint", args: [to, amount] }));
 
-  /** Polls `read` until `done` holds, returning the value and how long it took. */
-  const waitFor = async <T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000) => {
+  /**
+   * Polls `read` until `done` holds, returning the value and how long it took. The default deadline
+   * is generous: it only costs time on a real failure, and a loaded machine can starve Ponder.
+   */
+  const waitFor = async <T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 30_000) => {
     const started = performance.now();
     for (;;) {
       const value = await read();

@@ -73,6 +73,17 @@ describe("api: quality gates reroute a failing primary to its backup, and restor
     return (res.json() as { gates: { primary: string; backup: string; reliability: { calls: number; successes: number; scoreBps: number; degraded: boolean } }[] }).gates[0];
   }
 
+  /**
+   * Takes the gate's probe slot for the next `ms` (plus the probe interval), as if a probe had just
+   * been sent, so the calls right after this go to the backup whatever the machine's speed: with
+   * calls slower than the interval, every call would otherwise claim the probe.
+   */
+  async function holdProbes(ms: number) {
+    await stack.app.sql`
+      UPDATE quality_gates SET last_probe_at = clock_timestamp() + make_interval(secs => ${ms} / 1000.0)
+      WHERE owner = ${owner.address.toLowerCase()} AND primary_service = 'primary-llm'`;
+  }
+
   /** Calls until `done` holds for the last outcome (at most `limit` calls, `pauseMs` apart); returns every outcome. */
   async function callUntil(done: (outcomes: Outcome[]) => boolean, { limit = 100, pauseMs = 0 } = {}): Promise<Outcome[]> {
     const outcomes: Outcome[] = [];
@@ -187,9 +198,9 @@ describe("api: quality gates reroute a failing primary to its backup, and restor
     backup.failing = true;
     const before = { ledger: await ledger(), primary: await creditedTo(primaryProvider.address), backup: await creditedTo(backupProvider.address) };
     const backupHits = backup.hits;
+    await holdProbes(60_000);
     const outcomes = await callUntil((o) => o.length === 8);
-    for (const outcome of outcomes) expect(outcome).toMatchObject({ status: 502, code: "upstream_failed", amount: null });
-    expect(outcomes.some((o) => o.servedBy === "backup-llm")).toBe(true);
+    for (const outcome of outcomes) expect(outcome).toMatchObject({ status: 502, code: "upstream_failed", amount: null, servedBy: "backup-llm" });
     expect(backup.hits).toBeGreaterThan(backupHits);
     expect(await ledger()).toEqual(before.ledger);
     expect(await creditedTo(primaryProvider.address)).toEqual(before.primary);
@@ -200,6 +211,8 @@ describe("api: quality gates reroute a failing primary to its backup, and restor
     backup.failing = false;
     primary.failing = false;
     const primaryBefore = await creditedTo(primaryProvider.address);
+    // The first calls go to the backup (the primary is still degraded); probes resume after 1 s.
+    await holdProbes(1_000);
     // Probes (one per interval) refill the primary's window with successes until it is above the bound.
     const outcomes = await callUntil((o) => o.length >= 3 && o.slice(-3).every((x) => x.servedBy === "primary-llm" && x.status === 200), { limit: 200, pauseMs: 50 });
     const firstBackup = outcomes.findIndex((o) => o.servedBy === "backup-llm");

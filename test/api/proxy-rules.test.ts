@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getAgentAccount, getDelegation } from "../../indexer/read/index.ts";
 import { depositAs, escrowAs, testAccount } from "../indexer/helpers/actions.ts";
 import { startApiStack, startUpstream } from "./helpers/apiStack.ts";
+import { awaitFreshWindow } from "./helpers/clockWindow.ts";
 import type { ApiStack } from "./helpers/apiStack.ts";
 import { listService, voucherHeader } from "./helpers/payments.ts";
 
@@ -114,6 +115,7 @@ describe("api: what a paid call must respect", () => {
     await depositAs(stack.chain, agent, 1_000_000n);
     await stack.chain.waitFor(() => getAgentAccount(stack.chain.reader, { account: agent.address }), (a) => a?.balance === 1_000_000n);
     const remaining: string[] = [];
+    await awaitFreshWindow(60_000, 15_000);
     for (let i = 1; i <= 4; i++) {
       const res = await call(agent, BigInt(i) * PRICE);
       expect(res.statusCode).toBe(200);

@@ -8,6 +8,7 @@ import { Team, authorizationHeader, signIn, signTeamChange } from "../../sdk/src
 import type { TeamChangeKind, TeamChangeMessages } from "../../sdk/src/index.ts";
 import { depositAs, escrowAs, testAccount } from "../indexer/helpers/actions.ts";
 import { startApiStack, startUpstream } from "./helpers/apiStack.ts";
+import { awaitFreshWindow } from "./helpers/clockWindow.ts";
 import type { ApiStack } from "./helpers/apiStack.ts";
 import { listService, voucherHeader } from "./helpers/payments.ts";
 
@@ -66,6 +67,8 @@ describe("api: agent teams — members spend one owner's deposit within signed b
   }
 
   beforeAll(async () => {
+    // Daily budgets reset at 00:00 UTC: a run that straddled it would see a member's budget refill.
+    await awaitFreshWindow(86_400_000, 180_000);
     // A slow upstream keeps concurrent calls in flight together, so their reservations race.
     upstream = await startUpstream((_req, res) => {
       forwarded++;
@@ -83,7 +86,7 @@ describe("api: agent teams — members spend one owner's deposit within signed b
     for (const member of frugalMembers) await escrowAs(stack.chain, frugal, "authorizeDelegate", [member.address, DELEGATE_CAP, 0]);
     await stack.chain.waitFor(() => getAgentAccount(stack.chain.reader, { account: frugal.address }), (a) => a?.balance === 5n * PRICE);
     await stack.chain.waitFor(() => getDelegation(stack.chain.reader, { account: frugal.address, delegate: frugalMembers[1]!.address }), (d) => d?.active === true);
-  }, 120_000);
+  }, 320_000); // setup, plus up to 3 min waiting out midnight UTC
 
   afterAll(async () => {
     await stack?.stop();

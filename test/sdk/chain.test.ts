@@ -26,6 +26,7 @@ import { mockSmartWalletBytecode } from "../../sdk/src/generated/bytecode.ts";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService } from "../api/helpers/payments.ts";
+import { awaitFreshWindow } from "../api/helpers/clockWindow.ts";
 import { depositAs, testAccount } from "../indexer/helpers/actions.ts";
 import { recordingSigner } from "./helpers/recordingSigner.ts";
 
@@ -336,6 +337,7 @@ describe("sdk: deposits, withdrawals, delegates, retries and receipts on the rea
     // Without retries: at most 2 calls per window pass, the rest are refused (each 429 sent once),
     // and only the passed ones are charged.
     const impatient = await AgentTabClient.connect({ apiUrl, signer: recording, retry: { attempts: 0 }, fetch: observing });
+    await awaitFreshWindow(1_000, 600);
     const outcomes = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => impatient.call("echo", { path: `/no-retry/${i}` })));
     const refused = outcomes.filter((o) => o.status === "rejected").map((o) => (o as PromiseRejectedResult).reason as unknown);
     const passed = outcomes.length - refused.length;
@@ -363,7 +365,7 @@ describe("sdk: deposits, withdrawals, delegates, retries and receipts on the rea
     expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0);
     expect(signed.length).toBeGreaterThan(5); // the refused ones signed again
     expect(await charged()).toBe(before + 5n * PRICE);
-    expect(results.map((r) => r.receipt.cumulative).sort()).toEqual([1n, 2n, 3n, 4n, 5n].map((n) => before + n * PRICE));
+    expect(results.map((r) => r.receipt.cumulative).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))).toEqual([1n, 2n, 3n, 4n, 5n].map((n) => before + n * PRICE));
     // Never a voucher above what was charged plus every call in flight, counted at most twice
     // (a corrective 402's total already includes the calls in flight: see VoucherBook).
     expect(signed.filter((maxCumulative) => maxCumulative > before + 10n * PRICE)).toEqual([]);

@@ -51,8 +51,8 @@ describe("settle: the weekly batch on the real stack", () => {
     const next = (spent.get(key) ?? 0n) + service.price;
     const payment = await voucherHeader(stack.chain.deployment, { signer, account, maxCumulative: next });
     let res = await stack.app.inject({ method: "GET", url: `/v1/proxy/${service.id}/q`, headers: { "payment-signature": payment } });
-    // Right after a settlement the proxy waits for the index to catch up.
-    for (let tries = 0; res.statusCode === 503 && res.json().code === "index_stale" && tries < 100; tries++) {
+    // Right after a settlement the proxy waits for the index to catch up (seconds on a loaded machine).
+    for (const deadline = Date.now() + 30_000; res.statusCode === 503 && res.json().code === "index_stale" && Date.now() < deadline; ) {
       await new Promise((resolve) => setTimeout(resolve, 50));
       res = await stack.app.inject({ method: "GET", url: `/v1/proxy/${service.id}/q`, headers: { "payment-signature": payment } });
     }

@@ -161,7 +161,8 @@ describe("watchtower: a withdrawal request gets its vouchers settled before the 
       child.stdout.on("data", (chunk) => (stdout += chunk));
       child.stderr.on("data", (chunk) => (stderr += chunk));
       const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-      const lines = () => stdout.trim().split("\n").filter(Boolean).map((line) => JSON.parse(line) as { event: string; [k: string]: unknown });
+      // Complete lines only: a chunk may end mid-line.
+      const lines = () => stdout.slice(0, stdout.lastIndexOf("\n") + 1).split("\n").filter(Boolean).map((line) => JSON.parse(line) as { event: string; [k: string]: unknown });
       try {
         // The first run settles the other agent at once; then it waits a day, the watchtower polling.
         await stack.chain.waitFor(async () => lines().map((l) => l.event), (events) => events.includes("next_run") && events.includes("watch_started"), 30_000);

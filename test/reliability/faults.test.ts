@@ -1,4 +1,5 @@
 import http from "node:http";
+import net from "node:net";
 import type { AddressInfo } from "node:net";
 
 import type { FastifyInstance } from "fastify";
@@ -97,6 +98,8 @@ describe("reliability: faults", () => {
     const urls: Record<string, string> = {
       echo: await upstream("echo", (_req, res) => res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}')),
       hangs: await upstream("hangs", () => {}),
+      // Answers once it has the whole request body.
+      drains: await upstream("drains", (req, res) => void req.resume().on("end", () => res.writeHead(200).end("drained"))),
       fails: await upstream("fails", (_req, res) => res.writeHead(500).end("boom")),
       bigheaders: await upstream("bigheaders", (_req, res) => res.writeHead(200, { "x-big": "a".repeat(80_000) }).end("ok")),
       resets: await raw("resets", (socket) => socket.resetAndDestroy()),
@@ -271,6 +274,39 @@ describe("reliability: faults", () => {
       expect(performance.now() - started).toBeLessThan(DRIBBLE_CHUNKS * 150);
       expect(await chargesOf(res.headers.get("x-acf-request-id")!)).toBe(1);
       expect(await ledgerOf(faultAgent)).toEqual({ charged: before.charged + PRICE, reserved: 0n });
+    });
+  });
+
+  describe("clients that hang up", () => {
+    it("releases at once the reservation of a client that hung up before its body arrived, even one the proxy forwards only after the hang-up", async () => {
+      const agent = faultAgent;
+      const before = await ledgerOf(agent);
+      const payment = await voucherHeader(stack.chain.deployment, { signer: agent, maxCumulative: ((attempts.get(agent.address) ?? 0n) + 1n) * PRICE });
+      const port = Number(new URL(mainUrl).port);
+      const drainsBefore = upstreamHits.get("drains") ?? 0;
+      // A row lock on the agent's ledger account holds the call at its reservation while the
+      // client sends half its body and hangs up; the proxy forwards only once the lock is gone.
+      const account = agent.address.toLowerCase();
+      await stack.app.sql`INSERT INTO ledger_accounts (account) VALUES (${account}) ON CONFLICT DO NOTHING`;
+      const socket = net.connect(port, "127.0.0.1");
+      socket.on("error", () => {});
+      try {
+        await stack.app.sql.begin(async (tx) => {
+          await tx`SELECT 1 FROM ledger_accounts WHERE account = ${account} FOR UPDATE`;
+          socket.write(`POST /v1/proxy/drains/q HTTP/1.1\r\nHost: 127.0.0.1\r\nPayment-Signature: ${payment}\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\n${"x".repeat(100)}`);
+          await eventually(async () => (await stack.app.sql`SELECT 1 FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'`).length > 0, { what: "the call waiting for its reservation" });
+          socket.destroy();
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        });
+      } finally {
+        socket.destroy();
+      }
+      // Released long before the upstream timeout (15 s) would have ended the forwarded request.
+      const released = performance.now();
+      await eventually(async () => (await ledgerOf(agent)).reserved === 0n && (await stack.app.sql`SELECT 1 FROM reservations WHERE account = ${agent.address.toLowerCase()}`).length === 0, { timeoutMs: 10_000, what: "the reservation released" });
+      expect(performance.now() - released).toBeLessThan(stack.app.config.upstreamTimeoutMs / 2);
+      expect(await ledgerOf(agent)).toEqual(before);
+      expect(upstreamHits.get("drains") ?? 0).toBeLessThanOrEqual(drainsBefore + 1);
     });
   });
 

@@ -348,7 +348,12 @@ async function forward(app: FastifyInstance, request: FastifyRequest, service: S
   }
 }
 
-/** Passes a body stream through, failing it once it exceeds `limit` bytes. */
+/**
+ * Passes a body stream through, failing it once it exceeds `limit` bytes, and at once when the
+ * client hangs up before its body has all arrived: also when it hung up before this was called
+ * (while the call waited for its reservation), when the stream is already destroyed and would
+ * never end; the upstream request would otherwise hold the reservation until the upstream timeout.
+ */
 function limitBody(body: Readable, limit: number): Readable {
   let seen = 0;
   const counter = new Transform({
@@ -358,7 +363,16 @@ function limitBody(body: Readable, limit: number): Readable {
       else callback(null, chunk);
     },
   });
-  body.on("error", (error) => counter.destroy(error));
+  const hungUp = () =>
+    counter.destroy(new ApiError({ status: 400, code: "request_aborted", message: "The client closed the connection before its body arrived; nothing was charged" }));
+  if (body.destroyed && !body.readableEnded) {
+    hungUp();
+    return counter;
+  }
+  body.on("error", hungUp);
+  body.on("close", () => {
+    if (!body.readableEnded) hungUp();
+  });
   return body.pipe(counter);
 }
 

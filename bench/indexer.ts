@@ -14,6 +14,7 @@ import { parseArgs } from "node:util";
 import { getAgentAccount } from "../indexer/read/index.ts";
 import { depositAs, escrowAs, testAccount } from "../test/indexer/helpers/actions.ts";
 import { startIndexerStack } from "../test/indexer/helpers/stack.ts";
+import { percentile } from "./lib/percentile.ts";
 
 const TARGET_MS = 2_000;
 const DEPOSIT = 10_000_000n;
@@ -23,11 +24,10 @@ const { values } = parseArgs({ options: { rounds: { type: "string", default: "20
 const rounds = Number(values.rounds);
 if (!Number.isInteger(rounds) || rounds < 1 || rounds > 1_000) throw new Error("--rounds must be an integer from 1 to 1000");
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
 const summary = (samples: number[]) => {
   const sorted = [...samples].sort((a, b) => a - b);
   const round = (ms: number) => Math.round(ms);
-  return { samples: sorted.length, p50: round(percentile(sorted, 50)), p95: round(percentile(sorted, 95)), max: round(sorted.at(-1) ?? Number.NaN), overTarget: sorted.filter((ms) => ms > TARGET_MS).length };
+  return { samples: sorted.length, p50: round(percentile(sorted, 0.5)), p95: round(percentile(sorted, 0.95)), max: round(sorted.at(-1) ?? Number.NaN), overTarget: sorted.filter((ms) => ms > TARGET_MS).length };
 };
 
 const stack = await startIndexerStack();

@@ -33,6 +33,7 @@ import { freePort } from "../scripts/lib/embeddedPostgres.ts";
 import { serializeDeployment } from "../sdk/src/index.ts";
 import { startIndexerStack } from "../test/indexer/helpers/stack.ts";
 import { fundAgents } from "../test/reliability/helpers.ts";
+import { percentile } from "./lib/percentile.ts";
 import { voucherHeaders } from "./lib/vouchers.ts";
 import type { VoucherAgent } from "./lib/vouchers.ts";
 
@@ -82,11 +83,6 @@ async function rssOf(pid: number): Promise<number> {
   const kb = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
   if (kb === undefined) throw new Error(`no VmRSS for ${pid}`);
   return Number(kb) * 1024;
-}
-
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -304,7 +300,7 @@ async function main() {
     errors: errorCount,
     errorsByKind: Object.fromEntries(errors),
     throughputPerSecond: round(ok / (wallMs / 1000)),
-    latencyMs: { p50: round(percentile(sorted, 50)), p99: round(percentile(sorted, 99)), max: round(sorted.at(-1) ?? Number.NaN) },
+    latencyMs: { p50: round(percentile(sorted, 0.5)), p99: round(percentile(sorted, 0.99)), max: round(sorted.at(-1) ?? Number.NaN) },
     rss: {
       warmupSeconds: WARMUP_MS / 1000,
       startMiB: round(rssStart / 2 ** 20, 1),

@@ -12,6 +12,8 @@
 import autocannon from "autocannon";
 import type { RawRequest } from "autocannon";
 
+import { percentile } from "./percentile.ts";
+
 export type LoadRun = { type: "run"; id: number; url: string; connections: number; seconds: number; amount?: number; paid: boolean };
 export type LoadResult = {
   type: "result";
@@ -40,11 +42,6 @@ export type LoadResult = {
 
 let pool: string[] = [];
 let next = 0;
-
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] as number;
-}
 
 async function run(message: LoadRun): Promise<LoadResult> {
   let latencies = new Float64Array(1 << 16);

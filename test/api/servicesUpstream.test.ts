@@ -52,6 +52,12 @@ describe("upstream URL check (allowPrivateUpstreams off)", () => {
     ["http://metadata.example/", "upstream_not_allowed"],
     ["http://mixed.example/", "upstream_not_allowed"], // one private answer is enough to refuse
     ["http://v6-ula.example/", "upstream_not_allowed"],
+    ["http://[64:ff9b::a9fe:a9fe]/", "upstream_not_allowed"], // NAT64 → 169.254.169.254
+    ["http://[64:ff9b:1::7f00:1]/", "upstream_not_allowed"], // local-use NAT64 → 127.0.0.1
+    ["http://[2002:a9fe:a9fe::1]/", "upstream_not_allowed"], // 6to4 → 169.254.169.254
+    ["http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/", "upstream_not_allowed"], // Teredo
+    ["http://[::ffff:0:a9fe:a9fe]/", "upstream_not_allowed"], // SIIT → 169.254.169.254
+    ["http://[::a9fe:a9fe]/", "upstream_not_allowed"], // IPv4-compatible
     ["http://nowhere.example/", "upstream_unresolvable"],
     ["https://public.example/v1?key=abc", "ok"],
     ["http://93.184.215.14:8080/", "ok"],

@@ -16,6 +16,18 @@ const challenge = { "www-authenticate": `${SIGN_IN_AUTHORIZATION_SCHEME} realm="
 export const unauthorized = (code: "missing_authorization" | "invalid_authorization" | "authorization_expired", message: string) =>
   new ApiError({ status: 401, code, message, headers: challenge });
 
+/**
+ * Whether an `Authorization` value is an AgentTab sign-in (scheme `AgentTab`, any casing, as the
+ * verifier reads it): the proxy never forwards one to a provider.
+ *
+ * @example
+ * isSignInAuthorization("agenttab eyJ…"); // true
+ * isSignInAuthorization("Bearer abc"); // false
+ */
+export function isSignInAuthorization(authorization: string): boolean {
+  return authorization.trim().split(/\s+/, 1)[0]?.toLowerCase() === SIGN_IN_AUTHORIZATION_SCHEME.toLowerCase();
+}
+
 /** Checks an `Authorization` header and returns the signed-in account (lowercase). */
 export type SignInVerifier = (authorization: string | undefined, options?: { nowSeconds?: bigint }) => Promise<Address>;
 
@@ -41,8 +53,8 @@ export function signInVerifier({ chainId, escrow, cacheSize = 10_000 }: { chainI
     if (authorization === undefined || authorization.trim() === "") {
       throw unauthorized("missing_authorization", `Sign in: send Authorization: ${SIGN_IN_AUTHORIZATION_SCHEME} <token>`);
     }
-    const [scheme, token, ...extra] = authorization.trim().split(/\s+/);
-    if (scheme?.toLowerCase() !== SIGN_IN_AUTHORIZATION_SCHEME.toLowerCase() || token === undefined || extra.length > 0) {
+    const [, token, ...extra] = authorization.trim().split(/\s+/);
+    if (!isSignInAuthorization(authorization) || token === undefined || extra.length > 0) {
       throw unauthorized("invalid_authorization", `The Authorization header must be "${SIGN_IN_AUTHORIZATION_SCHEME} <token>"`);
     }
     const cached = verified.get(token);

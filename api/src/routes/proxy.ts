@@ -1,10 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { Transform } from "node:stream";
-import type { Readable } from "node:stream";
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { Type } from "typebox";
-import { Agent, request as upstreamRequest, errors as undiciErrors } from "undici";
+import { errors as undiciErrors } from "undici";
+import type { Dispatcher } from "undici";
 import type { Address } from "viem";
 
 import { serviceIdToBytes32 } from "@agenttab/sdk";
@@ -15,7 +14,9 @@ import { gateRouter } from "../gates/router.ts";
 import type { Reservation } from "../ledger/reserve.ts";
 import { reserveWithTeamRules } from "../teams/reserve.ts";
 import { billingHeaders } from "../payments/billing.ts";
-import { proxiedPath } from "../payments/paths.ts";
+import { relayableHeaders, requestReceived, upstreamForwarder } from "../forwarding/forward.ts";
+import { proxiedTarget } from "../forwarding/path.ts";
+import { assertUpstreamHostAllowed } from "../forwarding/target.ts";
 import { feeOf, priceOf } from "../payments/pricing.ts";
 import type { ServicePricing } from "../payments/pricing.ts";
 import { receiptSigner, requestIdToBytes32 } from "../payments/receipts.ts";
@@ -28,17 +29,10 @@ import {
   voucherRequirements,
 } from "../payments/x402.ts";
 import { exactPayments } from "../payments/exactCall.ts";
-import { publicOnlyLookup } from "../services/upstreamUrl.ts";
+import { localAddresses } from "../services/upstreamUrl.ts";
 
-// Hop-by-hop headers (RFC 9110 §7.6.1) and our own payment headers never cross the proxy.
-const HOP_BY_HOP = ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
-const STRIPPED_REQUEST_HEADERS = new Set([...HOP_BY_HOP, "host", "content-length", "expect", "payment-signature", "x-payment", "x-payment-max-amount"]);
-const STRIPPED_RESPONSE_HEADERS = new Set([...HOP_BY_HOP, "payment-required", "payment-response"]);
-
-// Per app: the connection pool that re-checks, on every new connection, where an upstream's
-// name resolves now (registration checked it once; DNS can change since). Absent when private
-// upstreams are allowed (development).
-const publicUpstreams = new WeakMap<FastifyInstance, Agent>();
+// `/v1/proxy/<service>`: the segments of the request-target that are the proxy's own.
+const PROXY_PREFIX_SEGMENTS = 3;
 
 type ServiceRow = ServicePricing & {
   id: string;
@@ -69,11 +63,7 @@ export default async function proxy(app: FastifyInstance) {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", (_request, payload, done) => done(null, payload));
 
-  if (!app.config.allowPrivateUpstreams) {
-    const pool = new Agent({ connect: { lookup: publicOnlyLookup() } });
-    publicUpstreams.set(app, pool);
-    app.addHook("onClose", async () => pool.close());
-  }
+  const forward = upstreamForwarder(app);
   const services = serviceCache(app);
   const gates = gateRouter(app);
   const exact = app.relayer ? exactPayments(app, app.relayer) : undefined;
@@ -102,7 +92,8 @@ export default async function proxy(app: FastifyInstance) {
     handler: async (request: FastifyRequest<{ Params: { serviceId: string; "*": string } }>, reply: FastifyReply) => {
       const started = performance.now();
       let { serviceId } = request.params;
-      const path = proxiedPath(request.params["*"]);
+      const target = proxiedTarget(request.raw.url ?? request.url, PROXY_PREFIX_SEGMENTS);
+      const { path } = target;
       let service = await services.get(serviceId);
       let maxAmount = service.maxPrice;
 
@@ -128,7 +119,7 @@ export default async function proxy(app: FastifyInstance) {
       }
       if (Array.isArray(paymentHeader)) throw new ApiError({ status: 400, code: "invalid_payment_header", message: "Send one PAYMENT-SIGNATURE header", reason: "invalid_payload" });
       if (exact?.handles(paymentHeader)) {
-        return exact.pay({ request, reply, service, header: paymentHeader, resourceUrl, path, started, forward: () => forward(app, request, service, path), relayHeaders: (headers) => relayUpstreamHeaders(reply, headers) });
+        return exact.pay({ request, reply, service, header: paymentHeader, resourceUrl, path, started, forward: () => forward(request, service, target), relayHeaders: (headers) => relayUpstreamHeaders(reply, headers) });
       }
       const payment = decodeVoucherPayment(paymentHeader, deployment);
       const refuse = (code: string, message: string, extra: { charged?: bigint; reason?: string; details?: Record<string, unknown> } = {}) => {
@@ -181,9 +172,9 @@ export default async function proxy(app: FastifyInstance) {
       }
       reply.header("x-acf-rate-limit-remaining", String(reservation.rateRemaining));
 
-      let upstream: Awaited<ReturnType<typeof upstreamRequest>>;
+      let upstream: Dispatcher.ResponseData;
       try {
-        upstream = await forward(app, request, service, path);
+        upstream = await forward(request, service, target);
       } catch (error) {
         // Only the upstream's failures join its record (call_outcomes, which quality gates judge it
         // on): a body over the limit, a client that aborted or was still sending when the time ran
@@ -277,12 +268,15 @@ export default async function proxy(app: FastifyInstance) {
   });
 }
 
-async function loadService(app: FastifyInstance, serviceId: string): Promise<ServiceRow> {
+async function loadService(app: FastifyInstance, serviceId: string, selfAddresses: ReadonlySet<string> | undefined): Promise<ServiceRow> {
   const [row] = await app.sql<
     { id: string; provider: Address; name: string; upstream_url: string; pricing: "fixed" | "metered"; price: string; max_price: string; usage_header: string | null; status: string }[]
   >`SELECT id, provider, name, upstream_url, pricing, price, max_price, usage_header, status FROM services WHERE id = ${serviceId}`;
   if (!row) throw new ApiError({ status: 404, code: "service_not_found", message: `No service "${serviceId}"` });
   if (row.status !== "active") throw new ApiError({ status: 410, code: "service_delisted", message: `Service "${serviceId}" has been delisted` });
+  // Before any 402 or reservation: a service registered while private upstreams were allowed is
+  // not called once they are not (forwarding checks it again).
+  if (selfAddresses) assertUpstreamHostAllowed(new URL(row.upstream_url), selfAddresses);
   return {
     id: row.id,
     provider: row.provider,
@@ -296,9 +290,7 @@ async function loadService(app: FastifyInstance, serviceId: string): Promise<Ser
 }
 
 function relayUpstreamHeaders(reply: FastifyReply, headers: Record<string, string | string[] | undefined>) {
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && !STRIPPED_RESPONSE_HEADERS.has(name) && !name.startsWith("x-acf-")) reply.header(name, value);
-  }
+  for (const [name, value] of relayableHeaders(headers)) reply.header(name, value);
 }
 
 function parseMaxAmountHeader(value: string | string[] | undefined): bigint | undefined {
@@ -307,79 +299,6 @@ function parseMaxAmountHeader(value: string | string[] | undefined): bigint | un
     throw new ApiError({ status: 400, code: "invalid_max_amount", message: "X-Payment-Max-Amount must be one decimal amount of USDC atomic units" });
   }
   return BigInt(value.trim());
-}
-
-/** Sends the call upstream, streaming the body (bounded by the body limit) both ways. */
-async function forward(app: FastifyInstance, request: FastifyRequest, service: ServiceRow, path: string) {
-  const base = new URL(service.upstreamUrl);
-  const query = request.url.includes("?") ? request.url.slice(request.url.indexOf("?")) : "";
-  const target = new URL(`${base.pathname.replace(/\/+$/, "")}${path}${query}`, base);
-  const headers: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(request.headers)) {
-    if (value === undefined || STRIPPED_REQUEST_HEADERS.has(name) || name.startsWith("x-acf-")) continue;
-    if (name === "authorization" && typeof value === "string" && value.startsWith("AgentTab ")) continue;
-    headers[name] = value;
-  }
-  headers["x-forwarded-for"] = request.ip;
-  const hasBody = request.body !== undefined && request.body !== null;
-  const dispatcher = publicUpstreams.get(app);
-  // One deadline for the whole exchange, cleared once the upstream's body has closed. Not
-  // `AbortSignal.timeout`: its timer stays armed for the full timeout after every call, so the
-  // timer and its signal outlive young-generation GCs and are promoted to the old space, there to
-  // wait for a major GC (about 1 KB a call; docs/RELIABILITY.md, "Load and soak").
-  const ms = app.config.upstreamTimeoutMs;
-  const deadline = new AbortController();
-  const timer = setTimeout(() => deadline.abort(new DOMException(`The upstream did not answer within ${ms} ms`, "TimeoutError")), ms);
-  try {
-    const response = await upstreamRequest(target, {
-      ...(dispatcher ? { dispatcher } : {}),
-      method: request.method as "GET",
-      headers,
-      body: hasBody ? limitBody(request.body as Readable, app.config.maxBodyBytes) : null,
-      headersTimeout: ms,
-      bodyTimeout: ms,
-      signal: deadline.signal,
-    });
-    response.body.once("close", () => clearTimeout(timer));
-    return response;
-  } catch (error) {
-    clearTimeout(timer);
-    throw error;
-  }
-}
-
-/**
- * Passes a body stream through, failing it once it exceeds `limit` bytes, and at once when the
- * client hangs up before its body has all arrived: also when it hung up before this was called
- * (while the call waited for its reservation), when the stream is already destroyed and would
- * never end; the upstream request would otherwise hold the reservation until the upstream timeout.
- */
-function limitBody(body: Readable, limit: number): Readable {
-  let seen = 0;
-  const counter = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      seen += chunk.length;
-      if (seen > limit) callback(new ApiError({ status: 413, code: "body_too_large", message: `Bodies are limited to ${limit} bytes` }));
-      else callback(null, chunk);
-    },
-  });
-  const hungUp = () =>
-    counter.destroy(new ApiError({ status: 400, code: "request_aborted", message: "The client closed the connection before its body arrived; nothing was charged" }));
-  if (body.destroyed && !body.readableEnded) {
-    hungUp();
-    return counter;
-  }
-  body.on("error", hungUp);
-  body.on("close", () => {
-    if (!body.readableEnded) hungUp();
-  });
-  return body.pipe(counter);
-}
-
-/** Whether the client's request had fully arrived: no body, or all of it received. */
-function requestReceived(request: FastifyRequest): boolean {
-  const body = request.body as Readable | undefined | null;
-  return body === undefined || body === null || body.readableEnded || request.raw.complete;
 }
 
 function elapsed(started: number): number {
@@ -391,12 +310,13 @@ function elapsed(started: number): number {
  * time, and a delisting or price change takes effect within that second.
  */
 function serviceCache(app: FastifyInstance) {
+  const selfAddresses = app.config.allowPrivateUpstreams ? undefined : localAddresses();
   const cache = new Map<string, { at: number; value: Promise<ServiceRow> }>();
   return {
     get(serviceId: string): Promise<ServiceRow> {
       const hit = cache.get(serviceId);
       if (hit && Date.now() - hit.at < 1_000) return hit.value;
-      const value = loadService(app, serviceId);
+      const value = loadService(app, serviceId, selfAddresses);
       cache.set(serviceId, { at: Date.now(), value });
       value.catch(() => cache.delete(serviceId));
       if (cache.size > 10_000) cache.delete(cache.keys().next().value as string);

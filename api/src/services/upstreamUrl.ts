@@ -11,7 +11,9 @@ export type HostLookup = (hostname: string) => Promise<{ address: string; family
 
 // Addresses the proxy must never be pointed at: its own machine, private networks, cloud metadata
 // (169.254.169.254), and ranges that are not routable on the internet. IPv4-mapped IPv6
-// (::ffff:10.0.0.1) matches the IPv4 rules too.
+// (::ffff:10.0.0.1) matches the IPv4 rules too. IPv6 ranges that embed an IPv4 address and are
+// translated back to it by gateways on some networks (NAT64, 6to4, Teredo, SIIT) are refused
+// whole: 64:ff9b::a9fe:a9fe would reach 169.254.169.254 wherever NAT64 routes it.
 const blockedRanges: [network: string, prefix: number, type: "ipv4" | "ipv6"][] = [
   ["0.0.0.0", 8, "ipv4"], // "this network"; 0.0.0.0 reaches the local host
   ["10.0.0.0", 8, "ipv4"],
@@ -32,6 +34,13 @@ const blockedRanges: [network: string, prefix: number, type: "ipv4" | "ipv6"][] 
   ["fe80::", 10, "ipv6"], // link-local
   ["ff00::", 8, "ipv6"], // multicast
   ["2001:db8::", 32, "ipv6"], // documentation
+  ["192.88.99.0", 24, "ipv4"], // 6to4 relay anycast
+  ["64:ff9b::", 96, "ipv6"], // NAT64, well-known prefix (RFC 6052)
+  ["64:ff9b:1::", 48, "ipv6"], // NAT64, local-use prefix (RFC 8215)
+  ["2002::", 16, "ipv6"], // 6to4: the next 32 bits are an IPv4 address
+  ["2001::", 23, "ipv6"], // IETF protocol assignments: Teredo (2001::/32, embeds an IPv4 address), benchmarking, ORCHID
+  ["::ffff:0:0:0", 96, "ipv6"], // SIIT IPv4-translated addresses (RFC 2765)
+  ["100::", 64, "ipv6"], // discard-only
 ];
 const blocked = new BlockList();
 for (const [network, prefix, type] of blockedRanges) blocked.addSubnet(network, prefix, type);
@@ -49,6 +58,22 @@ export function isPublicAddress(address: string): boolean {
   const family = isIP(address);
   if (family === 0) return false;
   return !blocked.check(address, family === 4 ? "ipv4" : "ipv6");
+}
+
+/**
+ * The connect-time check for an upstream host that is an IP literal (`127.0.0.1`, `[::1]`): a
+ * connection to a literal never passes through a `lookup`, so {@link publicOnlyLookup} cannot see
+ * it. Returns the refused address, or undefined when the host is a name (its lookup checks it) or
+ * a public address that is not the proxy's own.
+ *
+ * @example
+ * refusedLiteralHost("[::ffff:127.0.0.1]"); // "::ffff:127.0.0.1"
+ * refusedLiteralHost("93.184.215.14"); // undefined
+ */
+export function refusedLiteralHost(hostname: string, selfAddresses: ReadonlySet<string> = localAddresses()): string | undefined {
+  const host = hostname.replace(/^\[|\]$/g, "");
+  if (isIP(host) === 0) return undefined;
+  return !isPublicAddress(host) || selfAddresses.has(normalizeAddress(host)) ? host : undefined;
 }
 
 /** This machine's own interface addresses: an upstream there would be the proxy calling itself. */

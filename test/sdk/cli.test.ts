@@ -186,7 +186,7 @@ describe("cli: agenttab against the real API and chain", () => {
 
     const broke = await agenttab(["call", "pricey"], envFor("cli poor agent"));
     expect(broke.code).toBe(3);
-    expect(broke.stderr).toMatch(/^agenttab: insufficient_funds: The escrow balance does not cover this call\. \(.*available 100000.*required 400000/);
+    expect(broke.stderr).toMatch(/^agenttab: insufficient_funds: The escrow balance does not cover this call\. Available balance 100000 is below this call's maximum 400000 \(.*available 100000.*required 400000/);
     expect(broke.stderr.trim().split("\n")).toHaveLength(1);
     expect(await charged(poor.address)).toBe(0n);
 
@@ -252,6 +252,10 @@ describe("cli: agenttab against the real API and chain", () => {
     const registered = await agenttab(["provider", "register", ...service, "--price", "0.01", "--json"], env);
     expect(registered.stderr).toBe("");
     expect(JSON.parse(registered.stdout)).toMatchObject({ id: "cli-weather", created: true, pricing: "fixed", price: "10000", maxPrice: "10000", tags: ["weather", "eu"] });
+    // A refused registration prints the API's explanation with its code (issue 12).
+    const refused = await agenttab(["provider", "register", "--id", "cli-refused", "--name", "Refused", "--category", "data", "--upstream", "ftp://files.example/x", "--price", "0.01"], env);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toBe("agenttab: invalid_upstream_url: The API answered 400 invalid_upstream_url. Invalid upstream URL: only http and https are supported.\n");
     const listed = JSON.parse((await agenttab(["services", "--category", "data", "--json"], { AGENTTAB_API_URL: apiUrl })).stdout) as { items: { id: string; provider: string }[] };
     expect(listed.items.map((s) => [s.id, s.provider.toLowerCase()])).toEqual([["cli-weather", seller.address.toLowerCase()]]);
 

@@ -87,8 +87,9 @@ const PAYMENT_REFUSED_STATUSES = new Set([401, 402, 403]);
 export function failureOf(error: unknown): Failure {
   if (error instanceof CliUsageError) return { exitCode: ExitCode.usage, name: error.name, code: error.code, message: error.shortMessage };
   if (error instanceof ApiRequestError) {
-    const detail = apiDetail(error);
-    const message = `${error.shortMessage}${detail ? ` ${detail}` : ""}`;
+    // The API's own words say what to fix ("resolves to 127.0.0.1, which the proxy does not call").
+    const said = error.apiMessage.trim();
+    const message = [error.shortMessage, said && !error.shortMessage.includes(said) ? said : "", apiDetail(error)].filter((part) => part !== "").join(" ");
     return { exitCode: exitCodeOfStatus(error.status), name: error.name, code: error.code, message };
   }
   if (error instanceof SpendLimitError) {

@@ -23,12 +23,15 @@ export class ApiRequestError extends AgentTabError {
   override name = "ApiRequestError";
   readonly status: number;
   readonly code: string;
+  /** The API's own explanation (its `message`), e.g. why an upstream URL was refused. */
+  readonly apiMessage: string;
   readonly details: Record<string, unknown> | undefined;
 
   constructor({ status, body, shortMessage }: { status: number; body: ApiErrorBody; shortMessage?: string }) {
     super(shortMessage ?? `The API answered ${status} ${body.code}.`, { details: body.message });
     this.status = status;
     this.code = body.code;
+    this.apiMessage = typeof body.message === "string" ? body.message : "";
     this.details = body.details;
   }
 }

@@ -1,3 +1,4 @@
+import { request as httpRequest } from "node:http";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
 
@@ -57,6 +58,18 @@ describe("reliability: hostile input", () => {
     return { charged: BigInt(row!.charged), reserved: BigInt(row!.reserved), charges: row!.charges };
   };
   const get = (url: string, headers: Record<string, string>) => stack.app.inject({ method: "GET", url, headers });
+  /** A GET on a real socket with the request-target exactly as given (inject would normalize it). */
+  const rawGet = (port: number, target: string, headers: Record<string, string>) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = httpRequest({ host: "127.0.0.1", port, path: target, headers, timeout: 20_000 }, (res) => {
+        let body = "";
+        res.setEncoding("utf8").on("data", (chunk: string) => (body += chunk));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on("timeout", () => req.destroy(new Error(`no answer to ${target}`)));
+      req.on("error", reject);
+      req.end();
+    });
   /** Sends raw bytes on a fresh connection and returns everything the server answers before closing. */
   const rawExchange = (bytes: string | Buffer, { endAfterMs = 3_000, until, url = baseUrl }: { endAfterMs?: number; until?: (answer: string) => boolean; url?: string } = {}) =>
     new Promise<string>((resolve, reject) => {
@@ -292,6 +305,53 @@ describe("reliability: hostile input", () => {
       expect(after.charges - before.charges).toBe(okCalls);
       expect(after.charged - before.charged).toBe(PRICE * BigInt(okCalls));
       expect(after.reserved).toBe(0n);
+    });
+
+    it("never sends a call to another origin from a path-less upstream, whatever the path; the path reaches it as sent (issue 12)", async () => {
+      // A loopback canary that no call may ever reach, and a path-less service: the shape under
+      // which `//host` used to replace the upstream's host.
+      let canaryConnections = 0;
+      const canary = await startUpstream((_req, res) => res.writeHead(200).end("canary"));
+      canary.server.on("connection", () => canaryConnections++);
+      const c = new URL(canary.url).port;
+      await listService(stack, { id: "pathless", provider: provider.address, upstreamUrl: upstream.url, price: PRICE });
+      try {
+        const hostLike = fc.constantFrom(`127.0.0.1:${c}`, `localhost:${c}`, `[::1]:${c}`, `[::ffff:127.0.0.1]:${c}`, `2130706433:${c}`, `0x7f000001:${c}`, `%2f127.0.0.1:${c}`, `\\127.0.0.1:${c}`, `%5c127.0.0.1:${c}`, "169.254.169.254");
+        const segment = fc.oneof(fc.constant(""), fc.constant(""), hostLike, fc.constantFrom("..", "%2e%2e", "%2f", "%3F", "%23", "%25", "a%2541", "@", ":", ";"), fc.stringMatching(/^[A-Za-z0-9._~-]{1,8}$/));
+        const pathArb = fc
+          .tuple(fc.array(segment, { minLength: 1, maxLength: 5 }), fc.option(fc.stringMatching(/^[A-Za-z0-9=&%._/:-]{0,20}$/)))
+          .map(([segments, query]) => `${segments.join("/")}${query === null ? "" : `?${query}`}`);
+        const port = Number(new URL(baseUrl).port);
+        const before = await ledgerTotals();
+        let okCalls = 0;
+        await fc.assert(
+          fc.asyncProperty(pathArb, async (path) => {
+            const hits = seen.length;
+            const res = await rawGet(port, `/v1/proxy/pathless/${path}`, { "payment-signature": agentPayment });
+            expect(res.status, `${path}: ${res.body}`).toBeLessThan(500);
+            if (res.status === 200) {
+              okCalls++;
+              // Exactly what was sent, joined to the upstream's (empty) base path.
+              expect(seen.at(-1)!.url).toBe(`/${path}`);
+              expect(seen.at(-1)!.url.startsWith("//")).toBe(false);
+            } else {
+              expect(res.status, `${path}: ${res.body}`).toBeGreaterThanOrEqual(400);
+              expect(seen.length).toBe(hits);
+            }
+          }),
+          {
+            numRuns: RUNS,
+            // Every host form, in every encoding, as a protocol-relative path: on every seed.
+            examples: [`//127.0.0.1:${c}/x`, `///127.0.0.1:${c}/x`, `%2f%2f127.0.0.1:${c}/x`, `//[::1]:${c}/`, `//2130706433:${c}/x`, `/\\127.0.0.1:${c}/x`, "a//b", "a/"].map((p) => [p.replace(/^\//, "")] as [string]),
+          },
+        );
+        expect(canaryConnections).toBe(0);
+        const after = await ledgerTotals();
+        expect(after.charges - before.charges).toBe(okCalls);
+        expect(after.reserved).toBe(0n);
+      } finally {
+        await canary.close();
+      }
     });
 
     it("forwards any body byte for byte, whatever its content type, and charges each call once", async () => {

@@ -80,12 +80,15 @@ export async function planEntries(
   return { entries, excluded };
 }
 
-/** Failed calls (ok = false) not yet reported, per provider, up to `before`. */
+/**
+ * Counted failed calls (ok = false, counted: with a paid call of their account behind them, see
+ * `record_failed_call` in api/migrations/009) not yet reported, per provider, up to `before`.
+ */
 export async function failedCalls(sql: Sql, before: string): Promise<Map<Address, number>> {
   const rows = await sql<{ provider: string; failed: number }[]>`
     SELECT s.provider, count(*)::int AS failed
     FROM call_outcomes o JOIN services s ON s.id = o.service_id
-    WHERE o.ok = false AND o.settlement_batch IS NULL AND o.created_at <= ${before}
+    WHERE o.ok = false AND o.counted AND o.settlement_batch IS NULL AND o.created_at <= ${before}
     GROUP BY s.provider`;
   return new Map(rows.map((r) => [getAddress(r.provider), r.failed]));
 }

@@ -46,8 +46,9 @@ export async function discardBatch(sql: Sql, batchId: Hex, error: string): Promi
 
 /**
  * Links the charges a mined batch covers to it (each track's unsettled charges up to the claimed
- * cumulative), and the failed calls it reported, then marks the batch — in one transaction, so a
- * crash leaves either all or nothing marked. Returns how many charges were marked.
+ * cumulative), and the counted failed calls it reported, then marks the batch — in one transaction,
+ * so a crash leaves either all or nothing marked. Uncounted failures are never reported and stay
+ * unlinked, outside the index of failures awaiting a report. Returns how many charges were marked.
  */
 export async function markBatch(sql: Sql, plan: BatchPlan): Promise<number> {
   return sql.begin(async (tx) => {
@@ -67,7 +68,7 @@ export async function markBatch(sql: Sql, plan: BatchPlan): Promise<number> {
         UPDATE call_outcomes o SET settlement_batch = ${plan.batchId}
         FROM services s
         WHERE s.id = o.service_id AND s.provider IN ${tx(reporting)}
-          AND o.ok = false AND o.settlement_batch IS NULL AND o.created_at <= ${plan.failedBefore}`;
+          AND o.ok = false AND o.counted AND o.settlement_batch IS NULL AND o.created_at <= ${plan.failedBefore}`;
     }
     await tx`UPDATE settlement_batches SET status = 'marked', updated_at = now() WHERE batch_id = ${plan.batchId}`;
     return marked;

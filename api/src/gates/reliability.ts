@@ -12,10 +12,12 @@ export type Reliability = {
 };
 
 /**
- * The reliability of a service over its last `windowCalls` forwarded calls (`call_outcomes`:
- * every call the proxy forwarded, charged or released, from every API instance): a success is an
- * upstream answer below 500 within `maxLatencyMs`. Read from Postgres, so every instance judges a
- * service on the same record.
+ * The reliability of a service over its last `windowCalls` counted calls (`call_outcomes`: every
+ * call the proxy forwarded, charged or released, from every API instance): a success is an
+ * upstream answer below 500 within `maxLatencyMs`. An uncharged failure counts only with a paid
+ * call of its account behind it, within a daily cap (`record_failed_call`, migrations/009); the
+ * others are left out, so nobody can trip a gate with failures that cost nothing. Read from
+ * Postgres, so every instance judges a service on the same record.
  *
  * @example
  * const { scoreBps } = await getReliability(app.sql, { serviceId: "weather-api", windowCalls: 20, maxLatencyMs: 2_000 });
@@ -28,7 +30,7 @@ export async function getReliability(
     SELECT count(*)::int AS calls,
            (count(*) FILTER (WHERE ok AND latency_ms <= ${maxLatencyMs}))::int AS successes,
            percentile_disc(0.5) WITHIN GROUP (ORDER BY latency_ms) AS median
-    FROM (SELECT ok, latency_ms FROM call_outcomes WHERE service_id = ${serviceId}
+    FROM (SELECT ok, latency_ms FROM call_outcomes WHERE service_id = ${serviceId} AND (ok OR counted)
           ORDER BY created_at DESC LIMIT ${windowCalls}) recent`;
   const calls = row?.calls ?? 0;
   const successes = row?.successes ?? 0;

@@ -37,6 +37,19 @@ export type ApiConfig = {
   relayerKey?: Hex;
   /** The smallest deposit the relayer submits (USDC atomic units), so nobody spends its gas on dust. */
   minRelayedDeposit: bigint;
+  /**
+   * x402 `exact` attempts allowed per window and service, counted before the attempt costs an RPC
+   * call or leaves an `exact_payments` row: per payer (the authorization's `from`, once its ECDSA
+   * signature proves it; a contract wallet's once the simulation has) and per client address
+   * (`request.ip`; an IPv6 client by its /64). Over either → `429 rate_limited` with `Retry-After`.
+   */
+  exactRateLimit: { perPayer: number; perClient: number; windowMs: number };
+  /**
+   * Largest upstream response an `exact` payment pays for, in bytes: the whole response is read
+   * before the payment settles, so that the payer gets all of it or pays nothing. A larger one is
+   * refused (`502 upstream_response_too_large`), not settled.
+   */
+  maxExactResponseBytes: number;
 };
 
 export type ApiConfigOverrides = Partial<Omit<ApiConfig, "deployment" | "databaseUrl" | "rpcUrl" | "receiptSignerKey">>;
@@ -55,6 +68,8 @@ export const defaultApiConfig = {
   reservationTtlMs: 120_000,
   allowPrivateUpstreams: false,
   minRelayedDeposit: 1_000_000n,
+  exactRateLimit: { perPayer: 60, perClient: 120, windowMs: 60_000 },
+  maxExactResponseBytes: 10_485_760,
 } as const satisfies ApiConfigOverrides;
 
 /** Lowercase, for ledger keys: the same rule the indexer's views follow. */

@@ -128,14 +128,19 @@ export function decodeExactPayment(header: string, deployment: Deployment): Exac
 }
 
 /**
- * Refuses an authorization that cannot pay this call: below the price, not valid yet, or expiring
- * within `marginSeconds` of `now` (the margin covers the upstream call and the settlement). Each
- * refusal is a 402 a fresh payment can fix.
+ * Refuses an authorization that cannot pay this call: below the price, not valid yet, expiring
+ * within `marginSeconds` of `now` (the margin covers the upstream call and the settlement), or valid
+ * for longer than `maxValiditySeconds` from `now` (the proxy forgets an unused authorization's
+ * record only once it has expired, so expiry must come within a bounded time). Each refusal is a
+ * 402 a fresh payment can fix.
  *
  * @example
- * checkExactAuthorization(authorization, { price: 25_000n, now: BigInt(Math.floor(Date.now() / 1000)), marginSeconds: 30n });
+ * checkExactAuthorization(authorization, { price: 25_000n, now: BigInt(Math.floor(Date.now() / 1000)), marginSeconds: 30n, maxValiditySeconds: 86_400n });
  */
-export function checkExactAuthorization(authorization: ExactAuthorization, { price, now, marginSeconds }: { price: bigint; now: bigint; marginSeconds: bigint }): void {
+export function checkExactAuthorization(
+  authorization: ExactAuthorization,
+  { price, now, marginSeconds, maxValiditySeconds }: { price: bigint; now: bigint; marginSeconds: bigint; maxValiditySeconds: bigint },
+): void {
   if (authorization.value === 0n || authorization.value < price) {
     throw new ApiError({
       status: 402,
@@ -153,6 +158,14 @@ export function checkExactAuthorization(authorization: ExactAuthorization, { pri
       status: 402,
       code: "authorization_expired",
       message: `The authorization expires at ${authorization.validBefore}; it must stay valid until at least ${now + marginSeconds}`,
+      reason: "invalid_exact_evm_payload_authorization_valid_before",
+    });
+  }
+  if (authorization.validBefore > now + maxValiditySeconds) {
+    throw new ApiError({
+      status: 402,
+      code: "authorization_too_long",
+      message: `The authorization is valid until ${authorization.validBefore}; this proxy takes authorizations valid for at most ${maxValiditySeconds} s (until ${now + maxValiditySeconds})`,
       reason: "invalid_exact_evm_payload_authorization_valid_before",
     });
   }

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from "fastify";
+import type { Sql } from "postgres";
 import type { Address, Hex, PublicClient } from "viem";
 
 import { agentTabEscrowAbi, mockUsdcAbi } from "@agenttab/sdk";
@@ -79,4 +80,25 @@ export async function reconcileExactPayments(
     if (updated.count === 1) done[outcome.status] += 1;
   }
   return done;
+}
+
+/**
+ * Deletes exact payments that moved no money (`released`, `failed`) closed more than `olderThanMs`
+ * ago whose authorization has expired, at most `limit` a run: what refused and failed attempts leave
+ * behind stays bounded. Safe against replays: an expired authorization is refused before its record
+ * is looked for (and by USDC), and `settled` rows, which record authorizations USDC has used, are
+ * never deleted (nor `pending` ones, which the reconciler closes). Safe to run on every instance at once.
+ *
+ * @returns how many rows were deleted.
+ * @example
+ * await pruneExactPayments(app.sql, { olderThanMs: 86_400_000 });
+ */
+export async function pruneExactPayments(sql: Sql, { olderThanMs, limit = 1_000 }: { olderThanMs: number; limit?: number }): Promise<number> {
+  const deleted = await sql`
+    DELETE FROM exact_payments WHERE request_id IN (
+      SELECT request_id FROM exact_payments
+      WHERE status IN ('released', 'failed') AND updated_at < now() - make_interval(secs => ${olderThanMs / 1000})
+        AND valid_before < floor(extract(epoch FROM now()))
+      ORDER BY updated_at LIMIT ${limit})`;
+  return deleted.count;
 }

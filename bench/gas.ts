@@ -40,7 +40,7 @@ async function startBench() {
     if (receipt.status !== "success") throw new Error(`transaction ${receipt.transactionHash} reverted`);
     return receipt;
   };
-  const deploy = async () => (await deployAgentTab({ publicClient, walletClient: operator }, { feeBps: Number(FEE_BPS) })).deployment;
+  const deploy = async () => (await deployAgentTab({ publicClient, walletClient: operator }, { feeBps: Number(FEE_BPS), relayer: operator.account.address })).deployment;
   const walletFor = async (local: LocalAccount) => {
     await connection.provider.request({ method: "hardhat_setBalance", params: [local.address, "0xDE0B6B3A7640000"] });
     return createWalletClient({ account: local, chain: hardhat, transport: custom(connection.provider) });

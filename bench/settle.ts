@@ -85,7 +85,7 @@ async function weeklySettle(deployment: Deployment, agents: readonly LocalAccoun
 
 /** The AgentTab week: settle (first and steady state), the providers' withdrawals, a top-up deposit. */
 async function benchAgentTab() {
-  const { deployment } = await deployAgentTab({ publicClient, walletClient: operator }, { feeBps: Number(FEE_BPS) });
+  const { deployment } = await deployAgentTab({ publicClient, walletClient: operator }, { feeBps: Number(FEE_BPS), relayer: operator.account.address });
   const agents = Array.from({ length: AGENTS }, (_, i) => account(`bench settle agent ${i}`));
   const providers = Array.from({ length: PROVIDERS }, (_, i) => account(`bench settle provider ${i}`));
   const total = DEPOSIT * BigInt(AGENTS);
@@ -120,7 +120,7 @@ async function benchAgentTab() {
 
 /** One 0.01 USDC `transfer` from an agent to a provider, both already holding USDC. */
 async function benchTransfer(): Promise<number> {
-  const { deployment } = await deployAgentTab({ publicClient, walletClient: operator }, { feeBps: Number(FEE_BPS) });
+  const { deployment } = await deployAgentTab({ publicClient, walletClient: operator }, { feeBps: Number(FEE_BPS), relayer: operator.account.address });
   const payer = account("bench transfer agent");
   const provider = account("bench transfer provider").address;
   await mint(deployment, payer.address, DEPOSIT);
@@ -135,7 +135,7 @@ async function benchTransfer(): Promise<number> {
 
 /** One 0.01 USDC x402 `exact` payment through the escrow to a provider that already has earnings. */
 async function benchExact(): Promise<number> {
-  const { deployment } = await deployAgentTab({ publicClient, walletClient: operator }, { feeBps: Number(FEE_BPS) });
+  const { deployment } = await deployAgentTab({ publicClient, walletClient: operator }, { feeBps: Number(FEE_BPS), relayer: operator.account.address });
   const payer = account("bench exact agent");
   const provider = account("bench exact provider").address;
   await mint(deployment, payer.address, DEPOSIT);

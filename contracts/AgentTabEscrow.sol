@@ -21,6 +21,8 @@ contract AgentTabEscrow is IAgentTabEscrow, AccessControlDefaultAdminRules, Paus
     /// @inheritdoc IAgentTabEscrow
     bytes32 public constant SETTLER_ROLE = keccak256("SETTLER_ROLE");
     /// @inheritdoc IAgentTabEscrow
+    bytes32 public constant EXACT_PAYMENT_ROLE = keccak256("EXACT_PAYMENT_ROLE");
+    /// @inheritdoc IAgentTabEscrow
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
 
     uint256 private constant BPS = 10_000;
@@ -89,9 +91,13 @@ contract AgentTabEscrow is IAgentTabEscrow, AccessControlDefaultAdminRules, Paus
         whenNotPaused
     {
         _credit(owner, owner, amount);
-        // A permit that someone else already submitted reverts here; the allowance it set is what
-        // matters, and transferFrom below checks it.
-        try usdc.permit(owner, address(this), amount, deadline, v, r, s) {} catch {}
+        // A failing permit (already used, expired, forged) leaves only a standing allowance, and
+        // only the owner itself may choose to deposit from that: anyone else could otherwise move an
+        // owner's spare allowance into the escrow, locked for the withdrawal delay.
+        try usdc.permit(owner, address(this), amount, deadline, v, r, s) {}
+        catch {
+            if (msg.sender != owner) revert PermitFailed(owner);
+        }
         usdc.safeTransferFrom(owner, address(this), amount);
     }
 
@@ -391,7 +397,7 @@ contract AgentTabEscrow is IAgentTabEscrow, AccessControlDefaultAdminRules, Paus
     /// @inheritdoc IAgentTabEscrow
     function settleExactPayment(ExactPayment calldata payment, bytes calldata signature)
         external
-        onlyRole(SETTLER_ROLE)
+        onlyRole(EXACT_PAYMENT_ROLE)
         whenNotPaused
     {
         if (payment.provider == address(0)) revert ZeroAddress();

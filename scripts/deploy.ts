@@ -75,7 +75,7 @@ export async function runDeploy({
   line("escrow", `${deployment.escrow} (block ${deployment.startBlock})`);
   line("reputation", deployment.reputation);
   line("settler", deployment.settler);
-  if (options.relayer !== undefined) line("relayer", `${options.relayer} (settler too, for x402 exact payments)`);
+  if (options.relayer !== undefined) line("relayer", `${options.relayer} (EXACT_PAYMENT_ROLE: x402 exact payments only)`);
   line("pauser", deployment.pauser);
   line("receipt signer", deployment.receiptSigner);
   if (adminTransferPending) {

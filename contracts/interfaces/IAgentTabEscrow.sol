@@ -139,6 +139,7 @@ interface IAgentTabEscrow {
     error DelegateNotActive(address account, address delegate);
     error DelegateExpired(address account, address delegate, uint256 expiresAt);
     error InvalidDelegate(address delegate);
+    error PermitFailed(address owner);
     error NoPendingWithdrawal(address account);
     error WithdrawalLocked(address account, uint256 unlockAt);
     error InsufficientEarnings(address provider, uint256 balance, uint256 amount);
@@ -155,8 +156,9 @@ interface IAgentTabEscrow {
     function depositFor(address account, uint256 amount) external;
 
     /// @notice Gasless deposit with an EIP-2612 permit signed by `owner`; anyone may relay it and the
-    /// funds always land in `owner`'s account. A permit already used (front-run) is tolerated when
-    /// the allowance is in place.
+    /// funds always land in `owner`'s account. The permit must succeed when someone else relays it
+    /// (`PermitFailed` otherwise, e.g. after a front-run): only `owner`'s own call may fall back to
+    /// an allowance already in place.
     function depositWithPermit(address owner, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
         external;
 
@@ -199,8 +201,9 @@ interface IAgentTabEscrow {
         returns (bool applied);
 
     /// @notice Executes an x402 `exact` payment (a USDC `TransferWithAuthorization` to this escrow)
-    /// and credits `payment.provider` with `value - fee` in the same transaction. Settler only,
-    /// because the signed authorization does not name the provider.
+    /// and credits `payment.provider` with `value - fee` in the same transaction. `EXACT_PAYMENT_ROLE`
+    /// only (not the settler), because the signed authorization does not name the provider: the
+    /// holder chooses it, within what the payer authorized and the fee rate.
     function settleExactPayment(ExactPayment calldata payment, bytes calldata signature) external;
 
     // ---------------------------------------------------------------------------------------------
@@ -250,8 +253,11 @@ interface IAgentTabEscrow {
     /// @notice How long a requested withdrawal waits before it can be finalized.
     function WITHDRAWAL_DELAY() external view returns (uint64);
 
-    /// @notice The role allowed to submit settlement batches and exact payments.
+    /// @notice The role allowed to submit settlement batches (the weekly settlement's key only).
     function SETTLER_ROLE() external view returns (bytes32);
+
+    /// @notice The role allowed to execute x402 `exact` payments and nothing else (the API's relayer).
+    function EXACT_PAYMENT_ROLE() external view returns (bytes32);
 
     /// @notice The role allowed to pause and unpause.
     function PAUSER_ROLE() external view returns (bytes32);

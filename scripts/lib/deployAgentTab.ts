@@ -23,7 +23,7 @@ export type DeployAgentTabOptions = {
   admin?: Address | undefined;
   /** Holder of SETTLER_ROLE; defaults to the admin. */
   settler?: Address | undefined;
-  /** The API's relayer: also gets SETTLER_ROLE, to settle x402 `exact` payments; none by default. */
+  /** The API's relayer: gets EXACT_PAYMENT_ROLE (x402 `exact` payments only, never settlement batches); none by default. */
   relayer?: Address | undefined;
   /** Holder of PAUSER_ROLE; defaults to the admin. */
   pauser?: Address | undefined;
@@ -125,13 +125,15 @@ export async function deployAgentTab(
 
   const escrowContract = { ...tx, address: escrow, abi: agentTabEscrowAbi } as const;
   const reputationContract = { ...tx, address: reputation, abi: agentTabReputationAbi } as const;
-  const [settlerRole, pauserRole] = await Promise.all([
+  const [settlerRole, exactPaymentRole, pauserRole] = await Promise.all([
     publicClient.readContract({ address: escrow, abi: agentTabEscrowAbi, functionName: "SETTLER_ROLE" }),
+    publicClient.readContract({ address: escrow, abi: agentTabEscrowAbi, functionName: "EXACT_PAYMENT_ROLE" }),
     publicClient.readContract({ address: escrow, abi: agentTabEscrowAbi, functionName: "PAUSER_ROLE" }),
   ]);
   await send(await walletClient.writeContract({ ...escrowContract, functionName: "grantRole", args: [settlerRole, settler] }));
+  // Least privilege: the internet-facing API's key can execute exact payments, not settle batches.
   if (options.relayer !== undefined) {
-    await send(await walletClient.writeContract({ ...escrowContract, functionName: "grantRole", args: [settlerRole, getAddress(options.relayer)] }));
+    await send(await walletClient.writeContract({ ...escrowContract, functionName: "grantRole", args: [exactPaymentRole, getAddress(options.relayer)] }));
   }
   await send(await walletClient.writeContract({ ...escrowContract, functionName: "grantRole", args: [pauserRole, pauser] }));
   await send(await walletClient.writeContract({ ...reputationContract, functionName: "setReceiptSigner", args: [receiptSigner, true] }));

@@ -14,8 +14,8 @@ import type { DeployAgentTabOptions } from "./deployAgentTab.ts";
 export const hardhatDeployerKey: Hex = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 
 /**
- * Hardhat's second well-known development key: the API's relayer on the local chain (31337), a
- * settler too so that it can settle x402 `exact` payments. Never used on any other chain.
+ * Hardhat's second well-known development key: the API's relayer on the local chain (31337), holder
+ * of EXACT_PAYMENT_ROLE so that it can execute x402 `exact` payments. Never used on any other chain.
  *
  * @example
  * privateKeyToAccount(hardhatRelayerKey).address; // "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
@@ -44,7 +44,7 @@ export const deployUsage = `Usage: npm run deploy -- [flags]
   --usdc ADDRESS               USDC token (USDC_ADDRESS; default: the known network's, MockUSDC on 31337)
   --admin ADDRESS              admin of the escrow and reputation contracts (ADMIN_ADDRESS; default: the deployer)
   --settler ADDRESS            SETTLER_ROLE holder (SETTLER_ADDRESS; default: the admin)
-  --relayer ADDRESS            the API's relayer, also a settler for x402 exact payments (RELAYER_ADDRESS;
+  --relayer ADDRESS            the API's relayer, EXACT_PAYMENT_ROLE holder for x402 exact payments (RELAYER_ADDRESS;
                                default: Hardhat account #1 on 31337, none elsewhere)
   --pauser ADDRESS             PAUSER_ROLE holder (PAUSER_ADDRESS; default: the admin)
   --receipt-signer ADDRESS     the proxy's receipt-signing key (RECEIPT_SIGNER_ADDRESS; default: the settler)

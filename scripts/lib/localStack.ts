@@ -57,7 +57,7 @@ export type LocalStack = {
 /**
  * Starts AgentTab locally from nothing: a fresh embedded PostgreSQL in a temporary folder, a
  * Hardhat JSON-RPC node with MockUSDC, the escrow and the reputation contract deployed (the API's
- * relayer holding the settler role), the Ponder indexer, and the API — all on 127.0.0.1. What
+ * relayer holding the exact-payment role), the Ponder indexer, and the API — all on 127.0.0.1. What
  * `npm run demo` and `npm start` run on. A failure part-way stops what had started.
  *
  * @example

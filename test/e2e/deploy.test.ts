@@ -11,7 +11,7 @@ import { deployAgentTab, runDeploy, UnknownChainError } from "../../scripts/depl
 import { parseDeployConfig } from "../../scripts/lib/deployConfig.ts";
 import { agentTabEscrowAbi, agentTabReputationAbi, readDeployment, receiptEip712 } from "../../sdk/src/index.ts";
 
-const settler = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+const settler = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"; // Hardhat #3: not the default relayer (#1)
 const receiptSigner = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
 
 describe("npm run deploy", () => {
@@ -44,6 +44,11 @@ describe("npm run deploy", () => {
       const client = createPublicClient({ transport: http(rpc) });
       const escrow = { address: deployment.escrow, abi: agentTabEscrowAbi } as const;
       expect(await client.readContract({ ...escrow, functionName: "hasRole", args: [keccak256(toHex("SETTLER_ROLE")), settler] })).toBe(true);
+      // Least privilege: the API's relayer (Hardhat account #1 by default on 31337) executes exact payments only.
+      const relayer = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+      expect(await client.readContract({ ...escrow, functionName: "hasRole", args: [keccak256(toHex("EXACT_PAYMENT_ROLE")), relayer] })).toBe(true);
+      expect(await client.readContract({ ...escrow, functionName: "hasRole", args: [keccak256(toHex("SETTLER_ROLE")), relayer] })).toBe(false);
+      expect(await client.readContract({ ...escrow, functionName: "hasRole", args: [keccak256(toHex("EXACT_PAYMENT_ROLE")), settler] })).toBe(false);
       expect(await client.readContract({ ...escrow, functionName: "feeBps" })).toBe(50);
       expect(await client.readContract({ ...escrow, functionName: "defaultAdminDelay" })).toBe(0);
       expect(Number(await client.readContract({ ...escrow, functionName: "WITHDRAWAL_DELAY" }))).toBe(deployment.withdrawalDelay);

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {IAgentTabEscrow} from "../../contracts/interfaces/IAgentTabEscrow.sol";
 import {VoucherHash} from "../../contracts/libraries/VoucherHash.sol";
 import {EscrowTestBase} from "./base/EscrowTestBase.sol";
@@ -26,14 +25,39 @@ contract DepositWithPermitTest is EscrowTestBase {
         _assertSolvent();
     }
 
-    function test_depositWithPermit_toleratesFrontRunPermit() public {
+    function test_depositWithPermit_ownerMayFallBackToItsAllowance() public {
         usdc.mint(alice, 3e6);
         uint256 deadline = block.timestamp + 1 hours;
         (uint8 v, bytes32 r, bytes32 s) = _permit(ALICE_KEY, 3e6, deadline);
         usdc.permit(alice, address(escrow), 3e6, deadline, v, r, s); // someone submits the permit first
-        vm.prank(bob);
+        vm.prank(alice); // the owner's own call may use the allowance the permit set
         escrow.depositWithPermit(alice, 3e6, deadline, v, r, s);
-        assertEq(_balance(alice), 3e6, "still credited");
+        assertEq(_balance(alice), 3e6, "credited");
+    }
+
+    function test_depositWithPermit_revertsForARelayerWhenThePermitFails() public {
+        usdc.mint(alice, 3e6);
+        uint256 deadline = block.timestamp + 1 hours;
+        (uint8 v, bytes32 r, bytes32 s) = _permit(ALICE_KEY, 3e6, deadline);
+        usdc.permit(alice, address(escrow), 3e6, deadline, v, r, s); // front-run: the permit is used
+        vm.prank(bob);
+        vm.expectRevert(abi.encodeWithSelector(IAgentTabEscrow.PermitFailed.selector, alice));
+        escrow.depositWithPermit(alice, 3e6, deadline, v, r, s);
+        assertEq(_balance(alice), 0, "nothing credited");
+    }
+
+    function test_depositWithPermit_strangerCannotMoveAStandingAllowance() public {
+        // Alice keeps a spare allowance for the escrow (for a later `deposit`).
+        usdc.mint(alice, 3e6);
+        vm.prank(alice);
+        usdc.approve(address(escrow), 3e6);
+        // Mallory calls with a junk permit, hoping the escrow falls back to that allowance.
+        vm.prank(mallory);
+        vm.expectRevert(abi.encodeWithSelector(IAgentTabEscrow.PermitFailed.selector, alice));
+        escrow.depositWithPermit(alice, 3e6, block.timestamp + 1 hours, 27, bytes32(uint256(1)), bytes32(uint256(2)));
+        assertEq(_balance(alice), 0, "nothing credited");
+        assertEq(usdc.balanceOf(alice), 3e6, "alice keeps her USDC");
+        assertEq(usdc.allowance(alice, address(escrow)), 3e6, "allowance untouched");
     }
 
     function test_depositWithPermit_revertsOnForgedPermit() public {
@@ -41,8 +65,7 @@ contract DepositWithPermitTest is EscrowTestBase {
         uint256 deadline = block.timestamp + 1 hours;
         (uint8 v, bytes32 r, bytes32 s) = _permit(MALLORY_KEY, 3e6, deadline); // not alice's key
         vm.prank(mallory);
-        // No allowance: the forged permit is ignored and the token refuses the transfer.
-        vm.expectRevert(abi.encodeWithSelector(IERC20Errors.ERC20InsufficientAllowance.selector, address(escrow), 0, 3e6));
+        vm.expectRevert(abi.encodeWithSelector(IAgentTabEscrow.PermitFailed.selector, alice));
         escrow.depositWithPermit(alice, 3e6, deadline, v, r, s);
         assertEq(_balance(alice), 0, "nothing credited");
         assertEq(usdc.balanceOf(alice), 3e6, "alice keeps her USDC");

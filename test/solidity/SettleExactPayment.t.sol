@@ -34,7 +34,7 @@ contract SettleExactPaymentTest is EscrowTestBase {
         bytes memory sig = _sig(p);
         vm.expectEmit(true, true, true, true, address(escrow));
         emit IAgentTabEscrow.ExactPaymentSettled(alice, provider1, NONCE, 1e6, 10_000, 990_000);
-        vm.prank(settler);
+        vm.prank(exactRelayer);
         escrow.settleExactPayment(p, sig);
         assertEq(escrow.earningsOf(provider1), 990_000, "provider");
         assertEq(escrow.accruedFees(), 10_000, "fee");
@@ -47,9 +47,9 @@ contract SettleExactPaymentTest is EscrowTestBase {
         usdc.mint(alice, 2e6);
         IAgentTabEscrow.ExactPayment memory p = _payment(1e6, 0);
         bytes memory sig = _sig(p);
-        vm.prank(settler);
+        vm.prank(exactRelayer);
         escrow.settleExactPayment(p, sig);
-        vm.prank(settler);
+        vm.prank(exactRelayer);
         vm.expectRevert(abi.encodeWithSelector(MockUSDC.AuthorizationAlreadyUsed.selector, alice, NONCE));
         escrow.settleExactPayment(p, sig);
         assertEq(escrow.earningsOf(provider1), 1e6, "credited once");
@@ -60,7 +60,7 @@ contract SettleExactPaymentTest is EscrowTestBase {
         IAgentTabEscrow.ExactPayment memory p = _payment(1e6, 0);
         bytes memory sig = _sig(p);
         p.value = 5e6;
-        vm.prank(settler);
+        vm.prank(exactRelayer);
         vm.expectRevert(abi.encodeWithSelector(MockUSDC.InvalidSignature.selector));
         escrow.settleExactPayment(p, sig);
     }
@@ -71,7 +71,7 @@ contract SettleExactPaymentTest is EscrowTestBase {
         bytes memory sig = _sig(p);
         // Anyone may submit a TransferWithAuthorization: the USDC lands unattributed.
         usdc.transferWithAuthorization(alice, address(escrow), p.value, p.validAfter, p.validBefore, p.nonce, sig);
-        vm.prank(settler);
+        vm.prank(exactRelayer);
         vm.expectRevert(abi.encodeWithSelector(MockUSDC.AuthorizationAlreadyUsed.selector, alice, NONCE));
         escrow.settleExactPayment(p, sig);
         vm.prank(admin);
@@ -81,14 +81,14 @@ contract SettleExactPaymentTest is EscrowTestBase {
 
     function test_settleExactPayment_revertsWhenFeeAboveRate() public {
         IAgentTabEscrow.ExactPayment memory p = _payment(1e6, 10_001);
-        vm.prank(settler);
+        vm.prank(exactRelayer);
         vm.expectRevert(abi.encodeWithSelector(IAgentTabEscrow.FeeAboveRate.selector, 10_001, 10_000));
         escrow.settleExactPayment(p, "");
     }
 
     function test_settleExactPayment_revertsWhenFeeAboveValue() public {
         IAgentTabEscrow.ExactPayment memory p = _payment(1, 2);
-        vm.prank(settler);
+        vm.prank(exactRelayer);
         vm.expectRevert(abi.encodeWithSelector(IAgentTabEscrow.FeeAboveValue.selector, 2, 1));
         escrow.settleExactPayment(p, "");
     }
@@ -96,28 +96,40 @@ contract SettleExactPaymentTest is EscrowTestBase {
     function test_settleExactPayment_revertsOnZeroProviderOrValue() public {
         IAgentTabEscrow.ExactPayment memory p = _payment(1e6, 0);
         p.provider = address(0);
-        vm.prank(settler);
+        vm.prank(exactRelayer);
         vm.expectRevert(abi.encodeWithSelector(IAgentTabEscrow.ZeroAddress.selector));
         escrow.settleExactPayment(p, "");
         p = _payment(0, 0);
-        vm.prank(settler);
+        vm.prank(exactRelayer);
         vm.expectRevert(abi.encodeWithSelector(IAgentTabEscrow.ZeroAmount.selector));
         escrow.settleExactPayment(p, "");
     }
 
-    function test_settleExactPayment_revertsForNonSettler() public {
+    function test_settleExactPayment_revertsWithoutTheExactPaymentRole() public {
         IAgentTabEscrow.ExactPayment memory p = _payment(1e6, 0);
-        bytes32 role = escrow.SETTLER_ROLE();
+        bytes32 role = escrow.EXACT_PAYMENT_ROLE();
         vm.prank(mallory);
         vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, mallory, role));
         escrow.settleExactPayment(p, "");
+        // Least privilege: the settlement's key cannot execute exact payments either.
+        vm.prank(settler);
+        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, settler, role));
+        escrow.settleExactPayment(p, "");
+    }
+
+    function test_settle_revertsForTheExactPaymentRole() public {
+        // The API's relayer, whose host faces the internet, cannot submit a settlement batch.
+        bytes32 role = escrow.SETTLER_ROLE();
+        vm.prank(exactRelayer);
+        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, exactRelayer, role));
+        escrow.settle(keccak256("batch"), "", new IAgentTabEscrow.Payout[](0), 0);
     }
 
     function test_settleExactPayment_revertsWhenPaused() public {
         vm.prank(pauser);
         escrow.pause();
         IAgentTabEscrow.ExactPayment memory p = _payment(1e6, 0);
-        vm.prank(settler);
+        vm.prank(exactRelayer);
         vm.expectRevert(abi.encodeWithSignature("EnforcedPause()"));
         escrow.settleExactPayment(p, "");
     }

@@ -86,6 +86,7 @@ contract TypedDataParityTest is TestBase {
     AgentTabReputation internal reputation;
     VoucherHashHarness internal harness;
     address internal settler = address(0x5E77);
+    address internal exactRelayer = address(0xE7AC7);
 
     function setUp() public {
         assertEq(block.chainid, 31337, "the vectors are for chain 31337");
@@ -95,6 +96,7 @@ contract TypedDataParityTest is TestBase {
         escrow = new AgentTabEscrow(IUSDC(address(usdc)), DEPLOYER, 0, 500, 100, 8 days);
         reputation = new AgentTabReputation(DEPLOYER, 0);
         escrow.grantRole(escrow.SETTLER_ROLE(), settler);
+        escrow.grantRole(escrow.EXACT_PAYMENT_ROLE(), exactRelayer);
         reputation.setReceiptSigner(SIGNER, true);
         vm.stopPrank();
         harness = new VoucherHashHarness();
@@ -160,7 +162,7 @@ contract TypedDataParityTest is TestBase {
         usdc.mint(SIGNER, AUTH_VALUE);
         IAgentTabEscrow.ExactPayment memory payment =
             IAgentTabEscrow.ExactPayment(SIGNER, AUTH_VALUE, 0, AUTH_VALID_BEFORE, AUTH_NONCE, address(0xF001), 0);
-        vm.prank(settler);
+        vm.prank(exactRelayer);
         escrow.settleExactPayment(payment, AUTH_SIG);
         assertEq(escrow.earningsOf(address(0xF001)), AUTH_VALUE, "provider paid by the viem authorization");
     }

@@ -113,9 +113,10 @@ const deposits: FastifyPluginAsyncTypebox = async (app) => {
       const message = { owner, spender: escrow, value, nonce, deadline };
       const { r, s, v, yParity } = parseSignature(signature);
       const permitArgs = [owner, escrow, value, deadline, Number(v ?? 27n + BigInt(yParity)), r, s] as const;
-      // The escrow ignores a failing permit (one someone else submitted first) and then spends the
-      // owner's allowance: for a contract wallet, whose signature cannot be recovered, the permit
-      // itself must succeed in an eth_call, or anyone could sweep its existing allowance in.
+      // The escrow itself now refuses a relayed deposit whose permit fails (PermitFailed: only the
+      // owner's own call may fall back to its allowance); this check refuses it before any gas is
+      // spent. A contract wallet's signature cannot be recovered, so its permit must succeed in an
+      // eth_call.
       await checkSignature(
         owner,
         signature,

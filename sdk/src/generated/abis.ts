@@ -408,6 +408,17 @@ export const agentTabEscrowAbi = [
   {
     "inputs": [
       {
+        "internalType": "address",
+        "name": "owner",
+        "type": "address"
+      }
+    ],
+    "name": "PermitFailed",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
         "internalType": "uint8",
         "name": "bits",
         "type": "uint8"
@@ -984,6 +995,19 @@ export const agentTabEscrowAbi = [
   {
     "inputs": [],
     "name": "DEFAULT_ADMIN_ROLE",
+    "outputs": [
+      {
+        "internalType": "bytes32",
+        "name": "",
+        "type": "bytes32"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "EXACT_PAYMENT_ROLE",
     "outputs": [
       {
         "internalType": "bytes32",

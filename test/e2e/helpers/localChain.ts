@@ -8,7 +8,11 @@ import { deployAgentTab } from "../../../scripts/deploy.ts";
 import type { DeployAgentTabOptions } from "../../../scripts/deploy.ts";
 import { agentTabEscrowAbi, mockUsdcAbi } from "../../../sdk/src/index.ts";
 
-/** A fresh in-process Hardhat chain with AgentTab deployed by account 0, which is also the settler. */
+/**
+ * A fresh in-process Hardhat chain with AgentTab deployed by account 0, which is also the settler
+ * and (unless `options.relayer` names another) the holder of the exact-payment role, so a test can
+ * drive both with one wallet.
+ */
 export type LocalChain = Awaited<ReturnType<typeof startLocalChain>>;
 
 /**
@@ -23,7 +27,7 @@ export async function startLocalChain(options: DeployAgentTabOptions = {}) {
   const publicClient = (await connection.viem.getPublicClient()) as unknown as PublicClient;
   const [deployer, ...others] = await connection.viem.getWalletClients();
   if (deployer === undefined) throw new Error("Hardhat gave no accounts");
-  const { deployment } = await deployAgentTab({ publicClient, walletClient: deployer }, options);
+  const { deployment } = await deployAgentTab({ publicClient, walletClient: deployer }, { relayer: deployer.account.address, ...options });
 
   /** Waits for a transaction sent on the automining chain and checks it succeeded. */
   const mined = async (hash: Hash | Promise<Hash>): Promise<TransactionReceipt> => {

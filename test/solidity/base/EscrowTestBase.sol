@@ -27,6 +27,7 @@ abstract contract EscrowTestBase is TestBase {
 
     address internal admin = address(0xAD);
     address internal settler = address(0x5E77);
+    address internal exactRelayer = address(0xE7AC7);
     address internal pauser = address(0x9A05E);
     address internal alice;
     address internal bob;
@@ -43,6 +44,7 @@ abstract contract EscrowTestBase is TestBase {
         bytes32 pauserRole = escrow.PAUSER_ROLE();
         vm.startPrank(admin);
         escrow.grantRole(settlerRole, settler);
+        escrow.grantRole(escrow.EXACT_PAYMENT_ROLE(), exactRelayer);
         escrow.grantRole(pauserRole, pauser);
         vm.stopPrank();
         alice = vm.addr(ALICE_KEY);

@@ -42,6 +42,7 @@ contract AgentTabEscrow is IAgentTabEscrow, AccessControlDefaultAdminRules, Paus
 
     mapping(address account => Account) private _accounts;
     mapping(address account => mapping(address delegate => Delegation)) private _delegations;
+    mapping(address account => mapping(address delegate => DelegateGrace)) private _graces;
     mapping(address account => PendingWithdrawal) private _withdrawals;
     mapping(address provider => uint256) private _earnings;
     mapping(bytes32 batchId => bool) private _settledBatches;
@@ -136,7 +137,17 @@ contract AgentTabEscrow is IAgentTabEscrow, AccessControlDefaultAdminRules, Paus
     /// @inheritdoc IAgentTabEscrow
     function authorizeDelegate(address delegate, uint96 cap, uint40 expiresAt) external {
         if (delegate == address(0) || delegate == msg.sender) revert InvalidDelegate(delegate);
+        // An expiry in the past would end claims on what the delegate already spent at once.
+        if (expiresAt != 0 && expiresAt <= block.timestamp) revert ExpiryInPast(expiresAt);
         Delegation storage d = _delegations[msg.sender][delegate];
+        DelegateClaimLimit memory limit = _claimLimit(msg.sender, delegate, d);
+        // Lowering the cap binds claims only after the grace: until then the higher one holds.
+        if (cap < limit.cap && (limit.until == 0 || block.timestamp < limit.until)) {
+            DelegateGrace storage g = _graces[msg.sender][delegate];
+            // Fits: limit.cap is a cap that was set as a uint96.
+            g.previousCap = uint96(limit.cap);
+            g.capLoweredAt = uint40(block.timestamp);
+        }
         d.cap = cap;
         d.expiresAt = expiresAt;
         d.active = true;
@@ -148,7 +159,31 @@ contract AgentTabEscrow is IAgentTabEscrow, AccessControlDefaultAdminRules, Paus
         Delegation storage d = _delegations[msg.sender][delegate];
         if (!d.active) revert DelegateNotActive(msg.sender, delegate);
         d.active = false;
+        _graces[msg.sender][delegate].revokedAt = uint40(block.timestamp);
         emit DelegateRevoked(msg.sender, delegate);
+    }
+
+    /// @dev The cap and the end of claims for a delegate now (see {delegateClaimLimit}). Reads the
+    /// grace slot only for a revoked delegate or one whose cap was lowered.
+    function _claimLimit(address account, address delegate, Delegation storage d)
+        private
+        view
+        returns (DelegateClaimLimit memory limit)
+    {
+        Delegation memory dm = d;
+        limit.cap = dm.cap;
+        limit.active = dm.active;
+        if (dm.expiresAt != 0) limit.until = uint256(dm.expiresAt) + WITHDRAWAL_DELAY;
+        DelegateGrace memory g = _graces[account][delegate];
+        if (!dm.active) {
+            // Never authorized: nothing to claim. Revoked: claims until the grace ends.
+            if (g.revokedAt == 0) return DelegateClaimLimit(0, 0, false);
+            uint256 revokedUntil = uint256(g.revokedAt) + WITHDRAWAL_DELAY;
+            if (limit.until == 0 || revokedUntil < limit.until) limit.until = revokedUntil;
+        }
+        if (g.capLoweredAt != 0 && g.previousCap > dm.cap && block.timestamp < uint256(g.capLoweredAt) + WITHDRAWAL_DELAY) {
+            limit.cap = g.previousCap;
+        }
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -324,9 +359,16 @@ contract AgentTabEscrow is IAgentTabEscrow, AccessControlDefaultAdminRules, Paus
     function _debitDelegated(address account, address delegate, uint256 cumulative) private returns (uint256 amount) {
         Delegation storage d = _delegations[account][delegate];
         Delegation memory dm = d;
-        if (!dm.active) revert DelegateNotActive(account, delegate);
-        if (dm.expiresAt != 0 && block.timestamp >= dm.expiresAt) revert DelegateExpired(account, delegate, dm.expiresAt);
-        if (cumulative > dm.cap) revert ClaimAboveDelegateCap(account, delegate, dm.cap, cumulative);
+        if (dm.expiresAt != 0 && block.timestamp >= uint256(dm.expiresAt) + WITHDRAWAL_DELAY) {
+            revert DelegateExpired(account, delegate, dm.expiresAt);
+        }
+        // The common case (active, within its cap) reads one slot; a revocation or a lowered cap
+        // is checked against its grace.
+        if (!dm.active || cumulative > dm.cap) {
+            DelegateClaimLimit memory limit = _claimLimit(account, delegate, d);
+            if (!dm.active && (limit.until == 0 || block.timestamp >= limit.until)) revert DelegateNotActive(account, delegate);
+            if (cumulative > limit.cap) revert ClaimAboveDelegateCap(account, delegate, limit.cap, cumulative);
+        }
         if (cumulative < dm.claimed) revert ClaimBelowClaimed(account, delegate, dm.claimed, cumulative);
         // Cannot underflow: checked just above.
         unchecked {
@@ -542,6 +584,11 @@ contract AgentTabEscrow is IAgentTabEscrow, AccessControlDefaultAdminRules, Paus
     /// @inheritdoc IAgentTabEscrow
     function delegationOf(address account, address delegate) external view returns (Delegation memory) {
         return _delegations[account][delegate];
+    }
+
+    /// @inheritdoc IAgentTabEscrow
+    function delegateClaimLimit(address account, address delegate) external view returns (DelegateClaimLimit memory) {
+        return _claimLimit(account, delegate, _delegations[account][delegate]);
     }
 
     /// @inheritdoc IAgentTabEscrow

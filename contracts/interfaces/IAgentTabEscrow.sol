@@ -31,6 +31,23 @@ interface IAgentTabEscrow {
         bool active;
     }
 
+    /// @notice What an owner took back from a delegate, kept so that what the delegate spent before
+    /// stays claimable for `WITHDRAWAL_DELAY` afterwards: the cap before it was last lowered, when
+    /// it was lowered, and when the delegate was last revoked (0 = never).
+    struct DelegateGrace {
+        uint96 previousCap;
+        uint40 capLoweredAt;
+        uint40 revokedAt;
+    }
+
+    /// @notice What a claim on a delegate's vouchers is checked against at a given time: the
+    /// cumulative `cap` it may reach, and `until`, the time from which no claim is accepted (0 = none).
+    struct DelegateClaimLimit {
+        uint256 cap;
+        uint256 until;
+        bool active;
+    }
+
     /// @notice A requested agent withdrawal; it can be finalized from `unlockAt` on.
     struct PendingWithdrawal {
         uint128 amount;
@@ -138,6 +155,7 @@ interface IAgentTabEscrow {
     error ClaimAboveDelegateCap(address account, address delegate, uint256 cap, uint256 cumulative);
     error DelegateNotActive(address account, address delegate);
     error DelegateExpired(address account, address delegate, uint256 expiresAt);
+    error ExpiryInPast(uint256 expiresAt);
     error InvalidDelegate(address delegate);
     error PermitFailed(address owner);
     error NoPendingWithdrawal(address account);
@@ -178,11 +196,16 @@ interface IAgentTabEscrow {
     // ---------------------------------------------------------------------------------------------
 
     /// @notice Lets `delegate` sign vouchers against the caller's account up to a cumulative `cap`
-    /// (including what was already claimed on its vouchers), until `expiresAt` (0 = no expiry).
-    /// Calling again updates the cap and expiry and re-activates a revoked delegate.
+    /// (including what was already claimed on its vouchers), until `expiresAt` (0 = no expiry; else
+    /// in the future). Calling again updates the cap and expiry and re-activates a revoked delegate.
+    /// Nothing an owner does un-pays what a delegate already spent: a lower cap binds new claims only
+    /// after `WITHDRAWAL_DELAY` (until then the higher one still holds), and claims stay possible
+    /// until `WITHDRAWAL_DELAY` after the expiry.
     function authorizeDelegate(address delegate, uint96 cap, uint40 expiresAt) external;
 
-    /// @notice Revokes `delegate` at once: none of its vouchers can be claimed after this.
+    /// @notice Revokes `delegate`: the proxy stops accepting its vouchers at once, and the escrow
+    /// accepts claims on the vouchers it signed before for `WITHDRAWAL_DELAY` more (the settlement's
+    /// watchtower claims them well before), so what it spent reaches the providers who served it.
     function revokeDelegate(address delegate) external;
 
     // ---------------------------------------------------------------------------------------------
@@ -276,6 +299,11 @@ interface IAgentTabEscrow {
 
     /// @notice A delegate's authorization on an account.
     function delegationOf(address account, address delegate) external view returns (Delegation memory);
+
+    /// @notice What a claim on `delegate`'s vouchers against `account` is checked against now: its
+    /// cap (the higher one while a lowering is in its grace) and the time from which no claim is
+    /// accepted (the expiry or the revocation plus `WITHDRAWAL_DELAY`; 0 = none).
+    function delegateClaimLimit(address account, address delegate) external view returns (DelegateClaimLimit memory);
 
     /// @notice An account's pending withdrawal (zero when none).
     function pendingWithdrawalOf(address account) external view returns (PendingWithdrawal memory);

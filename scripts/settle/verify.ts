@@ -8,7 +8,8 @@ import type { Entry, Excluded } from "./types.ts";
 /**
  * Checks each entry off-chain the way the escrow will: the voucher covers the claim and was signed
  * by the track's signer (ECDSA; a contract signer is left to the simulation, which runs ERC-1271),
- * a delegate is active, unexpired and within its cap, and each account's balance covers the sum of
+ * a delegate's claims are still accepted (active, or revoked or expired within the grace) and within
+ * the cap claims are held to, and each account's balance covers the sum of
  * its claims. Entries that fail are returned as excluded, with the reason.
  */
 export async function verifyEntries(chain: SettleChain, entries: Entry[]): Promise<{ entries: Entry[]; excluded: Excluded[] }> {
@@ -49,10 +50,13 @@ async function checkEntry(chain: SettleChain, e: Entry, now: bigint): Promise<{ 
     if (code === undefined || code === "0x") return { reason: "invalid_voucher_signature" };
   }
   if (e.account.toLowerCase() !== e.signer.toLowerCase()) {
-    const d = await chain.publicClient.readContract({ address: chain.escrow, abi: agentTabEscrowAbi, functionName: "delegationOf", args: [e.account, e.signer] });
-    if (!d.active) return { reason: "delegate_not_active" };
-    if (d.expiresAt !== 0 && BigInt(d.expiresAt) <= now) return { reason: "delegate_expired", detail: `expired at ${d.expiresAt}` };
-    if (e.cumulative > d.cap) return { reason: "claim_above_delegate_cap", detail: `cap ${d.cap}, claim ${e.cumulative}` };
+    // The escrow's own rule: a revoked delegate, a lowered cap or a passed expiry still lets what
+    // the delegate spent be claimed for WITHDRAWAL_DELAY afterwards.
+    const limit = await chain.publicClient.readContract({ address: chain.escrow, abi: agentTabEscrowAbi, functionName: "delegateClaimLimit", args: [e.account, e.signer] });
+    const ended = limit.until !== 0n && limit.until <= now;
+    if (!limit.active && (limit.until === 0n || ended)) return { reason: "delegate_not_active" };
+    if (ended) return { reason: "delegate_expired", detail: `claims ended at ${limit.until}` };
+    if (e.cumulative > limit.cap) return { reason: "claim_above_delegate_cap", detail: `cap ${limit.cap}, claim ${e.cumulative}` };
   }
   return undefined;
 }

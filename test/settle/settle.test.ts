@@ -213,16 +213,38 @@ describe("settle: the weekly batch on the real stack", () => {
     await expectBalanced();
   });
 
-  it("leaves out a revoked delegate's claim and reports it, while the rest settles", async () => {
+  it("settles what a revoked delegate spent (issue 13); once the grace has passed, leaves its claim out and reports it while the rest settles", async () => {
     await round(1);
     await escrowAs(stack.chain, carol, "revokeDelegate", [carolDelegate.address]);
+    await stack.chain.waitFor(() => getDelegation(stack.chain.reader, { account: carol.address, delegate: carolDelegate.address }), (d) => d?.active === false);
 
-    // The chain itself rejects the claim: the simulation drops it with the decoded error.
+    // Revoked after spending: the escrow still takes the claim, so the providers who served it are paid.
     const { entries } = await planEntries(stack.app.sql, chain);
-    const simulated = await simulateEntries(chain, entries);
-    expect(simulated.excluded).toEqual([expect.objectContaining({ signer: carolDelegate.address, reason: "DelegateNotActive" })]);
-    expect(simulated.entries).toHaveLength(entries.length - 1);
+    expect(entries.some((e) => e.signer === carolDelegate.address)).toBe(true);
+    expect((await simulateEntries(chain, entries)).excluded).toEqual([]);
+    const settled = keep(await run());
+    expect(settled.status).toBe("settled");
+    expect(settled.excluded).toEqual([]);
+    await expectBalanced();
+    // And new spending stopped at once.
+    const refused = await stack.app.inject({
+      method: "GET",
+      url: "/v1/proxy/weather/q",
+      headers: { "payment-signature": await voucherHeader(stack.chain.deployment, { signer: carolDelegate, account: carol.address, maxCumulative: 10n ** 9n }) },
+    });
+    expect(refused.json()).toMatchObject({ code: "delegate_not_authorized" });
 
+    // Authorized again, it spends, is revoked, and nobody settles for longer than the grace.
+    await escrowAs(stack.chain, carol, "authorizeDelegate", [carolDelegate.address, 2_000_000n, 0]);
+    await stack.chain.waitFor(() => getDelegation(stack.chain.reader, { account: carol.address, delegate: carolDelegate.address }), (d) => d?.active === true);
+    await pay(carolDelegate, 0, carol.address);
+    await escrowAs(stack.chain, carol, "revokeDelegate", [carolDelegate.address]);
+    await stack.chain.publicClient.request({ method: "evm_increaseTime" as never, params: [stack.chain.deployment.withdrawalDelay + 1] as never });
+    await stack.chain.publicClient.request({ method: "evm_mine" as never, params: [] as never });
+    await Promise.all(agents.map((a) => pay(a, 0))); // the others keep paying
+    const { entries: late } = await planEntries(stack.app.sql, chain);
+    const simulated = await simulateEntries(chain, late);
+    expect(simulated.excluded).toEqual([expect.objectContaining({ signer: carolDelegate.address, reason: "DelegateNotActive" })]);
     const report = keep(await run());
     expect(report.status).toBe("partial");
     expect(report.excluded).toEqual([expect.objectContaining({ account: carol.address, signer: carolDelegate.address, reason: "delegate_not_active" })]);

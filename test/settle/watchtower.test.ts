@@ -6,10 +6,11 @@ import path from "node:path";
 import type { Address, LocalAccount } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { getAgentAccount, listPendingWithdrawals } from "../../indexer/read/index.ts";
+import { getAgentAccount, getDelegation, listPendingWithdrawals } from "../../indexer/read/index.ts";
 import type { SettleChain } from "../../scripts/settle/chain.ts";
 import { createExclusive, parseDuration } from "../../scripts/settle/schedule.ts";
-import { watchWithdrawals } from "../../scripts/settle/watchtower.ts";
+import { settle } from "../../scripts/settle/run.ts";
+import { watchPass, watchWithdrawals } from "../../scripts/settle/watchtower.ts";
 import { agentTabEscrowAbi, mockUsdcAbi, serializeDeployment } from "../../sdk/src/index.ts";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
@@ -145,6 +146,47 @@ describe("watchtower: a withdrawal request gets its vouchers settled before the 
       expect(BigInt(row!.sum)).toBeGreaterThan(0n);
       expect(await read("earningsOf", [s.provider])).toBe(BigInt(row!.sum));
     }
+  });
+
+  it("settles a delegate's spending as soon as its owner revokes it, lowers its cap below it, or lets it near its expiry (issue 13)", async () => {
+    const owners = [1, 2, 3, 4].map((i) => testAccount(`watchtower owner ${i}`));
+    const delegates = [1, 2, 3, 4].map((i) => testAccount(`watchtower delegate ${i}`));
+    const now = (await stack.chain.publicClient.getBlock()).timestamp;
+    for (const [i, owner] of owners.entries()) {
+      await depositAs(stack.chain, owner, DEPOSIT);
+      // The third delegate expires in an hour of chain time: within the watchtower's horizon.
+      await escrowAs(stack.chain, owner, "authorizeDelegate", [delegates[i]!.address, 1_000_000n, i === 2 ? Number(now) + 3_600 : 0]);
+    }
+    for (const [i, owner] of owners.entries()) {
+      await stack.chain.waitFor(() => getDelegation(stack.chain.reader, { account: owner.address, delegate: delegates[i]!.address }), (d) => d?.active === true);
+      await stack.chain.waitFor(() => getAgentAccount(stack.chain.reader, { account: owner.address }), (a) => a?.balance === DEPOSIT);
+      const payment = await voucherHeader(stack.chain.deployment, { signer: delegates[i]!, account: owner.address, maxCumulative: services[0]!.price });
+      const call = () => stack.app.inject({ method: "GET", url: `/v1/proxy/${services[0]!.id}/q`, headers: { "payment-signature": payment } });
+      let res = await call();
+      // Right after the transactions the proxy waits for the index to catch up.
+      for (const deadline = Date.now() + 30_000; res.statusCode === 503 && Date.now() < deadline; res = await call()) await new Promise((r) => setTimeout(r, 50));
+      expect(res.statusCode, res.body).toBe(200);
+    }
+    await escrowAs(stack.chain, owners[0]!, "revokeDelegate", [delegates[0]!.address]);
+    await escrowAs(stack.chain, owners[1]!, "authorizeDelegate", [delegates[1]!.address, 1n, 0]); // below what it was charged
+    await stack.chain.waitFor(() => getDelegation(stack.chain.reader, { account: owners[0]!.address, delegate: delegates[0]!.address }), (d) => d?.active === false);
+    await stack.chain.waitFor(() => getDelegation(stack.chain.reader, { account: owners[1]!.address, delegate: delegates[1]!.address }), (d) => d?.cap === 1n);
+
+    const pass = await watchPass({ sql: stack.app.sql, chain, reader: stack.chain.reader });
+    expect(pass.delegatesAtRisk).toEqual([
+      { account: owners[0]!.address, delegate: delegates[0]!.address, reason: "revoked" },
+      { account: owners[1]!.address, delegate: delegates[1]!.address, reason: "cap_lowered" },
+      { account: owners[2]!.address, delegate: delegates[2]!.address, reason: "expiring" },
+    ].sort((a, b) => a.account.toLowerCase().localeCompare(b.account.toLowerCase())));
+    expect(pass.report?.status).toBe("settled");
+    for (const i of [0, 1, 2]) {
+      expect(await unsettled(owners[i]!.address), `owner ${i + 1}`).toBe(0);
+      expect((await read("delegationOf" as never, [owners[i]!.address, delegates[i]!.address])).claimed, `delegate ${i + 1} claimed`).toBe(services[0]!.price);
+    }
+    // An owner who did none of this waits for the weekly run (settled here, for the next test's count).
+    expect(await unsettled(owners[3]!.address)).toBe(1);
+    await settle({ sql: stack.app.sql, chain, confirmations: 1, accounts: [owners[3]!.address] });
+    expect(await unsettled(owners[3]!.address)).toBe(0);
   });
 
   it("runs as a CLI with --every: a run at once, the watchtower in between, a clean stop on SIGTERM", async () => {

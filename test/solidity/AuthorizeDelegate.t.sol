@@ -29,6 +29,38 @@ contract AuthorizeDelegateTest is EscrowTestBase {
         assertEq(escrow.delegationOf(alice, hot).cap, 8e6, "new cap");
     }
 
+    function test_authorizeDelegate_lowerCapBindsClaimsOnlyAfterTheGrace() public {
+        _fund(alice, 10e6);
+        vm.prank(alice);
+        escrow.authorizeDelegate(hot, 5e6, 0);
+        bytes memory claim = _delegateClaim(alice, HOT_KEY, 4e6, 4e6); // spent 4 USDC under the 5 cap
+        vm.prank(alice);
+        escrow.authorizeDelegate(hot, 1e6, 0); // then the owner lowers the cap below it
+        assertEq(escrow.delegationOf(alice, hot).cap, 1e6, "new spending is held to the new cap");
+        assertEq(escrow.delegateClaimLimit(alice, hot).cap, 5e6, "claims still to the old one");
+        vm.warp(block.timestamp + WITHDRAWAL_DELAY - 1);
+        _settleTo("b1", claim, provider1, 4e6);
+        assertEq(escrow.delegationOf(alice, hot).claimed, 4e6, "claimed in full");
+    }
+
+    function test_authorizeDelegate_lowerCapBindsAfterTheGrace() public {
+        _fund(alice, 10e6);
+        vm.prank(alice);
+        escrow.authorizeDelegate(hot, 5e6, 0);
+        bytes memory claim = _delegateClaim(alice, HOT_KEY, 4e6, 4e6);
+        vm.prank(alice);
+        escrow.authorizeDelegate(hot, 1e6, 0);
+        vm.warp(block.timestamp + WITHDRAWAL_DELAY);
+        assertEq(escrow.delegateClaimLimit(alice, hot).cap, 1e6, "grace over");
+        _settleExpectRevert(claim, 4e6, abi.encodeWithSelector(IAgentTabEscrow.ClaimAboveDelegateCap.selector, alice, hot, 1e6, 4e6));
+    }
+
+    function test_authorizeDelegate_revertsOnExpiryInThePast() public {
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IAgentTabEscrow.ExpiryInPast.selector, uint256(block.timestamp)));
+        escrow.authorizeDelegate(hot, 5e6, uint40(block.timestamp));
+    }
+
     function test_authorizeDelegate_revertsOnSelf() public {
         vm.prank(alice);
         vm.expectRevert(abi.encodeWithSelector(IAgentTabEscrow.InvalidDelegate.selector, alice));

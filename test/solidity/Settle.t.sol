@@ -17,14 +17,6 @@ contract SettleTest is EscrowTestBase {
         _fund(bob, 100e6);
     }
 
-    function _settleExpectRevert(bytes memory claims, uint256 debited, bytes memory revertData) internal {
-        (uint256 share, uint256 fee) = _split(debited);
-        IAgentTabEscrow.Payout[] memory p = _payouts(provider1, share);
-        vm.prank(settler);
-        vm.expectRevert(revertData);
-        escrow.settle("bad", claims, p, fee);
-    }
-
     // Success paths -------------------------------------------------------------------------------
 
     function test_settle_claimsVoucherAndCreditsProviderAndFee() public {
@@ -150,11 +142,20 @@ contract SettleTest is EscrowTestBase {
         );
     }
 
+    function test_settle_claimsAnExpiredDelegateWithinTheGrace() public {
+        uint40 expiry = uint40(block.timestamp + 1 days);
+        vm.prank(alice);
+        escrow.authorizeDelegate(hot, 5e6, expiry);
+        vm.warp(uint256(expiry) + WITHDRAWAL_DELAY - 1);
+        _settleTo("b", _delegateClaim(alice, HOT_KEY, 1e6, 1e6), provider1, 1e6);
+        assertEq(escrow.delegationOf(alice, hot).claimed, 1e6, "spent before the expiry, claimed after it");
+    }
+
     function test_settle_revertsWhenDelegateExpired() public {
         uint40 expiry = uint40(block.timestamp + 1 days);
         vm.prank(alice);
         escrow.authorizeDelegate(hot, 5e6, expiry);
-        vm.warp(expiry);
+        vm.warp(uint256(expiry) + WITHDRAWAL_DELAY);
         _settleExpectRevert(
             _delegateClaim(alice, HOT_KEY, 1e6, 1e6),
             1e6,

@@ -130,6 +130,15 @@ abstract contract EscrowTestBase is TestBase {
     }
 
     /// @dev Settles `claims` that debit `debited` in total, all paid to `provider` less the full fee.
+    /// @dev Settles `claims` to provider1 expecting the escrow to revert with `revertData`.
+    function _settleExpectRevert(bytes memory claims, uint256 debited, bytes memory revertData) internal {
+        (uint256 share, uint256 fee) = _split(debited);
+        IAgentTabEscrow.Payout[] memory p = _payouts(provider1, share);
+        vm.prank(settler);
+        vm.expectRevert(revertData);
+        escrow.settle("bad", claims, p, fee);
+    }
+
     function _settleTo(bytes32 batchId, bytes memory claims, address provider, uint256 debited)
         internal
         returns (bool applied)

@@ -84,16 +84,18 @@ export type { SignIn, SignInParameters, SignInSigner, SignInTypedData, SignedSig
 export { AgentTabClient } from "./client/AgentTabClient.ts";
 export {
   ApiRequestError,
+  ChargedTotalMismatchError,
   InsufficientBalanceError,
   PriceExceedsMaxError,
   RateLimitedError,
+  ReceiptRejectedError,
   ServiceNotFoundError,
   SpendLimitError,
   UnexpectedResponseError,
   UpstreamFailedError,
   apiErrorFromResponse,
 } from "./client/errors.ts";
-export type { ApiErrorBody } from "./client/errors.ts";
+export type { ApiErrorBody, ReceiptRejection } from "./client/errors.ts";
 export { VOUCHER_SCHEME, receiptFromPaymentResponse, voucherPaymentHeader, voucherRequirement } from "./client/payment.ts";
 export type { SignedReceipt } from "./client/payment.ts";
 export type {

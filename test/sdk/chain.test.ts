@@ -352,7 +352,8 @@ describe("sdk: deposits, withdrawals, delegates, retries and receipts on the rea
     // With retries all five go through: a refused call waits for Retry-After and pays
     // again with a voucher signed from what the client knows then (a warm-up call taught it the total).
     // Five calls at once against 2 per second: a call may meet several full windows in a row.
-    const patient = await AgentTabClient.connect({ apiUrl, signer: recording, fetch: observing, retry: { attempts: 6 } });
+    // A second client on this key: it believes the proxy's charged total up to maxCatchUp.
+    const patient = await AgentTabClient.connect({ apiUrl, signer: recording, fetch: observing, retry: { attempts: 6 }, maxCatchUp: 1_000_000n });
     await patient.call("echo", { path: "/warm-up" });
     await new Promise((resolve) => setTimeout(resolve, 1_100));
     const before = await charged();

@@ -9,8 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { getAgentAccount } from "../../indexer/read/index.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
+import { listService } from "../api/helpers/payments.ts";
 import { v3Keystore } from "../helpers/keystore.ts";
-import { settleAs, testAccount } from "../indexer/helpers/actions.ts";
+import { depositAs, settleAs, testAccount } from "../indexer/helpers/actions.ts";
 import { startEchoStack } from "./helpers/echoStack.ts";
 import type { EchoStack } from "./helpers/echoStack.ts";
 
@@ -293,5 +294,35 @@ describe("cli: agenttab against the real API and chain", () => {
     const gone = await agenttab(["call", "cli-weather"], envFor("cli agent"));
     expect(gone.code).toBe(4);
     expect(gone.stderr).toMatch(/^agenttab: service_delisted: /);
+  }, 120_000);
+
+  it("signs no voucher past 10 USDC in total unless --max-spend or AGENTTAB_MAX_SPEND raises it", async () => {
+    const spender = testAccount("cli big spender");
+    await depositAs(stack.chain, spender, 30_000_000n);
+    await stack.chain.waitFor(() => getAgentAccount(stack.chain.reader, { account: spender.address }), (a) => a?.balance === 30_000_000n);
+    await listService(stack, { id: "cli-dear", provider: provider.address, upstreamUrl: `${upstream.url}/api`, price: 6_000_000n });
+    const env = envFor("cli big spender");
+
+    expect((await agenttab(["call", "cli-dear", "--json"], env)).code).toBe(0);
+    // 6 USDC charged, and this call may cost 6 more: above the default 10, refused before signing.
+    const capped = await agenttab(["call", "cli-dear", "--json"], env);
+    expect(capped.code).toBe(3);
+    expect(JSON.parse(capped.stderr)).toMatchObject({ error: { name: "SpendLimitError", code: "spend_limit", exitCode: 3 } });
+    expect(JSON.parse(capped.stderr).error.message).toContain("would sign 12000000, limit 10000000");
+    expect(await charged(spender.address)).toBe(6_000_000n);
+
+    const byFlag = await agenttab(["call", "cli-dear", "--max-spend", "12", "--json"], env);
+    expect(byFlag.stderr).toBe("");
+    expect(JSON.parse(byFlag.stdout)).toMatchObject({ amount: "6000000", receipt: { cumulative: "12000000" } });
+    expect((await agenttab(["call", "cli-dear", "--json"], { ...env, AGENTTAB_MAX_SPEND: "17.999999" })).code).toBe(3);
+    const byEnv = await agenttab(["call", "cli-dear", "--json"], { ...env, AGENTTAB_MAX_SPEND: "18" });
+    expect(JSON.parse(byEnv.stdout)).toMatchObject({ receipt: { cumulative: "18000000" } });
+    const badEnv = await agenttab(["call", "cli-dear"], { ...env, AGENTTAB_MAX_SPEND: "lots" });
+    expect(badEnv).toMatchObject({ code: 2, stdout: "" });
+    expect(badEnv.stderr).toContain("AGENTTAB_MAX_SPEND must be a USDC amount");
+    expect(await charged(spender.address)).toBe(18_000_000n);
+
+    const maxSpendHelp = "--max-spend <usdc> never sign a voucher above this cumulative total, in USDC: everything this key was charged through AgentTab, plus the call (default 10; env AGENTTAB_MAX_SPEND)";
+    for (const command of ["call", "mcp"]) expect((await agenttab([command, "--help"])).stdout.replace(/\s+/g, " "), command).toContain(maxSpendHelp);
   }, 120_000);
 });

@@ -26,7 +26,7 @@ describe("sdk: AgentTabClient against the real API", () => {
   const poor = testAccount("sdk client poor agent");
   const provider = testAccount("sdk client provider");
 
-  const clientFor = (signer: typeof agent, options: { maxSpend?: bigint } = {}) =>
+  const clientFor = (signer: typeof agent, options: { maxSpend?: bigint; maxCatchUp?: bigint } = {}) =>
     new AgentTabClient({ apiUrl, signer, chainId: stack.chain.deployment.chainId, escrow: stack.chain.deployment.escrow, ...options });
   const charged = (account: `0x${string}`) => world.ledger(account);
 
@@ -69,7 +69,8 @@ describe("sdk: AgentTabClient against the real API", () => {
   it("recovers from the corrective 402 after a restart", async () => {
     const before = (await charged(agent.address)).charged;
     const { signer: recording, signed } = recordingSigner(agent);
-    const fresh = new AgentTabClient({ apiUrl, signer: recording, chainId: stack.chain.deployment.chainId, escrow: stack.chain.deployment.escrow });
+    // A restarted client knows nothing of what its key was charged: it believes the proxy's total up to maxCatchUp.
+    const fresh = new AgentTabClient({ apiUrl, signer: recording, chainId: stack.chain.deployment.chainId, escrow: stack.chain.deployment.escrow, maxCatchUp: before });
     const result = await fresh.call("echo", { path: "/again" });
     // The first voucher (knowing nothing) is refused as too low; the second covers the charged total.
     expect(signed).toEqual([PRICE, before + PRICE]);
@@ -94,7 +95,7 @@ describe("sdk: AgentTabClient against the real API", () => {
   });
 
   it("throws typed errors", async () => {
-    const client = clientFor(agent);
+    const client = clientFor(agent, { maxCatchUp: DEPOSIT });
     await expect(client.call("no-such-service")).rejects.toBeInstanceOf(ServiceNotFoundError);
     const tooDear = await client.call("pricey", { maxAmount: 1_000n }).catch((e: unknown) => e);
     expect(tooDear).toBeInstanceOf(PriceExceedsMaxError);

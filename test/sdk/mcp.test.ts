@@ -15,7 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getAgentAccount } from "../../indexer/read/index.ts";
 import { signVoucher, voucherPaymentHeader } from "../../sdk/src/index.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
-import { testAccount } from "../indexer/helpers/actions.ts";
+import { listService } from "../api/helpers/payments.ts";
+import { depositAs, testAccount } from "../indexer/helpers/actions.ts";
 import { startEchoStack } from "./helpers/echoStack.ts";
 import type { EchoStack } from "./helpers/echoStack.ts";
 
@@ -177,6 +178,42 @@ describe("mcp: the AgentTab MCP server, driven by the official MCP SDK client", 
     } finally {
       await client.close();
     }
+  });
+
+  it("signs no voucher past 10 USDC in total by default (agenttab mcp); AGENTTAB_MAX_SPEND raises it", async () => {
+    const spender = testAccount("mcp big spender");
+    await depositAs(stack.chain, spender, 30_000_000n);
+    await stack.chain.waitFor(() => getAgentAccount(stack.chain.reader, { account: spender.address }), (a) => a?.balance === 30_000_000n);
+    await listService(stack, { id: "mcp-dear", provider: provider.address, upstreamUrl: `${upstream.url}/api`, price: 6_000_000n });
+    const serve = async (env: Record<string, string>, run: (client: Client) => Promise<void>) => {
+      const transport = new StdioClientTransport({
+        command: process.execPath,
+        args: [BIN, "mcp"],
+        env: { PATH: process.env.PATH ?? "", AGENTTAB_API_URL: apiUrl, AGENTTAB_PRIVATE_KEY: keyOf("mcp big spender"), ...env },
+        stderr: "pipe",
+      });
+      const client = new Client({ name: "agenttab-test", version: "1.0.0" });
+      await client.connect(transport);
+      try {
+        await run(client);
+      } finally {
+        await client.close();
+      }
+    };
+
+    await serve({}, async (client) => {
+      expect((await call(client, "call_service", { service_id: "mcp-dear" })).isError).toBeFalsy();
+      // 6 USDC charged, and this call may cost 6 more: above the default 10, refused before signing.
+      const capped = await call(client, "call_service", { service_id: "mcp-dear" });
+      expect(capped.isError).toBe(true);
+      expect(capped._meta?.["agenttab/error"]).toMatchObject({ name: "SpendLimitError", code: "spend_limit", charged: "0" });
+    });
+    expect(await charged(spender.address)).toBe(6_000_000n);
+    await serve({ AGENTTAB_MAX_SPEND: "12" }, async (client) => {
+      const paid = await call(client, "call_service", { service_id: "mcp-dear" });
+      expect(paid.structuredContent).toMatchObject({ amount: "6000000", receipt: { cumulative: "12000000" } });
+    });
+    expect(await charged(spender.address)).toBe(12_000_000n);
   });
 });
 

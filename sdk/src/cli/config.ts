@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 
+import { Option } from "commander";
 import type { Command } from "commander";
 import { isAddress, zeroAddress } from "viem";
 import type { Address, Hex, LocalAccount } from "viem";
@@ -10,7 +11,7 @@ import { getApiNetwork } from "../client/network.ts";
 import type { ApiNetwork } from "../client/network.ts";
 import type { AgentTabClientSigner } from "../client/types.ts";
 import { CliUsageError } from "./exitCodes.ts";
-import { toJson } from "./format.ts";
+import { formatUsdc, parseUsdc, toJson } from "./format.ts";
 import type { OutputFormat } from "./format.ts";
 import { decryptKeystore } from "./keystore.ts";
 
@@ -21,6 +22,45 @@ import { decryptKeystore } from "./keystore.ts";
  * const apiUrl = process.env.AGENTTAB_API_URL ?? DEFAULT_API_URL;
  */
 export const DEFAULT_API_URL = "http://127.0.0.1:8787";
+
+/**
+ * The cumulative total (USDC atomic units: 10 USDC) above which `agenttab call` and `agenttab mcp`
+ * sign no voucher unless `--max-spend` or AGENTTAB_MAX_SPEND raises it.
+ *
+ * @example
+ * const { maxSpend } = spendingLimits(ctx, { flag: undefined }); // DEFAULT_MAX_SPEND without flag or env
+ */
+export const DEFAULT_MAX_SPEND = 10_000_000n;
+
+/**
+ * `--max-spend <usdc>`, for the commands that sign vouchers (see {@link spendingLimits}).
+ *
+ * @example
+ * program.command("call").addOption(maxSpendOption());
+ */
+export function maxSpendOption(): Option {
+  return new Option(
+    "--max-spend <usdc>",
+    `never sign a voucher above this cumulative total, in USDC: everything this key was charged through AgentTab, plus the call (default ${formatUsdc(DEFAULT_MAX_SPEND).replace(/\.?0+$/, "")}; env AGENTTAB_MAX_SPEND)`,
+  );
+}
+
+/**
+ * The limits of a command that signs vouchers: `maxSpend` from `--max-spend`, else
+ * AGENTTAB_MAX_SPEND, else {@link DEFAULT_MAX_SPEND}; `maxCatchUp` the same amount. A CLI run (or
+ * an MCP server) starts with no record of what the key was charged before, so the proxy's charged
+ * total (its corrective 402) is believed up to `maxSpend`, which then bounds what a faulty proxy
+ * could get signed.
+ *
+ * @example
+ * const client = await agentClient(ctx, spendingLimits(ctx, { flag: options.maxSpend }));
+ */
+export function spendingLimits(ctx: CliContext, { flag }: { flag: string | undefined }): { maxSpend: bigint; maxCatchUp: bigint } {
+  const env = ctx.env.AGENTTAB_MAX_SPEND?.trim();
+  const maxSpend =
+    flag !== undefined ? parseUsdc(flag, { name: "--max-spend" }) : env ? parseUsdc(env, { name: "AGENTTAB_MAX_SPEND" }) : DEFAULT_MAX_SPEND;
+  return { maxSpend, maxCatchUp: maxSpend };
+}
 
 /** The options every command inherits (`agenttab --help` lists them with their environment variables). */
 export type GlobalOptions = {
@@ -124,14 +164,17 @@ const readOnlySigner: AgentTabClientSigner = {
 
 /**
  * An agent's client configured from the API alone (`AgentTabClient.connect`), with `--rpc` for
- * what it sends on-chain itself. With `keyless`, a client that can only read public data
- * (discovery) and needs no key.
+ * what it sends on-chain itself, and the limits of {@link spendingLimits} when it pays. With
+ * `keyless`, a client that can only read public data (discovery) and needs no key.
  *
  * @example
  * const client = await agentClient(ctx);
  * const balance = await client.getBalance();
  */
-export async function agentClient(ctx: CliContext, { keyless = false, account, maxSpend }: { keyless?: boolean; account?: Address; maxSpend?: bigint } = {}): Promise<AgentTabClient> {
+export async function agentClient(
+  ctx: CliContext,
+  { keyless = false, account, maxSpend, maxCatchUp }: { keyless?: boolean; account?: Address; maxSpend?: bigint; maxCatchUp?: bigint } = {},
+): Promise<AgentTabClient> {
   const signer = keyless ? readOnlySigner : await loadSigner(ctx);
   return AgentTabClient.connect({
     apiUrl: ctx.apiUrl,
@@ -139,6 +182,7 @@ export async function agentClient(ctx: CliContext, { keyless = false, account, m
     ...(ctx.rpcUrl === undefined ? {} : { rpcUrl: ctx.rpcUrl }),
     ...(account === undefined ? {} : { account }),
     ...(maxSpend === undefined ? {} : { maxSpend }),
+    ...(maxCatchUp === undefined ? {} : { maxCatchUp }),
   });
 }
 

@@ -10,7 +10,7 @@ import {
   NoPendingWithdrawalError,
   NothingToWithdrawError,
 } from "../client/chainErrors.ts";
-import { ApiRequestError, SpendLimitError, UnexpectedResponseError } from "../client/errors.ts";
+import { ApiRequestError, ChargedTotalMismatchError, ReceiptRejectedError, SpendLimitError, UnexpectedResponseError } from "../client/errors.ts";
 import { AgentTabError } from "../errors.ts";
 
 /**
@@ -26,7 +26,7 @@ export const ExitCode = {
   unexpected: 1,
   /** Bad usage or configuration: unknown flag, bad amount or address, no key, bad keystore, a 400 from the API. */
   usage: 2,
-  /** Payment refused: insufficient balance, price above --max, spend cap, voucher or delegate refused, not authorized. */
+  /** Payment refused: insufficient balance, price above --max, spend cap, charged total not believed, voucher or delegate refused, not authorized. */
   paymentRefused: 3,
   /** No such service, account or record. */
   notFound: 4,
@@ -50,7 +50,7 @@ Exit codes:
   0  ok
   1  unexpected failure
   2  usage or configuration error (bad flag, amount, address, key or keystore; API said 400)
-  3  payment refused (insufficient balance, price above --max, spend cap, voucher/delegate refused, 401/403, nothing to withdraw)
+  3  payment refused (insufficient balance, price above --max, spend cap, charged total not believed, voucher/delegate refused, 401/403, nothing to withdraw)
   4  not found (unknown or delisted service, no such record)
   5  unavailable (API or chain unreachable, rate limited, index stale, upstream failed: nothing charged)
   6  the chain refused the transaction (reverted)`;
@@ -95,6 +95,11 @@ export function failureOf(error: unknown): Failure {
   if (error instanceof SpendLimitError) {
     return { exitCode: ExitCode.paymentRefused, name: error.name, code: "spend_limit", message: `${error.shortMessage} (would sign ${error.wouldSign}, limit ${error.maxSpend} atomic units)` };
   }
+  if (error instanceof ChargedTotalMismatchError) {
+    const message = `${error.shortMessage} (the proxy claims ${error.claimedCharged}, receipts show ${error.knownCharged}, in flight ${error.inFlight}, believed up to ${error.maxCatchUp} more, atomic units)`;
+    return { exitCode: ExitCode.paymentRefused, name: error.name, code: "charged_total_mismatch", message };
+  }
+  if (error instanceof ReceiptRejectedError) return { exitCode: ExitCode.unexpected, name: error.name, code: "receipt_rejected", message: error.message.replace(/\s+/g, " ") };
   if (error instanceof ChainAccessError) {
     const message = error.missing === "rpcUrl" ? `${error.shortMessage.replace(/pass rpcUrl to the client/, "set --rpc URL or AGENTTAB_RPC_URL")}` : error.shortMessage;
     return { exitCode: ExitCode.usage, name: error.name, code: `missing_${snakeCase(error.missing)}`, message };

@@ -11,6 +11,8 @@ import type { CliIo } from "./config.ts";
 import { EXIT_CODES_HELP, ExitCode, failureOf } from "./exitCodes.ts";
 import { toJson } from "./format.ts";
 
+export { DEFAULT_MAX_SPEND } from "./config.ts";
+
 /**
  * The `agenttab` command tree (commander), writing to `io`; {@link runCli} parses and runs it.
  *

@@ -8,7 +8,8 @@ import type { ChainAccess, TransactionResult } from "./chain.ts";
 import { ChainAccessError, IndexerTimeoutError } from "./chainErrors.ts";
 import { deposit } from "./deposit.ts";
 import type { DepositParameters, DepositResult } from "./deposit.ts";
-import { PriceExceedsMaxError, UnexpectedResponseError, apiErrorFromResponse } from "./errors.ts";
+import { PriceExceedsMaxError, ReceiptRejectedError, UnexpectedResponseError, apiErrorFromResponse } from "./errors.ts";
+import type { ReceiptRejection } from "./errors.ts";
 import * as escrowActions from "./escrowActions.ts";
 import type { AuthorizeDelegateParameters, DelegateResult, WithdrawalFinalizeResult, WithdrawalRequestResult } from "./escrowActions.ts";
 import { apiUrlOf, getJson, isoTime, readBody } from "./http.ts";
@@ -42,6 +43,14 @@ import { VoucherBook } from "./voucherBook.ts";
  * Voucher state lives in memory: concurrent calls sign non-overlapping cumulative totals, and a
  * fresh client (after a restart) catches up from the proxy's corrective 402 on its first call.
  *
+ * It checks what the proxy tells it. What it was charged (`knownCharged`) comes from receipts
+ * only, and only from those signed by the API's receipt signer (`GET /v1/network`), naming this
+ * signer as payer, for no more than the price it signed for; any other receipt throws
+ * {@link ReceiptRejectedError}. A corrective 402 that claims more was charged is believed up to
+ * `maxCatchUp` (one call's maximum price by default), else `ChargedTotalMismatchError`. A
+ * price above the call's `maxAmount` (without one: above the price this client first saw for that
+ * service) is refused before signing ({@link PriceExceedsMaxError}).
+ *
  * On-chain, it deposits (gasless through the API's relayer when it has one), withdraws, and
  * manages delegates; `connect` configures it from the API's URL alone.
  *
@@ -68,6 +77,8 @@ export class AgentTabClient {
   readonly chainId: number;
   readonly escrow: Address;
   readonly maxSpend: bigint | undefined;
+  /** The most a corrective 402 may claim above what the client can account for; undefined: the call's maximum price. */
+  readonly maxCatchUp: bigint | undefined;
   readonly rpcUrl: string | undefined;
   readonly #fetch: typeof globalThis.fetch;
   readonly #retry: RetryOptions;
@@ -83,10 +94,13 @@ export class AgentTabClient {
   #network: Promise<ApiNetwork> | undefined;
   readonly #vouchers: VoucherBook;
   readonly #session: SignInSession;
-  /** The last voucher requirement seen per service, to pay without a first unpaid round trip. */
-  readonly #requirements = new Map<string, PaymentRequirements>();
+  /**
+   * Per service: the last voucher requirement seen, to pay without a first unpaid round trip, and
+   * the first price seen, the most a call without `maxAmount` agrees to pay.
+   */
+  readonly #quotes = new Map<string, { requirements: PaymentRequirements; firstPrice: bigint }>();
 
-  constructor({ apiUrl, signer, account, chainId, escrow, maxSpend, fetch, rpcUrl, usdc, reputation, receiptSigner, relayer, retry }: AgentTabClientOptions) {
+  constructor({ apiUrl, signer, account, chainId, escrow, maxSpend, maxCatchUp, fetch, rpcUrl, usdc, reputation, receiptSigner, relayer, retry }: AgentTabClientOptions) {
     this.apiUrl = apiUrl;
     this.rpcUrl = rpcUrl;
     this.#retry = { ...defaultRetry, ...retry };
@@ -100,6 +114,7 @@ export class AgentTabClient {
     this.chainId = chainId;
     this.escrow = escrow;
     this.maxSpend = maxSpend;
+    this.maxCatchUp = maxCatchUp;
     this.#fetch = fetch ?? globalThis.fetch.bind(globalThis);
     this.#vouchers = new VoucherBook({
       maxSpend,
@@ -121,14 +136,15 @@ export class AgentTabClient {
    *   maxSpend: 5_000_000n,
    * });
    */
-  static async connect({ apiUrl, signer, rpcUrl, account, maxSpend, fetch, retry }: AgentTabConnectOptions): Promise<AgentTabClient> {
+  static async connect({ apiUrl, signer, rpcUrl, account, maxSpend, maxCatchUp, fetch, retry }: AgentTabConnectOptions): Promise<AgentTabClient> {
     const network = await getApiNetwork({ apiUrl, ...(fetch ? { fetch } : {}), ...(retry ? { retry } : {}) });
     const { chainId, escrow, usdc, reputation, receiptSigner, relayer } = network;
-    return new AgentTabClient({ apiUrl, signer, account, chainId, escrow, maxSpend, fetch, rpcUrl, usdc, reputation, receiptSigner, relayer, retry });
+    return new AgentTabClient({ apiUrl, signer, account, chainId, escrow, maxSpend, maxCatchUp, fetch, rpcUrl, usdc, reputation, receiptSigner, relayer, retry });
   }
 
   /**
-   * The charged total this client knows of (from receipts and corrective 402s), in USDC atomic units.
+   * The charged total this client knows of, in USDC atomic units: the highest `cumulative` of the
+   * receipts it verified (never a corrective 402's unproven claim).
    *
    * @example
    * console.log(`spent ${client.knownCharged} so far`);
@@ -169,7 +185,12 @@ export class AgentTabClient {
    * voucher covering it, and returns the response with what it cost and the proxy's signed receipt.
    *
    * @throws {SpendLimitError} before signing, when the voucher would exceed `maxSpend`.
-   * @throws {PriceExceedsMaxError} when the service may cost more than `maxAmount`.
+   * @throws {PriceExceedsMaxError} before signing, when the service may cost more than `maxAmount`
+   *   (without one: more than the price this client first saw for the service).
+   * @throws {ChargedTotalMismatchError} before signing, when the proxy claims more was charged than
+   *   the client can account for, by more than `maxCatchUp`.
+   * @throws {ReceiptRejectedError} when the call came back with a receipt the client does not believe
+   *   (its `result` holds the response).
    * A refusal made before anything was forwarded (429 `rate_limited`, 503 `index_stale`) is retried
    * per the client's `retry` policy, honouring `Retry-After`; an upstream failure never is.
    *
@@ -201,22 +222,29 @@ export class AgentTabClient {
     const attempts = this.#retry.attempts ?? defaultRetry.attempts;
     const maxDelayMs = this.#retry.maxDelayMs ?? defaultRetry.maxDelayMs;
 
-    let requirements = this.#requirements.get(serviceId);
+    // Known before anything is signed: how to tell the proxy's receipts from forgeries.
+    const receiptKeys = await this.#receiptKeys();
+    const quote = this.#quotes.get(serviceId);
+    // A price kept from an earlier call, above what this one agrees to, may be stale: ask again (unpaid).
+    let requirements = quote && BigInt(quote.requirements.amount) <= (maxAmount ?? quote.firstPrice) ? quote.requirements : undefined;
     if (requirements === undefined) {
       const response = await sendWithRetry(() => sendOnce(undefined), { retry: this.#retry, shouldRetry: isRefusedBeforeWork });
       requirements = await this.#requirementsFrom(response);
-      this.#requirements.set(serviceId, requirements);
     }
+    const firstPrice = quote?.firstPrice ?? BigInt(requirements.amount);
+    this.#quotes.set(serviceId, { requirements, firstPrice });
+    const agreedPrice = maxAmount ?? firstPrice;
     let caughtUp = false;
     for (let retries = 0; ; ) {
       const amount = BigInt(requirements.amount);
-      if (maxAmount !== undefined && amount > maxAmount) {
+      if (amount > agreedPrice) {
+        const limit = maxAmount === undefined ? `the ${firstPrice} this client first saw for "${serviceId}" (pass maxAmount to accept more)` : `maxAmount ${maxAmount}`;
         throw new PriceExceedsMaxError({
           status: 402,
-          body: { code: "price_exceeds_max", message: `This call may cost up to ${amount}, above maxAmount ${maxAmount}`, details: { price: amount.toString(), max: maxAmount.toString() } },
+          body: { code: "price_exceeds_max", message: `This call may cost up to ${amount}, above ${limit}`, details: { price: amount.toString(), max: agreedPrice.toString() } },
         });
       }
-      const ticket = await this.#vouchers.sign(amount);
+      const ticket = await this.#vouchers.sign(amount, { maxCatchUp: this.maxCatchUp ?? amount });
       let chargedCumulative: bigint | undefined;
       try {
         const payment = voucherPaymentHeader({ requirements, account: this.account, signer: this.signer.address, maxCumulative: ticket.maxCumulative, signature: ticket.signature });
@@ -226,16 +254,19 @@ export class AgentTabClient {
         const latencyMs = Math.round(performance.now() - started);
         const receipt = receiptFromPaymentResponse(response.headers.get("payment-response"));
         if (receipt !== undefined) {
-          chargedCumulative = receipt.cumulative;
-          return {
+          const result: CallResult<data> = {
             status: response.status,
             data: data as data,
             headers: response.headers,
-            amount: BigInt(response.headers.get("x-acf-amount") ?? receipt.amount),
+            amount: receipt.amount,
             latencyMs,
             receipt,
             requestId: response.headers.get("x-acf-request-id") ?? receipt.requestId,
           };
+          const rejection = await this.#receiptRejection(receipt, { price: amount, ...receiptKeys });
+          if (rejection !== undefined) throw new ReceiptRejectedError({ ...rejection, result });
+          chargedCumulative = receipt.cumulative;
+          return result;
         }
         // Refused before anything was forwarded (429, 503 `index_stale`): wait and pay again. Never
         // after an upstream failure. The voucher is freed while waiting and the next one signed from
@@ -251,11 +282,12 @@ export class AgentTabClient {
           continue;
         }
         const corrective = response.status === 402 ? voucherRequirement(response.headers.get("payment-required")) : undefined;
-        if (corrective) this.#requirements.set(serviceId, corrective.requirements);
+        if (corrective) this.#quotes.set(serviceId, { requirements: corrective.requirements, firstPrice });
         if (corrective?.error === "voucher_too_low" && corrective.charged !== undefined && !caughtUp) {
           caughtUp = true;
-          // A restarted client, or another client on the same key: catch up and pay again, once.
-          this.#vouchers.observeCharged(corrective.charged);
+          // A restarted client, or another client on the same key: catch up and pay again, once,
+          // if the claim is within maxCatchUp (checked when signing).
+          this.#vouchers.observeClaim(corrective.charged);
           requirements = corrective.requirements;
           continue;
         }
@@ -433,10 +465,30 @@ export class AgentTabClient {
    * if (!(await client.verifyReceipt(receipt))) throw new Error("forged receipt");
    */
   async verifyReceipt(receipt: SignedReceipt): Promise<boolean> {
-    const reputation = this.reputation ?? (await this.#readNetwork()).reputation;
-    const signer = this.receiptSigner ?? (await this.#readNetwork()).receiptSigner;
+    const { reputation, receiptSigner } = await this.#receiptKeys();
     const { signature, ...message } = receipt;
-    return verifyReceipt({ chainId: this.chainId, reputation, receipt: message, signature, signer });
+    return verifyReceipt({ chainId: this.chainId, reputation, receipt: message, signature, signer: receiptSigner });
+  }
+
+  /** Who signs receipts, and under which domain: as configured, else from `GET /v1/network`. */
+  async #receiptKeys(): Promise<ReceiptKeys> {
+    if (this.reputation !== undefined && this.receiptSigner !== undefined) return { reputation: this.reputation, receiptSigner: this.receiptSigner };
+    const network = await this.#readNetwork();
+    return { reputation: this.reputation ?? network.reputation, receiptSigner: this.receiptSigner ?? network.receiptSigner };
+  }
+
+  /**
+   * Why a paid call's receipt is not believed, or undefined when it is: it must be signed by the
+   * receipt signer, name this client's signer as payer, and charge at most the price signed for.
+   */
+  async #receiptRejection(receipt: SignedReceipt, { price, reputation, receiptSigner }: ReceiptKeys & { price: bigint }): Promise<{ reason: ReceiptRejection; detail: string } | undefined> {
+    const { signature, ...message } = receipt;
+    if (!(await verifyReceipt({ chainId: this.chainId, reputation, receipt: message, signature, signer: receiptSigner }))) {
+      return { reason: "invalid_signature", detail: `its signature does not recover to the receipt signer ${receiptSigner}` };
+    }
+    if (!isAddressEqual(receipt.payer, this.signer.address)) return { reason: "wrong_payer", detail: `it names ${receipt.payer} as payer, not ${this.signer.address}` };
+    if (receipt.amount > price) return { reason: "amount_above_price", detail: `it charges ${receipt.amount}, above the ${price} signed for` };
+    return undefined;
   }
 
   /** `GET /v1/network`, read once; it must describe this client's chain and escrow. */
@@ -490,6 +542,8 @@ export class AgentTabClient {
     throw apiErrorFromResponse({ status: response.status, body, retryAfter: response.headers.get("retry-after") });
   }
 }
+
+type ReceiptKeys = { reputation: Address; receiptSigner: Address };
 
 function encodeBody(body: unknown): { body?: BodyInit; contentType?: string } {
   if (body === undefined) return {};

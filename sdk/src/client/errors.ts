@@ -1,4 +1,6 @@
 import { AgentTabError } from "../errors.ts";
+import type { SignedReceipt } from "./payment.ts";
+import type { CallResult } from "./types.ts";
 
 /** The JSON body of every API error: `{ code, message, reason?, details? }`. */
 export type ApiErrorBody = {
@@ -149,6 +151,76 @@ export class SpendLimitError extends AgentTabError {
     super("This call would exceed the client's maxSpend.", { details: `a voucher for ${wouldSign} is above maxSpend ${maxSpend}` });
     this.maxSpend = maxSpend;
     this.wouldSign = wouldSign;
+  }
+}
+
+/**
+ * The proxy's corrective 402 (`voucher_too_low`) says this signer was charged more than the client
+ * can account for: above what its verified receipts and its calls in flight explain by more than
+ * `maxCatchUp`. Thrown before anything is signed; the client keeps refusing (without signing) while
+ * that claim stands, since every unit of it would become headroom in the next voucher. A key that
+ * also pays through another client, or paid before this one started, needs a larger `maxCatchUp`.
+ *
+ * @example
+ * try {
+ *   await client.call("weather-api");
+ * } catch (error) {
+ *   if (error instanceof ChargedTotalMismatchError) console.log(`proxy says ${error.claimedCharged}, receipts say ${error.knownCharged}`);
+ * }
+ */
+export class ChargedTotalMismatchError extends AgentTabError {
+  override name = "ChargedTotalMismatchError";
+  /** The charged total the client's verified receipts show. */
+  readonly knownCharged: bigint;
+  /** The maxima of the client's calls in flight, which the proxy may already count. */
+  readonly inFlight: bigint;
+  /** What the proxy says is charged and in flight on this signer's track (`extra.charged`). */
+  readonly claimedCharged: bigint;
+  /** The most the client would have believed above `knownCharged + inFlight`. */
+  readonly maxCatchUp: bigint;
+
+  constructor({ knownCharged, inFlight, claimedCharged, maxCatchUp }: { knownCharged: bigint; inFlight: bigint; claimedCharged: bigint; maxCatchUp: bigint }) {
+    super("The proxy says more was charged than this client can account for.", {
+      details: `the proxy claims ${claimedCharged} charged or in flight; verified receipts show ${knownCharged} and calls in flight ${inFlight}, and at most ${maxCatchUp} more is believed (maxCatchUp)`,
+    });
+    this.knownCharged = knownCharged;
+    this.inFlight = inFlight;
+    this.claimedCharged = claimedCharged;
+    this.maxCatchUp = maxCatchUp;
+  }
+}
+
+/**
+ * Why a receipt was not believed: its signature does not recover to the API's receipt signer
+ * (`invalid_signature`), it names another payer than this client's signer (`wrong_payer`), or it
+ * charges more than the price the client signed for (`amount_above_price`).
+ */
+export type ReceiptRejection = "invalid_signature" | "wrong_payer" | "amount_above_price";
+
+/**
+ * A paid call came back with a receipt the client does not believe (see {@link ReceiptRejection}).
+ * The call did reach the service and may have been charged: `result` holds its response as the
+ * proxy returned it. The client's record of what it was charged (`knownCharged`) does not move.
+ *
+ * @example
+ * try {
+ *   await client.call("weather-api");
+ * } catch (error) {
+ *   if (error instanceof ReceiptRejectedError) console.log(error.reason, error.result.status, error.receipt.amount);
+ * }
+ */
+export class ReceiptRejectedError extends AgentTabError {
+  override name = "ReceiptRejectedError";
+  readonly reason: ReceiptRejection;
+  readonly receipt: SignedReceipt;
+  /** The call's response; its `receipt` and `amount` are the proxy's unproven word. */
+  readonly result: CallResult;
+
+  constructor({ reason, result, detail }: { reason: ReceiptRejection; result: CallResult; detail: string }) {
+    super("The proxy's receipt for this call was not believed; it may still have been charged.", { details: `${reason}: ${detail}` });
+    this.reason = reason;
+    this.receipt = result.receipt;
+    this.result = result;
   }
 }
 

@@ -19,6 +19,19 @@ export type AgentTabClientOptions = {
   escrow: Address;
   /** A hard cap, in USDC atomic units, on the cumulative total this client will ever sign. */
   maxSpend?: bigint;
+  /**
+   * The most, in USDC atomic units, that the proxy's corrective 402 (`voucher_too_low`) may say was
+   * charged beyond what this client can account for (its verified receipts and calls in flight):
+   * every unit believed becomes headroom in the next voucher, so a larger claim is refused with
+   * `ChargedTotalMismatchError` before signing. By default, the maximum price of the call being
+   * made. Raise it when the key has paid before this client started (a restart) or also pays
+   * through another client; `maxSpend` still caps the total.
+   *
+   * @example
+   * // a restarted agent whose key has spent up to 2 USDC before: believe the proxy's total up to that
+   * const client = new AgentTabClient({ apiUrl, signer, chainId, escrow, maxSpend: 5_000_000n, maxCatchUp: 2_000_000n });
+   */
+  maxCatchUp?: bigint;
   fetch?: typeof globalThis.fetch;
   /** A JSON-RPC URL of the chain: needed for permits, and for anything the signer sends itself (withdrawals, delegates, approve + deposit). */
   rpcUrl?: string;
@@ -41,7 +54,16 @@ export type AgentTabConnectOptions = {
   rpcUrl?: string;
   /** The escrow account vouchers draw on: `signer.address` unless the signer is a delegate. */
   account?: Address;
+  /** See {@link AgentTabClientOptions.maxSpend}. */
   maxSpend?: bigint;
+  /**
+   * See {@link AgentTabClientOptions.maxCatchUp}: the most a corrective 402 may claim beyond what
+   * the client can account for; one call's maximum price by default.
+   *
+   * @example
+   * const client = await AgentTabClient.connect({ apiUrl, signer, maxSpend: 5_000_000n, maxCatchUp: 1_000_000n });
+   */
+  maxCatchUp?: bigint;
   fetch?: typeof globalThis.fetch;
   retry?: RetryOptions;
 };
@@ -92,7 +114,10 @@ export type CallParameters = {
   /** A string or bytes are sent as is; anything else as JSON. */
   body?: unknown;
   headers?: Record<string, string>;
-  /** Refuse (before signing) a service that may cost more than this, in USDC atomic units. */
+  /**
+   * Refuse (before signing) a service that may cost more than this, in USDC atomic units. Without
+   * it, the price the client first saw for the service is the most a call to it may cost.
+   */
   maxAmount?: bigint;
 };
 
@@ -103,10 +128,11 @@ export type CallResult<data = unknown> = {
   /** The body: parsed JSON when it is JSON, text otherwise. */
   data: data;
   headers: Headers;
-  /** What the call was charged (X-ACF-Amount). */
+  /** What the call was charged: the verified receipt's `amount` (X-ACF-Amount says the same). */
   amount: bigint;
   /** From sending the paid request to reading the whole response, in ms. */
   latencyMs: number;
+  /** The proxy's signed receipt, verified (see `ReceiptRejectedError`). */
   receipt: SignedReceipt;
   /** The proxy's id of the call (X-ACF-Request-Id). */
   requestId: string;

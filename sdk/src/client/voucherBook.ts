@@ -1,21 +1,27 @@
-import { SpendLimitError } from "./errors.ts";
+import { ChargedTotalMismatchError, SpendLimitError } from "./errors.ts";
 import { Mutex } from "./mutex.ts";
 
 /** One signed voucher of a call in flight; `settle` once the call is over, whatever its outcome. */
 export type VoucherTicket = {
   maxCumulative: bigint;
   signature: `0x${string}`;
-  /** Ends the call: frees its maximum and, when charged, records the receipt's `cumulative`. */
+  /**
+   * Ends the call: frees its maximum and, when charged, records the receipt's `cumulative` (at most
+   * the highest voucher this book has signed: the proxy can claim no more than that).
+   */
   settle: (chargedCumulative?: bigint) => void;
 };
 
 /**
- * A signer's voucher state in memory: the charged total it knows of (from receipts and the proxy's
- * corrective 402s) and the maxima of its calls in flight, so that concurrent calls sign
- * cumulative totals that cover each other. Signing is serialized by a mutex.
+ * A signer's voucher state in memory: the charged total it knows of (from receipts), the maxima of
+ * its calls in flight, so that concurrent calls sign cumulative totals that cover each other, and
+ * the highest total the proxy has claimed (a corrective 402's `charged`, charged and in flight),
+ * which vouchers cover only within the `maxCatchUp` a `sign` allows. Signing is serialized by a
+ * mutex.
  *
- * The known total only grows. A corrective 402's `charged` also counts calls in flight, so after a
- * recovery the client may sign a little above what is strictly needed: never above `maxSpend`.
+ * The known total only grows. A claim counts the proxy's calls in flight, this book's own among
+ * them, so it is weighed against `known charged + in flight`; it never moves the known total, and
+ * no voucher goes above `maxSpend`.
  *
  * @example
  * const book = new VoucherBook({ maxSpend: 1_000_000n, sign: (maxCumulative) => signVoucher(agent, { chainId, escrow, account, maxCumulative }) });
@@ -32,13 +38,15 @@ export class VoucherBook {
   readonly #maxSpend: bigint | undefined;
   #charged = 0n;
   #inFlight = 0n;
+  #claimed = 0n;
+  #signedMax = 0n;
 
   constructor({ sign, maxSpend }: { sign: (maxCumulative: bigint) => Promise<`0x${string}`>; maxSpend?: bigint | undefined }) {
     this.#sign = sign;
     this.#maxSpend = maxSpend;
   }
 
-  /** The charged total known from receipts and corrective 402s. */
+  /** The charged total known from receipts (and from `observeCharged`). */
   get charged(): bigint {
     return this.#charged;
   }
@@ -54,14 +62,30 @@ export class VoucherBook {
   }
 
   /**
-   * Signs a voucher for `known charged + in flight + amount` and counts `amount` in flight.
+   * Records the proxy's claim of what is charged and in flight on this track (a corrective 402's
+   * `extra.charged`) without believing it: `sign` covers it only within its `maxCatchUp`.
+   */
+  observeClaim(claimed: bigint): void {
+    if (claimed > this.#claimed) this.#claimed = claimed;
+  }
+
+  /**
+   * Signs a voucher for `known charged + in flight + amount` (or `claimed + amount`, when the
+   * proxy's claim is higher) and counts `amount` in flight.
    *
    * @throws {SpendLimitError} before signing, when that total is above `maxSpend`.
+   * @throws {ChargedTotalMismatchError} before signing, when the claim is more than `maxCatchUp`
+   *   above `known charged + in flight`.
    */
-  sign(amount: bigint): Promise<VoucherTicket> {
+  sign(amount: bigint, { maxCatchUp }: { maxCatchUp?: bigint } = {}): Promise<VoucherTicket> {
     return this.#mutex.run(async () => {
-      const maxCumulative = this.#charged + this.#inFlight + amount;
+      const explained = this.#charged + this.#inFlight;
+      const covered = this.#claimed > explained ? this.#claimed : explained;
+      const maxCumulative = covered + amount;
       if (this.#maxSpend !== undefined && maxCumulative > this.#maxSpend) throw new SpendLimitError({ maxSpend: this.#maxSpend, wouldSign: maxCumulative });
+      if (maxCatchUp !== undefined && covered - explained > maxCatchUp) {
+        throw new ChargedTotalMismatchError({ knownCharged: this.#charged, inFlight: this.#inFlight, claimedCharged: this.#claimed, maxCatchUp });
+      }
       this.#inFlight += amount;
       let signature: `0x${string}`;
       try {
@@ -70,6 +94,7 @@ export class VoucherBook {
         this.#inFlight -= amount;
         throw error;
       }
+      if (maxCumulative > this.#signedMax) this.#signedMax = maxCumulative;
       let settled = false;
       return {
         maxCumulative,
@@ -77,7 +102,7 @@ export class VoucherBook {
         settle: (chargedCumulative?: bigint) => {
           if (settled) return;
           settled = true;
-          if (chargedCumulative !== undefined) this.observeCharged(chargedCumulative);
+          if (chargedCumulative !== undefined) this.observeCharged(chargedCumulative < this.#signedMax ? chargedCumulative : this.#signedMax);
           this.#inFlight -= amount;
         },
       };

@@ -9,7 +9,10 @@ export { MCP_ERROR_META_KEY } from "./tools.ts";
 
 /** Options of {@link createAgentTabMcpServer}. */
 export type AgentTabMcpServerOptions = {
-  /** The agent's client: its key pays for `call_service`. */
+  /**
+   * The agent's client: its key pays for `call_service`, up to its `maxSpend` (give it one: the
+   * model decides what to call; `agenttab mcp` uses `DEFAULT_MAX_SPEND` unless told otherwise).
+   */
   client: AgentTabClient;
   /** Reported to MCP clients in `initialize`. */
   name?: string;
@@ -51,7 +54,7 @@ const totals = { total: z.string().describe(ATOMIC_UNITS), totalUsdc: z.string()
  * charged for it. Connect it to a transport with `serveMcpStdio` or `startMcpHttpServer`.
  *
  * @example
- * const client = new AgentTabClient({ apiUrl, signer, chainId, escrow });
+ * const client = new AgentTabClient({ apiUrl, signer, chainId, escrow, maxSpend: 10_000_000n });
  * const server = createAgentTabMcpServer({ client });
  * await server.connect(new StdioServerTransport());
  */

@@ -5,10 +5,12 @@ import type { CallToolResult, ToolAnnotations } from "@modelcontextprotocol/sdk/
 import { z } from "zod/v3";
 
 import { failureOf } from "../cli/exitCodes.ts";
+import { ReceiptRejectedError } from "../client/errors.ts";
 import { toJson } from "../cli/format.ts";
 
 /**
- * Where an `isError` tool result carries the SDK error: `{ name, code, message, charged: "0" }`.
+ * Where an `isError` tool result carries the SDK error: `{ name, code, message, charged: "0" }`
+ * (no `charged` for a `ReceiptRejectedError`: the call went through, and what it cost is unproven).
  *
  * @example
  * const result = await mcpClient.callTool({ name: "call_service", arguments: { service_id: "nope" } });
@@ -90,10 +92,11 @@ export async function toolResult(run: () => Promise<{ text: string; structured: 
  */
 export function errorResult(error: unknown): CallToolResult {
   const { name, code, message } = failureOf(error);
+  const unproven = error instanceof ReceiptRejectedError;
   return {
     isError: true,
-    content: [{ type: "text", text: `${name} (${code}): ${message} Nothing was charged.` }],
+    content: [{ type: "text", text: `${name} (${code}): ${message}${unproven ? "" : " Nothing was charged."}` }],
     // Not structuredContent: clients validate that against the tool's (success) output schema.
-    _meta: { [MCP_ERROR_META_KEY]: { name, code, message, charged: "0" } },
+    _meta: { [MCP_ERROR_META_KEY]: unproven ? { name, code, message } : { name, code, message, charged: "0" } },
   };
 }

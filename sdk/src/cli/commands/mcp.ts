@@ -1,9 +1,8 @@
 import { Command, Option } from "commander";
 
-import { agentClient, contextOf } from "../config.ts";
+import { agentClient, contextOf, maxSpendOption, spendingLimits } from "../config.ts";
 import type { CliIo } from "../config.ts";
 import { CliUsageError } from "../exitCodes.ts";
-import { parseUsdc } from "../format.ts";
 
 /**
  * `mcp`: the AgentTab MCP server (tools discover_services, call_service, get_balance,
@@ -18,15 +17,20 @@ export function registerMcpCommand(program: Command, io: CliIo): void {
     .description("serve the MCP tools discover_services, call_service, get_balance, get_spending_report, paid with this key (stdio by default)")
     .option("--http", "serve Streamable HTTP at http://127.0.0.1:PORT/mcp instead of stdio")
     .addOption(new Option("--port <port>", "port for --http (0 picks a free one)").default("8788"))
-    .option("--max-spend <usdc>", "never sign vouchers for more than this cumulative total, in USDC")
+    .addOption(maxSpendOption())
     .addOption(new Option("--x402", "hold no key: the MCP client pays each call_service itself, x402 MCP transport (_meta[\"x402/payment\"])").conflicts("maxSpend"))
-    .addHelpText("after", "\nThe HTTP server binds 127.0.0.1 only and refuses other Host/Origin headers. It prints its URL on stderr.")
+    .addHelpText(
+      "after",
+      `
+The HTTP server binds 127.0.0.1 only and refuses other Host/Origin headers. It prints its URL on stderr.
+The server starts with no record of what this key was charged before: it believes the proxy's charged
+total up to --max-spend, and call_service refuses to sign past it.`,
+    )
     .action(async (options: { http?: boolean; port: string; maxSpend?: string; x402?: boolean }, command: Command) => {
       const ctx = contextOf(command, io);
       const port = Number(options.port);
       if (!/^[0-9]+$/.test(options.port) || port > 65_535) throw new CliUsageError(`--port must be 0 to 65535, got "${options.port}"`);
-      const maxSpend = options.maxSpend === undefined ? undefined : parseUsdc(options.maxSpend, { name: "--max-spend" });
-      const client = await agentClient(ctx, { maxSpend, keyless: options.x402 === true });
+      const client = await agentClient(ctx, options.x402 ? { keyless: true } : spendingLimits(ctx, { flag: options.maxSpend }));
       // Loaded here, not at the top: the other commands start faster without the MCP SDK.
       const { createX402McpServer } = await import("../../mcp/x402.ts");
       const source = options.x402 ? { createServer: () => createX402McpServer({ apiUrl: ctx.apiUrl, client }) } : { client };

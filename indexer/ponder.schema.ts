@@ -180,3 +180,10 @@ export const receiptSigner = onchainTable("receipt_signer", (t) => ({
   allowed: t.boolean().notNull(),
   updatedBlock: t.bigint().notNull(),
 }));
+
+/** The escrow's settings that change over time: its fee rate (from `FeeRateUpdated`; until the first, the deployment's). */
+export const escrowSettings = onchainTable("escrow_settings", (t) => ({
+  escrow: t.hex().primaryKey(),
+  feeBps: t.integer().notNull(),
+  updatedBlock: t.bigint().notNull(),
+}));

@@ -43,6 +43,8 @@ export async function buildApp(config: ApiConfig, options: FastifyServerOptions 
   await app.register(chainState, {
     rpcUrl: config.rpcUrl,
     chainId: config.deployment.chainId,
+    escrow: config.deployment.escrow,
+    initialFeeBps: config.deployment.feeBps,
     viewsSchema: config.chainViewsSchema,
     maxLagBlocks: config.maxIndexerLagBlocks,
     pollMs: config.chainHeadPollMs,

@@ -2,7 +2,7 @@ export { addressKey, toBigInt } from "./reader.ts";
 export type { ChainStateReader } from "./reader.ts";
 export { getAgentAccount, getDelegation, getProviderAccount, listPendingWithdrawals } from "./accounts.ts";
 export type { IndexedAgentAccount, IndexedDelegation, IndexedProviderAccount } from "./accounts.ts";
-export { getIndexerStatus } from "./status.ts";
+export { getIndexedFeeRate, getIndexerStatus } from "./status.ts";
 export type { IndexerStatus } from "./status.ts";
 export { REPUTATION_PRIOR, REPUTATION_PRIOR_WEIGHT, SUCCESS_WEIGHT, reputationScore } from "./reputation.ts";
 export type { ReputationInputs } from "./reputation.ts";

@@ -47,3 +47,20 @@ export async function getIndexerStatus(
     lagBlocks,
   };
 }
+
+/**
+ * The escrow's fee rate in force as indexed (`FeeRateUpdated`), or undefined before the first
+ * change (the deployment's initial rate then holds) or before the views exist.
+ *
+ * @example
+ * const feeBps = (await getIndexedFeeRate(reader, { escrow: deployment.escrow })) ?? deployment.feeBps;
+ */
+export async function getIndexedFeeRate({ sql, viewsSchema }: ChainStateReader, { escrow }: { escrow: string }): Promise<number | undefined> {
+  try {
+    const [row] = await sql<{ fee_bps: number }[]>`SELECT fee_bps FROM ${sql(viewsSchema)}.escrow_settings WHERE escrow = ${escrow.toLowerCase()}`;
+    return row?.fee_bps;
+  } catch (error) {
+    if ((error as { code?: string }).code === "42P01") return undefined;
+    throw error;
+  }
+}

@@ -3,6 +3,7 @@ import {
   agentAccount,
   delegation,
   deposit,
+  escrowSettings,
   providerAccount,
   providerCredit,
   providerWithdrawal,
@@ -201,3 +202,11 @@ function withdrawalRow(event: EventMeta) {
 function creditRow(event: Omit<EventMeta, "args">) {
   return { id: event.id, blockNumber: event.block.number, timestamp: event.block.timestamp, transactionHash: event.transaction.hash };
 }
+
+ponder.on("AgentTabEscrow:FeeRateUpdated", async ({ event, context }) => {
+  const feeBps = Number(event.args.newBps);
+  await context.db
+    .insert(escrowSettings)
+    .values({ escrow: lower(event.log.address), feeBps, updatedBlock: event.block.number })
+    .onConflictDoUpdate(() => ({ feeBps, updatedBlock: event.block.number }));
+});

@@ -26,9 +26,19 @@ export function payoutsOf(entries: Entry[], failed: Map<Address, number> = new M
 }
 
 /** A batch plan over `entries`. */
-export function buildPlan(p: { chainId: number; escrow: Address; seq: bigint; entries: Entry[]; failed: Map<Address, number>; failedBefore: string }): BatchPlan {
+export function buildPlan(p: { chainId: number; escrow: Address; seq: bigint; entries: Entry[]; failed: Map<Address, number>; failedBefore: string; feeBps: number }): BatchPlan {
   const { payouts, fee } = payoutsOf(p.entries, p.failed);
-  return { seq: p.seq, batchId: batchIdOf(p.chainId, p.escrow, p.seq), chainId: p.chainId, escrow: p.escrow, entries: p.entries, payouts, fee, failedBefore: p.failedBefore };
+  return {
+    seq: p.seq,
+    batchId: batchIdOf(p.chainId, p.escrow, p.seq),
+    chainId: p.chainId,
+    escrow: p.escrow,
+    entries: p.entries,
+    payouts,
+    fee,
+    feeBps: p.feeBps,
+    failedBefore: p.failedBefore,
+  };
 }
 
 /** The `settle` call's arguments for a plan. */

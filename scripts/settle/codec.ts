@@ -11,6 +11,7 @@ export function planToJson(plan: BatchPlan): unknown {
     chainId: plan.chainId,
     escrow: plan.escrow,
     fee: big(plan.fee),
+    ...(plan.feeBps === undefined ? {} : { feeBps: plan.feeBps }),
     failedBefore: plan.failedBefore,
     entries: plan.entries.map((e) => ({
       account: e.account,
@@ -39,6 +40,7 @@ export function planFromJson(json: unknown): BatchPlan {
     chainId: Number(j.chainId),
     escrow: j.escrow as Address,
     fee: BigInt(j.fee),
+    ...(j.feeBps === undefined ? {} : { feeBps: Number(j.feeBps) }),
     failedBefore: String(j.failedBefore),
     entries: (j.entries as Json[]).map(
       (e): Entry => ({

@@ -2,6 +2,7 @@ import type { Sql } from "postgres";
 import { getAddress } from "viem";
 import type { Address, Hex } from "viem";
 
+import { agentTabEscrowAbi } from "../../sdk/src/index.ts";
 import { claimedOnChain } from "./chain.ts";
 import type { SettleChain } from "./chain.ts";
 import type { Entry, Excluded, ProviderShare, SettleProgress } from "./types.ts";
@@ -13,16 +14,27 @@ type ShareRow = { provider: string; amount: string; fee: string; calls: number }
  * Gathers every spend track the chain has not caught up with (ledger charged > on-chain claimed):
  * its best voucher, the charged total now, and how the unsettled charges up to that total split
  * across providers and the fee. The on-chain claimed total is read from the chain, which is the
- * truth after any crash. A track whose unsettled charges do not add up to exactly
+ * truth after any crash. Each charge's fee is recomputed at the rate in force (`feeBps`). A track
+ * whose unsettled charges do not add up to exactly
  * `charged − claimed` is left out and reported: the ledger and the chain disagree, and nothing is
  * guessed. `accounts` restricts the plan to those agents' tracks (the watchtower's settlement).
  */
 export async function planEntries(
   sql: Sql,
   chain: SettleChain,
-  { accounts, progress }: { accounts?: readonly Address[] | undefined; progress?: SettleProgress | undefined } = {},
-): Promise<{ entries: Entry[]; excluded: Excluded[] }> {
-  if (accounts !== undefined && accounts.length === 0) return { entries: [], excluded: [] };
+  {
+    accounts,
+    progress,
+    feeBps,
+  }: {
+    accounts?: readonly Address[] | undefined;
+    progress?: SettleProgress | undefined;
+    /** The fee rate in force (the escrow's `feeBps` now); each charge's fee is recomputed at it. Default: read from the chain. */
+    feeBps?: number | undefined;
+  } = {},
+): Promise<{ entries: Entry[]; excluded: Excluded[]; feeBps: number }> {
+  const rate = feeBps ?? (await feeRateInForce(chain));
+  if (accounts !== undefined && accounts.length === 0) return { entries: [], excluded: [], feeBps: rate };
   const only = accounts === undefined ? sql`` : sql`AND t.account IN ${sql(accounts.map((a) => a.toLowerCase()))}`;
   const tracks = await sql<TrackRow[]>`
     SELECT t.account, t.signer, t.voucher_max::text, t.voucher_signature, t.charged::text
@@ -47,7 +59,7 @@ export async function planEntries(
       continue;
     }
     const shares = await sql<ShareRow[]>`
-      SELECT provider, sum(amount)::text AS amount, sum(fee)::text AS fee, count(*)::int AS calls
+      SELECT provider, sum(amount)::text AS amount, sum(div(amount * ${rate}, 10000))::text AS fee, count(*)::int AS calls
       FROM charges
       WHERE account = ${t.account} AND signer = ${t.signer} AND settlement_batch IS NULL AND cumulative <= ${t.charged}
       GROUP BY provider ORDER BY provider`;
@@ -77,7 +89,15 @@ export async function planEntries(
     });
   }
   progress?.("plan", tracks.length, tracks.length);
-  return { entries, excluded };
+  return { entries, excluded, feeBps: rate };
+}
+
+/**
+ * The escrow's fee rate now. A batch's fee is computed at it, charge by charge and rounded down,
+ * so a rate the admin changed since the calls (either way) still settles within the rate.
+ */
+export async function feeRateInForce(chain: SettleChain): Promise<number> {
+  return Number(await chain.publicClient.readContract({ address: chain.escrow, abi: agentTabEscrowAbi, functionName: "feeBps" }));
 }
 
 /**

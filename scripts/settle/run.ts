@@ -1,4 +1,5 @@
 import type { Sql } from "postgres";
+import { parseEventLogs } from "viem";
 import type { Address, Hex, TransactionReceipt } from "viem";
 
 import { agentTabEscrowAbi } from "../../sdk/src/index.ts";
@@ -6,8 +7,8 @@ import { buildPlan, settleArgs } from "./build.ts";
 import { batchSettled } from "./chain.ts";
 import type { SettleChain } from "./chain.ts";
 import { failedCalls, planEntries } from "./plan.ts";
-import { simulateEntries } from "./simulate.ts";
-import { discardBatch, markBatch, nextSeq, openBatches, recordBatch, setMined, setSent } from "./store.ts";
+import { BatchRejectedError, simulateEntries } from "./simulate.ts";
+import { discardBatch, markBatch, nextSeq, openBatches, recentlyClosed, recordBatch, reopenAsMined, sentTxHashes, setMined, setSent, unmarkBatch } from "./store.ts";
 import type { BatchRecord } from "./store.ts";
 import type { BatchPlan, BatchResult, Entry, Excluded, SettleLog, SettleProgress } from "./types.ts";
 import { verifyEntries } from "./verify.ts";
@@ -32,10 +33,12 @@ export type SettleOptions = {
   progress?: SettleProgress;
   /** Test hook: throw at this point, as a crash would. */
   crashAt?: CrashPoint;
+  /** Test hook: runs after a batch is recorded and before it is sent (the chain may change meanwhile). */
+  beforeSend?: (plan: BatchPlan) => Promise<void>;
 };
 
 export type SettleReport = {
-  /** nothing: no unsettled charges; settled: all settled; partial: some entries left out; dry-run: nothing sent. */
+  /** nothing: no unsettled charges; settled: all settled; partial: some entries left out (exit 2); dry-run: nothing sent. */
   status: "nothing" | "settled" | "partial" | "dry-run";
   batches: BatchResult[];
   excluded: Excluded[];
@@ -86,31 +89,70 @@ export async function settle(options: SettleOptions): Promise<SettleReport> {
 async function settleLocked(options: SettleOptions, log: SettleLog): Promise<SettleReport> {
   const { sql, chain } = options;
   const ctx = { ...options, log, confirmations: options.confirmations ?? 1 };
-  const batches: BatchResult[] = [];
+  const run: RunState = { batches: [], excluded: [], plans: [] };
 
   const open = await openBatches(sql, chain.chainId, chain.escrow);
   if (options.dryRun) {
     if (open.length > 0) log("open_batches", { count: open.length, note: "a real run finishes these first" });
   } else {
+    await reconcileClosed(ctx);
     for (const [i, record] of open.entries()) {
       options.progress?.("recover", i, open.length);
       log("recovering", { batchId: record.plan.batchId, status: record.status, txHash: record.txHash });
-      const result = await execute(ctx, record);
-      if (result) batches.push(result);
+      const outcome = await execute(ctx, record);
+      // A recovered batch the chain refuses is discarded: its charges are in this run's plan.
+      if ("result" in outcome) run.batches.push(outcome.result);
     }
   }
 
+  await planAndSend(ctx, run, { accounts: options.accounts }, 0);
+
+  const status = options.dryRun ? "dry-run" : run.excluded.length > 0 ? "partial" : run.batches.length > 0 ? "settled" : "nothing";
+  return { status, batches: run.batches, excluded: run.excluded, plans: run.plans };
+}
+
+type Ctx = SettleOptions & { log: SettleLog; confirmations: number };
+type RunState = { batches: BatchResult[]; excluded: Excluded[]; plans: BatchPlan[] };
+type Track = { account: Address; signer: Address };
+
+/** How often one run re-plans a batch the chain refused before it leaves the rest for the next run. */
+const MAX_REPLANS = 3;
+// Closed batches are re-checked against the chain this long: a late mining or a reorg heals.
+const RECHECK_DAYS = 7;
+
+/**
+ * Plans the unsettled tracks (all, an account list, or exactly `tracks`) at the current block and
+ * the fee rate in force, records each batch, and sends them. A batch whose gas estimate or
+ * transaction fails (an entry turned bad between planning and inclusion) is discarded and its
+ * tracks re-planned at once: the entries that fail now are dropped with their decoded reason, the
+ * rest are sent in a new batch, so one bad entry never costs the others their week.
+ */
+async function planAndSend(ctx: Ctx, run: RunState, scope: { accounts?: readonly Address[] | undefined; tracks?: Track[] }, attempt: number): Promise<void> {
+  const { sql, chain, log } = ctx;
   const [now] = await sql<{ at: string }[]>`SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at`;
   const failedBefore = now?.at ?? new Date().toISOString();
-  const planned = await planEntries(sql, chain, { accounts: options.accounts, progress: options.progress });
-  options.progress?.("verify", 0, 1);
-  const verified = await verifyEntries(chain, planned.entries);
-  options.progress?.("simulate", 0, 1);
-  const simulated = await simulateEntries(chain, verified.entries);
-  const excluded = [...planned.excluded, ...verified.excluded, ...simulated.excluded];
+  const accounts = scope.tracks ? [...new Set(scope.tracks.map((t) => t.account))] : scope.accounts;
+  const planned = await planEntries(sql, chain, { accounts, progress: ctx.progress });
+  const inScope = <T extends Track>(list: T[]) => (scope.tracks ? list.filter((e) => scope.tracks!.some((t) => sameTrack(t, e))) : list);
+  ctx.progress?.("verify", 0, 1);
+  const verified = await verifyEntries(chain, inScope(planned.entries));
+  ctx.progress?.("simulate", 0, 1);
+  let simulated: Awaited<ReturnType<typeof simulateEntries>>;
+  try {
+    simulated = await simulateEntries(chain, verified.entries);
+  } catch (error) {
+    if (!(error instanceof BatchRejectedError)) throw error;
+    // Nothing any single entry explains (a pause, say): nothing is sent, everything waits.
+    const excluded = verified.entries.map((e) => ({ account: e.account, signer: e.signer, reason: "batch_rejected", detail: error.message }));
+    for (const e of excluded) log("entry_excluded", { ...e });
+    run.excluded.push(...inScope(planned.excluded), ...verified.excluded, ...excluded);
+    return;
+  }
+  const excluded = [...inScope(planned.excluded), ...verified.excluded, ...simulated.excluded];
   for (const e of excluded) log("entry_excluded", { ...e });
+  run.excluded.push(...excluded);
 
-  const parts = options.maxGas !== undefined ? await split(chain, simulated.entries, simulated.gas, options.maxGas, excluded, log) : [simulated.entries];
+  const parts = ctx.maxGas !== undefined ? await split(chain, simulated.entries, simulated.gas, ctx.maxGas, run.excluded, log) : [simulated.entries];
   const failed = await failedCalls(sql, failedBefore);
   const plans: BatchPlan[] = [];
   let seq = await nextSeq(sql);
@@ -118,29 +160,83 @@ async function settleLocked(options: SettleOptions, log: SettleLog): Promise<Set
   for (const entries of parts.filter((p) => p.length > 0)) {
     // Each provider's failed calls are reported once, by the first batch that pays it.
     const partFailed = new Map([...failed].filter(([provider]) => !reported.has(provider)));
-    const plan = buildPlan({ chainId: chain.chainId, escrow: chain.escrow, seq: seq++, entries, failed: partFailed, failedBefore });
+    const plan = buildPlan({ chainId: chain.chainId, escrow: chain.escrow, seq: seq++, entries, failed: partFailed, failedBefore, feeBps: planned.feeBps });
     for (const p of plan.payouts) reported.add(p.provider);
     plans.push(plan);
   }
-  for (const plan of plans) log("batch_planned", { ...describe(plan), estimatedGas: parts.length === 1 ? simulated.gas : undefined, dryRun: options.dryRun === true });
-
-  if (!options.dryRun) {
-    for (const [i, plan] of plans.entries()) {
-      options.progress?.("send", i, plans.length);
-      await recordBatch(sql, plan);
-      log("batch_recorded", { batchId: plan.batchId, seq: plan.seq });
-      crash(ctx, "afterRecord");
-      const result = await execute(ctx, { plan, status: "planned", txHash: null });
-      if (result) batches.push(result);
-    }
+  for (const plan of plans) {
+    log("batch_planned", { ...describe(plan), feeBps: plan.feeBps, estimatedGas: parts.length === 1 ? simulated.gas : undefined, dryRun: ctx.dryRun === true, ...(attempt > 0 ? { replan: attempt } : {}) });
   }
+  run.plans.push(...plans);
+  if (ctx.dryRun) return;
 
-  if (!options.dryRun && plans.length > 0) options.progress?.("send", plans.length, plans.length);
-  const status = options.dryRun ? "dry-run" : excluded.length > 0 ? "partial" : batches.length > 0 ? "settled" : "nothing";
-  return { status, batches, excluded, plans };
+  // All recorded before any is sent: a re-plan takes the next free sequence number.
+  for (const plan of plans) {
+    await recordBatch(sql, plan);
+    log("batch_recorded", { batchId: plan.batchId, seq: plan.seq });
+    crash(ctx, "afterRecord");
+  }
+  for (const [i, plan] of plans.entries()) {
+    ctx.progress?.("send", i, plans.length);
+    await ctx.beforeSend?.(plan);
+    const outcome = await execute(ctx, { plan, status: "planned", txHash: null });
+    if ("result" in outcome) {
+      run.batches.push(outcome.result);
+      continue;
+    }
+    const tracks = plan.entries.map((e) => ({ account: e.account, signer: e.signer }));
+    if (attempt + 1 >= MAX_REPLANS) {
+      const left = plan.entries.map((e) => ({ account: e.account, signer: e.signer, reason: "batch_refused", detail: outcome.refused }));
+      for (const e of left) log("entry_excluded", { ...e });
+      run.excluded.push(...left);
+      continue;
+    }
+    log("batch_replanning", { batchId: plan.batchId, reason: outcome.refused, claims: tracks.length });
+    await planAndSend(ctx, run, { tracks }, attempt + 1);
+  }
+  if (plans.length > 0) ctx.progress?.("send", plans.length, plans.length);
 }
 
-type Ctx = SettleOptions & { log: SettleLog; confirmations: number };
+function sameTrack(a: Track, b: Track): boolean {
+  return a.account.toLowerCase() === b.account.toLowerCase() && a.signer.toLowerCase() === b.signer.toLowerCase();
+}
+
+/**
+ * Heals closed batches from the chain, which is the truth for what was settled: a batch recorded
+ * as discarded that the chain applied after all (a send still pending when its estimate failed
+ * after a crash, say) is marked, with the transaction that emitted BatchSettled; a marked one the
+ * chain no longer has (a reorg undid it) is unmarked, so its charges are planned again.
+ */
+async function reconcileClosed(ctx: Ctx): Promise<void> {
+  const { sql, chain, log } = ctx;
+  for (const record of await recentlyClosed(sql, chain.chainId, chain.escrow, RECHECK_DAYS)) {
+    const { batchId } = record.plan;
+    const applied = await batchSettled(chain, batchId);
+    if (record.status === "discarded" && applied) {
+      const tx = await settlementTransaction(chain, batchId, record.sentTxHashes ?? []);
+      await reopenAsMined(sql, batchId, { txHash: tx?.hash ?? null, blockNumber: tx?.blockNumber ?? null });
+      const marked = await markBatch(sql, record.plan);
+      log("batch_healed", { batchId, txHash: tx?.hash, charges: marked, note: "recorded as discarded, applied on-chain after all" });
+    } else if (record.status === "marked" && !applied) {
+      const unmarked = await unmarkBatch(sql, batchId, "undone by a reorg: the chain no longer has it");
+      log("batch_undone", { batchId, charges: unmarked, note: "the chain no longer has it (reorg); its charges are planned again" });
+    }
+  }
+}
+
+/** Of the transactions sent for a batch, the one whose receipt holds its BatchSettled event. */
+async function settlementTransaction(chain: SettleChain, batchId: Hex, hashes: readonly Hex[]): Promise<{ hash: Hex; blockNumber: bigint; gasUsed: bigint } | undefined> {
+  for (const hash of [...hashes].reverse()) {
+    const receipt = await chain.publicClient.getTransactionReceipt({ hash }).catch(() => undefined);
+    if (receipt && emitsBatchSettled(receipt, batchId)) return { hash, blockNumber: receipt.blockNumber, gasUsed: receipt.gasUsed };
+  }
+  return undefined;
+}
+
+function emitsBatchSettled(receipt: TransactionReceipt, batchId: Hex): boolean {
+  const logs = parseEventLogs({ abi: agentTabEscrowAbi, eventName: "BatchSettled", logs: receipt.logs });
+  return logs.some((l) => l.args.batchId.toLowerCase() === batchId.toLowerCase());
+}
 
 function crash(ctx: Ctx, point: CrashPoint) {
   if (ctx.crashAt === point) throw new SimulatedCrash(point);
@@ -148,15 +244,21 @@ function crash(ctx: Ctx, point: CrashPoint) {
 
 /**
  * Takes one recorded batch to 'marked': sends it unless the chain already applied it (or a sent
- * transaction is still pending), waits for the confirmations, and marks its charges. A batch the
- * chain refuses is discarded: its charges stay unsettled for the next plan. Returns undefined then.
+ * transaction is still pending), waits for the confirmations, and marks its charges, recording the
+ * transaction that actually emitted BatchSettled. A batch the chain refuses is discarded (its
+ * charges stay unsettled) and the reason returned.
  */
-async function execute(ctx: Ctx, record: BatchRecord): Promise<BatchResult | undefined> {
+async function execute(ctx: Ctx, record: BatchRecord): Promise<{ result: BatchResult } | { refused: string }> {
   const { sql, chain, log } = ctx;
   const { plan } = record;
   let receipt: TransactionReceipt | undefined;
   let txHash: Hex | undefined = record.txHash ?? undefined;
   let recovered = false;
+  const refuse = async (reason: string) => {
+    await discardBatch(sql, plan.batchId, reason);
+    log("batch_discarded", { batchId: plan.batchId, reason, txHash });
+    return { refused: reason };
+  };
 
   if (record.status === "mined" || (await batchSettled(chain, plan.batchId))) {
     recovered = true;
@@ -167,11 +269,7 @@ async function execute(ctx: Ctx, record: BatchRecord): Promise<BatchResult | und
       const pending = await chain.publicClient.getTransaction({ hash: txHash }).catch(() => undefined);
       if (pending) {
         receipt = await chain.publicClient.waitForTransactionReceipt({ hash: txHash, confirmations: ctx.confirmations });
-        if (receipt.status !== "success" && !(await batchSettled(chain, plan.batchId))) {
-          await discardBatch(sql, plan.batchId, `transaction ${txHash} reverted`);
-          log("batch_discarded", { batchId: plan.batchId, reason: "reverted", txHash });
-          return undefined;
-        }
+        if (receipt.status !== "success" && !(await batchSettled(chain, plan.batchId))) return refuse(`transaction ${txHash} reverted`);
       } else {
         txHash = undefined;
       }
@@ -182,10 +280,7 @@ async function execute(ctx: Ctx, record: BatchRecord): Promise<BatchResult | und
       try {
         gas = await chain.publicClient.estimateContractGas({ address: chain.escrow, abi: agentTabEscrowAbi, functionName: "settle", args, account: chain.walletClient.account });
       } catch (error) {
-        const reason = (error as Error).message.split("\n")[0] ?? "simulation reverted";
-        await discardBatch(sql, plan.batchId, reason);
-        log("batch_discarded", { batchId: plan.batchId, reason });
-        return undefined;
+        return refuse((error as Error).message.split("\n")[0] ?? "simulation reverted");
       }
       txHash = await chain.walletClient.writeContract({
         address: chain.escrow,
@@ -200,30 +295,39 @@ async function execute(ctx: Ctx, record: BatchRecord): Promise<BatchResult | und
       log("batch_sent", { batchId: plan.batchId, txHash });
       receipt = await chain.publicClient.waitForTransactionReceipt({ hash: txHash, confirmations: ctx.confirmations });
       crash(ctx, "afterMined");
-      if (receipt.status !== "success" && !(await batchSettled(chain, plan.batchId))) {
-        await discardBatch(sql, plan.batchId, `transaction ${txHash} reverted`);
-        log("batch_discarded", { batchId: plan.batchId, reason: "reverted", txHash });
-        return undefined;
-      }
+      if (receipt.status !== "success" && !(await batchSettled(chain, plan.batchId))) return refuse(`transaction ${txHash} reverted`);
+    }
+  }
+  // The ledger records the transaction that emitted BatchSettled, not a re-sent copy that landed
+  // after it as a no-op.
+  if (!receipt || !emitsBatchSettled(receipt, plan.batchId)) {
+    const actual = await settlementTransaction(chain, plan.batchId, await sentTxHashes(sql, plan.batchId));
+    if (actual) {
+      txHash = actual.hash;
+      receipt = await chain.publicClient.getTransactionReceipt({ hash: actual.hash });
     }
   }
   if (record.status !== "mined") {
     await setMined(sql, plan.batchId, { txHash: txHash ?? null, gasUsed: receipt?.gasUsed ?? null, blockNumber: receipt?.blockNumber ?? null });
+  } else if (txHash && txHash !== record.txHash) {
+    await sql`UPDATE settlement_batches SET tx_hash = ${txHash}, updated_at = now() WHERE batch_id = ${plan.batchId}`;
   }
   log("batch_mined", { batchId: plan.batchId, txHash, gasUsed: receipt?.gasUsed, blockNumber: receipt?.blockNumber, recovered });
   crash(ctx, "beforeMark");
   const marked = await markBatch(sql, plan);
   log("batch_marked", { batchId: plan.batchId, charges: marked });
   return {
-    batchId: plan.batchId,
-    txHash,
-    gasUsed: receipt?.gasUsed,
-    agents: new Set(plan.entries.map((e) => e.account)).size,
-    claims: plan.entries.length,
-    debited: plan.entries.reduce((sum, e) => sum + e.delta, 0n),
-    fee: plan.fee,
-    payouts: plan.payouts,
-    recovered,
+    result: {
+      batchId: plan.batchId,
+      txHash,
+      gasUsed: receipt?.gasUsed,
+      agents: new Set(plan.entries.map((e) => e.account)).size,
+      claims: plan.entries.length,
+      debited: plan.entries.reduce((sum, e) => sum + e.delta, 0n),
+      fee: plan.fee,
+      payouts: plan.payouts,
+      recovered,
+    },
   };
 }
 

@@ -39,6 +39,8 @@ export type BatchPlan = {
   entries: Entry[];
   payouts: PayoutLine[];
   fee: bigint;
+  /** The fee rate the entries' fees were computed at (the escrow's, when planned); marking records them. */
+  feeBps?: number | undefined;
   /** Failed calls up to this time (ISO) of the payouts' providers are reported by this batch. */
   failedBefore: string;
 };

@@ -184,7 +184,7 @@ export function exactPayments(app: FastifyInstance, relayer: Relayer) {
     }
 
     const { value } = authorization;
-    const fee = feeOf(value, deployment.feeBps);
+    const fee = feeOf(value, app.chain.feeBps());
     const requestId = randomUUID();
     const recorded = await app.sql`
       INSERT INTO exact_payments (request_id, payer, nonce, service_id, provider, value, fee, valid_before, signature, status, method, path)

@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import fp from "fastify-plugin";
 import { createPublicClient, http } from "viem";
 
-import { getIndexerStatus } from "@agenttab/indexer/read";
+import { getIndexedFeeRate, getIndexerStatus } from "@agenttab/indexer/read";
 import type { ChainStateReader, IndexerStatus } from "@agenttab/indexer/read";
 
 declare module "fastify" {
@@ -20,6 +20,8 @@ export type ChainState = {
   status: () => Promise<IndexerStatus>;
   /** Whether new spending may rely on the index: ready, within the lag bound, and the head recent. */
   fresh: () => Promise<{ ok: boolean; status: IndexerStatus }>;
+  /** The escrow's fee rate in force, as indexed (re-read with every head poll; the deployment's until the first change). */
+  feeBps: () => number;
 };
 
 /**
@@ -32,16 +34,20 @@ export default fp(
     {
       rpcUrl,
       chainId,
+      escrow,
+      initialFeeBps,
       viewsSchema,
       maxLagBlocks,
       pollMs,
       maxHeadAgeMs = 30_000,
-    }: { rpcUrl: string; chainId: number; viewsSchema: string; maxLagBlocks: bigint; pollMs: number; maxHeadAgeMs?: number },
+    }: { rpcUrl: string; chainId: number; escrow: string; initialFeeBps: number; viewsSchema: string; maxLagBlocks: bigint; pollMs: number; maxHeadAgeMs?: number },
   ) {
     const client = createPublicClient({ transport: http(rpcUrl, { timeout: 5_000, retryCount: 0 }) });
     let head: bigint | undefined;
     let headSeenAt = 0;
+    let feeBps = initialFeeBps;
     let stopped = false;
+    const reader: ChainStateReader = { sql: app.sql, viewsSchema };
     const poll = async () => {
       try {
         head = await client.getBlockNumber({ cacheTime: 0 });
@@ -49,6 +55,11 @@ export default fp(
       } catch (error) {
         app.log.warn({ err: error }, "chain head poll failed");
         // Keep the last head for a while; past maxHeadAgeMs the index is no longer trusted.
+      }
+      try {
+        feeBps = (await getIndexedFeeRate(reader, { escrow })) ?? initialFeeBps;
+      } catch (error) {
+        app.log.warn({ err: error }, "fee rate read failed; keeping the last one");
       }
     };
     await poll();
@@ -61,7 +72,6 @@ export default fp(
       clearInterval(timer);
     });
 
-    const reader: ChainStateReader = { sql: app.sql, viewsSchema };
     const status = () => getIndexerStatus(reader, { chainId, chainHead: head });
     app.decorate("chain", {
       reader,
@@ -72,6 +82,7 @@ export default fp(
         const headIsRecent = Date.now() - headSeenAt <= maxHeadAgeMs;
         return { ok: headIsRecent && s.ready && s.lagBlocks !== undefined && s.lagBlocks <= maxLagBlocks, status: s };
       },
+      feeBps: () => feeBps,
     } satisfies ChainState);
   },
   { name: "agenttab-chain-state", dependencies: ["agenttab-db"] },

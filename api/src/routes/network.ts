@@ -20,7 +20,8 @@ const NetworkResponse = Type.Object({
  * signer), so an SDK, CLI or MCP server can be configured with the API's URL alone.
  */
 export default async function network(app: FastifyInstance) {
-  const { chainId, network, escrow, reputation, usdc, receiptSigner, feeBps, withdrawalDelay } = app.config.deployment;
-  const body = { chainId, network, escrow, reputation, usdc, receiptSigner, feeBps, withdrawalDelay, relayer: app.relayer?.address ?? null };
-  app.get("/v1/network", { schema: { response: { 200: NetworkResponse } } }, async () => body);
+  const { chainId, network, escrow, reputation, usdc, receiptSigner, withdrawalDelay } = app.config.deployment;
+  const body = { chainId, network, escrow, reputation, usdc, receiptSigner, withdrawalDelay, relayer: app.relayer?.address ?? null };
+  // The fee rate in force, as indexed: an admin may have changed it since the deployment.
+  app.get("/v1/network", { schema: { response: { 200: NetworkResponse } } }, async () => ({ ...body, feeBps: app.chain.feeBps() }));
 }

@@ -210,7 +210,7 @@ export default async function proxy(app: FastifyInstance) {
         return Array.isArray(value) ? value[0] : value;
       };
       const amount = priceOf(service, header);
-      const fee = feeOf(amount, deployment.feeBps);
+      const fee = feeOf(amount, app.chain.feeBps());
       const latencyMs = Math.round(performance.now() - started);
       const issuedAt = BigInt(Math.floor(Date.now() / 1000));
       const receiptBase = {

@@ -1,0 +1,200 @@
+import type { Address, Hex, LocalAccount } from "viem";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { getAgentAccount, getDelegation } from "../../indexer/read/index.ts";
+import { settleArgs } from "../../scripts/settle/build.ts";
+import type { SettleChain } from "../../scripts/settle/chain.ts";
+import { settle } from "../../scripts/settle/run.ts";
+import type { SettleOptions, SettleReport } from "../../scripts/settle/run.ts";
+import { discardBatch, openBatches, setSent } from "../../scripts/settle/store.ts";
+import { agentTabEscrowAbi } from "../../sdk/src/index.ts";
+import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
+import type { ApiStack } from "../api/helpers/apiStack.ts";
+import { listService, voucherHeader } from "../api/helpers/payments.ts";
+import { depositAs, escrowAs, testAccount } from "../indexer/helpers/actions.ts";
+
+const DEPOSIT = 5_000_000n;
+const PRICE = 30_007n; // not a round number: fees round down charge by charge
+const agents = [1, 2, 3].map((i) => testAccount(`recovery agent ${i}`));
+const owner = testAccount("recovery owner");
+const delegate = testAccount("recovery owner's delegate");
+const provider = testAccount("recovery provider").address;
+
+/**
+ * The weekly settlement when the chain does not do what was planned (issue 14): a batch survives
+ * an entry that turns bad after planning, the chain decides what was settled (a batch mined after
+ * it was recorded as discarded, one a reorg undid, a re-sent copy that landed as a no-op), and
+ * fees follow the rate in force when the batch settles.
+ */
+describe("settle: the chain is the truth, and one bad entry never sinks a batch", () => {
+  let stack: ApiStack;
+  let upstream: Awaited<ReturnType<typeof startUpstream>>;
+  let chain: SettleChain;
+  const spent = new Map<string, bigint>();
+  const events: { event: string; fields?: Record<string, unknown> }[] = [];
+
+  const rpc = (method: string, params: unknown[] = []) => stack.chain.publicClient.request({ method: method as never, params: params as never });
+  const read = <T>(functionName: string, args: readonly unknown[] = []) =>
+    stack.chain.publicClient.readContract({ address: stack.chain.deployment.escrow, abi: agentTabEscrowAbi, functionName, args } as never) as Promise<T>;
+  const run = (options: Partial<SettleOptions> = {}): Promise<SettleReport> =>
+    settle({ sql: stack.app.sql, chain, confirmations: 1, log: (event, fields) => events.push({ event, fields }), ...options });
+
+  const pay = async (signer: LocalAccount, account: Address = signer.address) => {
+    const key = `${account}:${signer.address}`;
+    const next = (spent.get(key) ?? 0n) + PRICE;
+    const call = async () =>
+      stack.app.inject({ method: "GET", url: "/v1/proxy/recovery/q", headers: { "payment-signature": await voucherHeader(stack.chain.deployment, { signer, account, maxCumulative: next }) } });
+    let res = await call();
+    for (const deadline = Date.now() + 30_000; res.statusCode === 503 && Date.now() < deadline; res = await call()) await new Promise((r) => setTimeout(r, 50));
+    expect(res.statusCode, res.body).toBe(200);
+    spent.set(key, next);
+  };
+  const round = async () => {
+    for (const a of agents) await pay(a);
+  };
+
+  /** Chain and ledger agree: every track's claimed total is what its settled charges add up to, and the providers' and fees' sums match. */
+  const expectBalanced = async () => {
+    const tracks = await stack.app.sql<{ account: Address; signer: Address }[]>`SELECT account, signer FROM spend_tracks`;
+    for (const t of tracks) {
+      const claimed =
+        t.account === t.signer ? (await read<{ claimed: bigint }>("accountOf", [t.account])).claimed : (await read<{ claimed: bigint }>("delegationOf", [t.account, t.signer])).claimed;
+      const [row] = await stack.app.sql<{ sum: string }[]>`
+        SELECT coalesce(sum(amount), 0)::text AS sum FROM charges WHERE account = ${t.account} AND signer = ${t.signer} AND settlement_batch IS NOT NULL`;
+      expect(claimed, `claimed on ${t.account}/${t.signer}`).toBe(BigInt(row!.sum));
+    }
+    const [sums] = await stack.app.sql<{ credited: string; fees: string }[]>`
+      SELECT coalesce(sum(amount - fee), 0)::text AS credited, coalesce(sum(fee), 0)::text AS fees FROM charges WHERE settlement_batch IS NOT NULL`;
+    expect(await read<bigint>("earningsOf", [provider])).toBe(BigInt(sums!.credited));
+    expect(await read<bigint>("accruedFees")).toBe(BigInt(sums!.fees));
+  };
+  const unsettled = async () => Number((await stack.app.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM charges WHERE settlement_batch IS NULL`)[0]!.n);
+  const batchRow = async (batchId: Hex) =>
+    (await stack.app.sql<{ status: string; tx_hash: string | null }[]>`SELECT status, tx_hash FROM settlement_batches WHERE batch_id = ${batchId}`)[0];
+
+  beforeAll(async () => {
+    upstream = await startUpstream((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}'));
+    stack = await startApiStack();
+    chain = { publicClient: stack.chain.publicClient, walletClient: stack.chain.deployer, chainId: stack.chain.deployment.chainId, escrow: stack.chain.deployment.escrow };
+    await listService(stack, { id: "recovery", provider, upstreamUrl: upstream.url, price: PRICE });
+    for (const a of [...agents, owner]) await depositAs(stack.chain, a, DEPOSIT);
+    await escrowAs(stack.chain, owner, "authorizeDelegate", [delegate.address, 2_000_000n, 0]);
+    for (const a of [...agents, owner]) await stack.chain.waitFor(() => getAgentAccount(stack.chain.reader, { account: a.address }), (x) => x?.balance === DEPOSIT);
+    await stack.chain.waitFor(() => getDelegation(stack.chain.reader, { account: owner.address, delegate: delegate.address }), (d) => d?.active === true);
+  }, 120_000);
+
+  afterAll(async () => {
+    await rpc("evm_setAutomine", [true]).catch(() => undefined);
+    await stack?.stop();
+    await upstream?.close();
+  });
+
+  it("heals a batch recorded as discarded that the chain mined after all", async () => {
+    await round();
+    // The send is still pending when the run dies; a run then records the batch as discarded.
+    await rpc("evm_setAutomine", [false]);
+    await expect(run({ crashAt: "afterSend" })).rejects.toThrow(/afterSend/);
+    const [open] = await openBatches(stack.app.sql, chain.chainId, chain.escrow);
+    const sentHash = open!.txHash as Hex;
+    await discardBatch(stack.app.sql, open!.plan.batchId, "estimate failed while the send was pending");
+    await rpc("evm_mine");
+    await rpc("evm_setAutomine", [true]);
+    expect(await read<boolean>("batchSettled", [open!.plan.batchId])).toBe(true);
+
+    const report = await run();
+    expect(events.some((e) => e.event === "batch_healed" && e.fields?.batchId === open!.plan.batchId)).toBe(true);
+    expect(await batchRow(open!.plan.batchId)).toEqual({ status: "marked", tx_hash: sentHash });
+    expect(report.excluded).toEqual([]);
+    expect(await unsettled()).toBe(0);
+    await expectBalanced();
+  });
+
+  it("unmarks a settled batch a reorg undid, and settles its charges again", async () => {
+    await round();
+    const snapshot = await rpc("evm_snapshot");
+    const first = await run();
+    expect(first.status).toBe("settled");
+    const undone = first.batches[0]!.batchId;
+    // The chain forgets the block that settled it.
+    expect(await rpc("evm_revert", [snapshot])).toBe(true);
+    await rpc("evm_mine");
+    expect(await read<boolean>("batchSettled", [undone])).toBe(false);
+
+    const second = await run();
+    expect(events.some((e) => e.event === "batch_undone" && e.fields?.batchId === undone)).toBe(true);
+    expect((await batchRow(undone))?.status).toBe("discarded");
+    expect(second.status).toBe("settled");
+    expect(second.batches[0]!.batchId).not.toBe(undone);
+    expect(await unsettled()).toBe(0);
+    await expectBalanced();
+  });
+
+  it("records the transaction that emitted BatchSettled, not a re-sent copy that landed as a no-op", async () => {
+    await round();
+    await rpc("evm_setAutomine", [false]);
+    await expect(run({ crashAt: "afterSend" })).rejects.toThrow(/afterSend/);
+    const [open] = await openBatches(stack.app.sql, chain.chainId, chain.escrow);
+    const [original] = (await stack.chain.publicClient.getBlock({ blockTag: "pending" })).transactions as Hex[];
+    await setSent(stack.app.sql, open!.plan.batchId, original!);
+    // A run that lost sight of the original sends the same batch again (the next nonce); both land.
+    const copy = await chain.walletClient.writeContract({ address: chain.escrow, abi: agentTabEscrowAbi, functionName: "settle", args: settleArgs(open!.plan), gas: 2_000_000n, chain: chain.walletClient.chain });
+    await setSent(stack.app.sql, open!.plan.batchId, copy);
+    await rpc("evm_mine");
+    await rpc("evm_setAutomine", [true]);
+
+    await run();
+    expect(await batchRow(open!.plan.batchId)).toEqual({ status: "marked", tx_hash: original });
+    expect(await unsettled()).toBe(0);
+    await expectBalanced();
+  });
+
+  it("computes fees at the rate in force when the batch settles, after the rate went down and then up", async () => {
+    const setRate = async (bps: number) => {
+      await stack.chain.mined(stack.chain.deployer.writeContract({ address: chain.escrow, abi: agentTabEscrowAbi, functionName: "setFeeRate", args: [bps], chain: stack.chain.deployer.chain }));
+    };
+    for (const bps of [37, 250]) {
+      await round(); // charged while the rate was the previous one
+      await setRate(bps);
+      const feesBefore = await read<bigint>("accruedFees");
+      const report = await run();
+      expect(report.status).toBe("settled");
+      const perCall = (PRICE * BigInt(bps)) / 10_000n;
+      expect((await read<bigint>("accruedFees")) - feesBefore).toBe(perCall * BigInt(agents.length));
+      expect(await unsettled()).toBe(0);
+      await expectBalanced();
+      // The API quotes the new rate, from the index, once it has seen the change.
+      await stack.chain.waitFor(async () => (await stack.app.inject({ method: "GET", url: "/v1/network" })).json().feeBps as number, (rate) => rate === bps);
+    }
+    // And charges the new rate's fee on the next call.
+    await pay(agents[0]!);
+    const [last] = await stack.app.sql<{ fee: string }[]>`SELECT fee::text FROM charges ORDER BY created_at DESC LIMIT 1`;
+    expect(BigInt(last!.fee)).toBe((PRICE * 250n) / 10_000n);
+    await setRate(100);
+    await run();
+  });
+
+  it("drops only an entry that turned bad between planning and sending, and sends the rest at once (exit 2 with the list)", async () => {
+    await round();
+    await pay(delegate, owner.address);
+    events.length = 0;
+    let revoked = false;
+    const report = await run({
+      // After the batch is planned and recorded, the owner revokes the delegate and the grace runs out.
+      beforeSend: async () => {
+        if (revoked) return;
+        revoked = true;
+        await escrowAs(stack.chain, owner, "revokeDelegate", [delegate.address]);
+        await rpc("evm_increaseTime", [stack.chain.deployment.withdrawalDelay + 1]);
+        await rpc("evm_mine");
+      },
+    });
+    expect(events.map((e) => e.event)).toEqual(expect.arrayContaining(["batch_discarded", "batch_replanning", "batch_mined"]));
+    expect(report.status).toBe("partial");
+    expect(report.excluded).toEqual([expect.objectContaining({ account: owner.address, signer: delegate.address, reason: "delegate_not_active" })]);
+    expect(report.batches).toHaveLength(1);
+    expect(report.batches[0]).toMatchObject({ claims: agents.length, agents: agents.length });
+    const left = await stack.app.sql<{ signer: string }[]>`SELECT DISTINCT signer FROM charges WHERE settlement_batch IS NULL`;
+    expect(left.map((r) => r.signer)).toEqual([delegate.address.toLowerCase()]);
+    await expectBalanced();
+  });
+});

@@ -8,7 +8,9 @@
  *   RECEIPT_SIGNER_KEY      the proxy's receipt key (default on 31337: Hardhat account #0); or
  *   RECEIPT_SIGNER_KEYSTORE a V3 keystore file, password in RECEIPT_SIGNER_KEYSTORE_PASSWORD
  *   RELAYER_KEY (or RELAYER_KEYSTORE + RELAYER_KEYSTORE_PASSWORD) sends relayed gasless deposits and settles x402 `exact` payments (default
- *                           on 31337: Hardhat account #1, granted settler by the deploy script; unset elsewhere = neither offered)
+ *                           on 31337: Hardhat account #1, granted EXACT_PAYMENT_ROLE by the deploy script; unset elsewhere = neither offered)
+ *   AGENTTAB_ALLOW_PRIVATE_UPSTREAMS=1  forward to upstreams on loopback and private addresses (local development
+ *                           with services on this machine); honoured on the local chain (31337) only, refused elsewhere
  *   HOST, PORT              default 127.0.0.1:8787
  *
  * `npm run api` runs it as `node --max-semi-space-size=16 --max-old-space-size=256 api/src/server.ts`:
@@ -37,6 +39,8 @@ const local = chainId === 31337;
 const receiptSignerKey = (await keyFromEnv(env, { keyVariable: "RECEIPT_SIGNER_KEY", keystoreVariable: "RECEIPT_SIGNER_KEYSTORE" })) ?? (local ? hardhatDeployerKey : undefined);
 if (receiptSignerKey === undefined) throw new Error("RECEIPT_SIGNER_KEY (or RECEIPT_SIGNER_KEYSTORE) is required outside the local chain");
 const relayerKey = (await keyFromEnv(env, { keyVariable: "RELAYER_KEY", keystoreVariable: "RELAYER_KEYSTORE" })) ?? (local ? hardhatRelayerKey : undefined);
+const allowPrivateUpstreams = env.AGENTTAB_ALLOW_PRIVATE_UPSTREAMS === "1" || env.AGENTTAB_ALLOW_PRIVATE_UPSTREAMS === "true";
+if (allowPrivateUpstreams && !local) throw new Error("AGENTTAB_ALLOW_PRIVATE_UPSTREAMS is for the local chain (31337) only: the proxy never calls private addresses in production");
 const db = await openDatabase({ env, dataDir: path.join(root, ".data", "postgres") });
 
 const app = await buildApp(
@@ -49,6 +53,7 @@ const app = await buildApp(
     rpcUrl: env.AGENTTAB_RPC_URL ?? "http://127.0.0.1:8545",
     deployment,
     receiptSignerKey,
+    allowPrivateUpstreams,
     ...(relayerKey === undefined ? {} : { relayerKey }),
   },
   { logger: { level: env.LOG_LEVEL ?? "info" } },

@@ -287,6 +287,11 @@ describe("reliability: faults", () => {
       // A row lock on the agent's ledger account holds the call at its reservation while the
       // client sends half its body and hangs up; the proxy forwards only once the lock is gone.
       const account = agent.address.toLowerCase();
+      // reserve_call counts the call in the rate limit in the same transaction as its reservation:
+      // once that count has moved, the reservation was made (and the check below cannot pass early).
+      const counted = async () =>
+        BigInt((await stack.app.sql<{ n: string }[]>`SELECT coalesce(sum(calls), 0)::text AS n FROM rate_limit_windows WHERE agent = ${account} AND service_id = 'drains'`)[0]!.n);
+      const countedBefore = await counted();
       await stack.app.sql`INSERT INTO ledger_accounts (account) VALUES (${account}) ON CONFLICT DO NOTHING`;
       const socket = net.connect(port, "127.0.0.1");
       socket.on("error", () => {});
@@ -302,10 +307,13 @@ describe("reliability: faults", () => {
         socket.destroy();
       }
       // Released long before the upstream timeout (15 s) would have ended the forwarded request.
-      await eventually(async () => (await ledgerOf(agent)).reserved === 0n && (await stack.app.sql`SELECT 1 FROM reservations WHERE account = ${account}`).length === 0, {
-        timeoutMs: stack.app.config.upstreamTimeoutMs / 2,
-        what: "the reservation released within half the upstream timeout",
-      });
+      await eventually(
+        async () =>
+          (await counted()) === countedBefore + 1n &&
+          (await ledgerOf(agent)).reserved === 0n &&
+          (await stack.app.sql`SELECT 1 FROM reservations WHERE account = ${account}`).length === 0,
+        { timeoutMs: stack.app.config.upstreamTimeoutMs / 2, what: "the reservation released within half the upstream timeout" },
+      );
       expect(await ledgerOf(agent)).toEqual(before);
       expect(upstreamHits.get("drains") ?? 0).toBeLessThanOrEqual(drainsBefore + 1);
     });

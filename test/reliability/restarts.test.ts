@@ -160,6 +160,8 @@ describe("reliability: restarts under load", () => {
           AGENTTAB_RPC_URL: stack.chain.rpcUrl,
           AGENTTAB_VIEWS_SCHEMA: stack.chain.reader.viewsSchema,
           AGENTTAB_DEPLOYMENTS_DIR: dir,
+          // The test's upstreams listen on loopback (production refuses them: issue 12).
+          AGENTTAB_ALLOW_PRIVATE_UPSTREAMS: "1",
           HOST: "127.0.0.1",
           PORT: String(port),
           LOG_LEVEL: "warn",

@@ -321,6 +321,7 @@ export type SignInParameters = {
  */
 export async function signIn(signer: SignInSigner, { chainId, escrow, ttlSeconds = 3_600, issuedAt }: SignInParameters): Promise<string> {
   if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > MAX_SIGN_IN_TTL_SECONDS) throw new SignInLifetimeError({ ttlSeconds });
+  // The local clock, not the chain's: the API checks a sign-in's window against its own clock, never the chain's.
   const start = issuedAt ?? BigInt(Math.floor(Date.now() / 1000));
   const message: SignIn = { account: signer.address, issuedAt: start, expiresAt: start + BigInt(ttlSeconds) };
   const signature = await signer.signTypedData(signInTypedData({ chainId, escrow, signIn: message }));

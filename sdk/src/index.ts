@@ -135,7 +135,7 @@ export { getApiNetwork } from "./client/network.ts";
 export type { ApiNetwork } from "./client/network.ts";
 export { defaultRetry, isRefusedBeforeWork, refusedBeforeWork, retryDelayMs, sendWithRetry } from "./client/retry.ts";
 export type { RetryOptions } from "./client/retry.ts";
-export { createChainAccess, requirePublicClient, sendContractWrite, transactionResult } from "./client/chain.ts";
+export { createChainAccess, getChainTime, requirePublicClient, sendContractWrite, transactionResult } from "./client/chain.ts";
 export type { ChainAccess, ContractWrite, TransactionResult } from "./client/chain.ts";
 export {
   ChainAccessError,

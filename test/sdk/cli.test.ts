@@ -7,11 +7,11 @@ import { bytesToHex, keccak256 } from "viem";
 import type { Hex } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { getAgentAccount } from "../../indexer/read/index.ts";
+import { getAgentAccount, getDelegation } from "../../indexer/read/index.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService } from "../api/helpers/payments.ts";
 import { v3Keystore } from "../helpers/keystore.ts";
-import { depositAs, settleAs, testAccount } from "../indexer/helpers/actions.ts";
+import { depositAs, escrowAs, settleAs, testAccount } from "../indexer/helpers/actions.ts";
 import { startEchoStack } from "./helpers/echoStack.ts";
 import type { EchoStack } from "./helpers/echoStack.ts";
 
@@ -324,5 +324,36 @@ describe("cli: agenttab against the real API and chain", () => {
 
     const maxSpendHelp = "--max-spend <usdc> never sign a voucher above this cumulative total, in USDC: everything this key was charged through AgentTab, plus the call (default 10; env AGENTTAB_MAX_SPEND)";
     for (const command of ["call", "mcp"]) expect((await agenttab([command, "--help"])).stdout.replace(/\s+/g, " "), command).toContain(maxSpendHelp);
+  }, 120_000);
+
+  it("pays from the owner's account with a delegate's key: call --account or AGENTTAB_ACCOUNT", async () => {
+    const owner = testAccount("cli delegating owner");
+    const delegate = testAccount("cli delegate payer");
+    await depositAs(stack.chain, owner, 1_000_000n);
+    await escrowAs(stack.chain, owner, "authorizeDelegate", [delegate.address, 100_000n, 0]);
+    await stack.chain.waitFor(() => getDelegation(stack.chain.reader, { account: owner.address, delegate: delegate.address }), (d) => d?.active === true);
+    const track = async () => {
+      const [row] = await stack.app.sql`SELECT charged FROM spend_tracks WHERE account = ${owner.address.toLowerCase()} AND signer = ${delegate.address.toLowerCase()}`;
+      return BigInt(row?.charged ?? 0);
+    };
+    const env = envFor("cli delegate payer");
+
+    const byFlag = await agenttab(["call", "echo", "/by-delegate", "--account", owner.address.toLowerCase(), "--json"], env);
+    expect(byFlag.stderr).toBe("");
+    expect(byFlag.code).toBe(0);
+    expect(JSON.parse(byFlag.stdout)).toMatchObject({ amount: "25000", data: { path: "/api/by-delegate" }, receipt: { payer: delegate.address, cumulative: "25000" } });
+    const byEnv = await agenttab(["call", "echo", "/again", "--json"], { ...env, AGENTTAB_ACCOUNT: owner.address });
+    expect(JSON.parse(byEnv.stdout)).toMatchObject({ amount: "25000", receipt: { payer: delegate.address, cumulative: "50000" } });
+    // Charged to the owner's account, on the delegate's own track; the delegate's account is untouched.
+    expect(await charged(owner.address)).toBe(2n * PRICE);
+    expect(await track()).toBe(2n * PRICE);
+    expect(await charged(delegate.address)).toBe(0n);
+
+    const bad = await agenttab(["call", "echo", "--account", "0x1234"], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^agenttab: .*--account is not an address/);
+    expect(await charged(owner.address)).toBe(2n * PRICE);
+    const accountHelp = "--account <address> pay from this escrow account as its delegate (default: the key's own account) (env: AGENTTAB_ACCOUNT)";
+    for (const command of ["call", "mcp"]) expect((await agenttab([command, "--help"])).stdout.replace(/\s+/g, " "), command).toContain(accountHelp);
   }, 120_000);
 });

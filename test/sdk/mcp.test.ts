@@ -13,7 +13,10 @@ import { bytesToHex, keccak256 } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { getAgentAccount } from "../../indexer/read/index.ts";
-import { signVoucher, voucherPaymentHeader } from "../../sdk/src/index.ts";
+import { startDemoProviders } from "../../scripts/demo/providers/catalog.ts";
+import { ProviderClient, signVoucher, voucherPaymentHeader } from "../../sdk/src/index.ts";
+import type { ProviderService } from "../../sdk/src/index.ts";
+import { startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService } from "../api/helpers/payments.ts";
 import { depositAs, testAccount } from "../indexer/helpers/actions.ts";
@@ -215,6 +218,114 @@ describe("mcp: the AgentTab MCP server, driven by the official MCP SDK client", 
     });
     expect(await charged(spender.address)).toBe(12_000_000n);
   });
+
+  it("answers every tool within its output schema for the demo's services and for unusual valid registrations", async () => {
+    const demo = await startDemoProviders();
+    const metered = await startUpstream((req, res) => res.writeHead(200, { "content-type": "text/plain", "x-units": "7" }).end(`metered ${req.url}`));
+    try {
+      for (const service of demo.services) {
+        const owner = await ProviderClient.connect({ apiUrl, signer: testAccount(`mcp demo provider of ${service.serviceId}`) });
+        await owner.register(service);
+      }
+      // Valid but unusual: examples that are JSON objects, arrays, numbers, texts, booleans and null; no
+      // optional field at all; every field at its longest; metered pricing with a usage header.
+      const echoUrl = `${upstream.url}/api`;
+      const odd: ProviderService[] = [
+        { serviceId: `odd-${"x".repeat(60)}`, name: "N".repeat(100), category: "odd", upstreamUrl: echoUrl, pricing: "fixed", price: 1_000n },
+        {
+          serviceId: "odd-json",
+          name: "JSON examples",
+          category: "odd",
+          upstreamUrl: echoUrl,
+          pricing: "fixed",
+          price: 1_000n,
+          exampleInput: JSON.stringify({ nested: { list: [1, "two", null], flag: false } }),
+          exampleOutput: JSON.stringify([{ a: 1 }, [2], "three"]),
+        },
+        { serviceId: "odd-scalars", name: "Scalar examples", category: "odd", upstreamUrl: echoUrl, pricing: "fixed", price: 1_000n, exampleInput: "42", exampleOutput: "-3.5e2" },
+        { serviceId: "odd-text", name: "Text examples", category: "odd", upstreamUrl: echoUrl, pricing: "fixed", price: 1_000n, exampleInput: '"hello"', exampleOutput: '"a plain text answer"' },
+        {
+          serviceId: "odd-metered",
+          name: "Metered with a usage header",
+          description: "d".repeat(2_000),
+          category: "odd",
+          tags: Array.from({ length: 16 }, (_, i) => `tag-${i}`),
+          capabilities: ["x".repeat(48)],
+          upstreamUrl: metered.url,
+          pricing: "metered",
+          price: 1_000n,
+          maxPrice: 50_000n,
+          usageHeader: "x-units",
+          exampleInput: "true",
+          exampleOutput: "null",
+        },
+      ];
+      const oddProvider = await ProviderClient.connect({ apiUrl, signer: testAccount("mcp odd provider") });
+      for (const service of odd) await oddProvider.register(service);
+
+      const spender = testAccount("mcp odd agent");
+      await depositAs(stack.chain, spender, 5_000_000n);
+      await stack.chain.waitFor(() => getAgentAccount(stack.chain.reader, { account: spender.address }), (a) => a?.balance === 5_000_000n);
+      const examples = new Map([...demo.services, ...odd].map((s) => [s.serviceId, [s.exampleInput, s.exampleOutput].map((e) => (e ? (JSON.parse(e) as unknown) : null))]));
+      /** A tool call that must succeed: an output that broke its schema would be an isError result. */
+      const succeed = async (client: Client, name: string, args: Record<string, unknown> = {}) => {
+        const result = await call(client, name, args);
+        expect(result.isError, `${name} ${JSON.stringify(args)}: ${JSON.stringify(result.content)}`).toBeFalsy();
+        expect(result.structuredContent).toBeDefined();
+        return result;
+      };
+      const discoverAll = async (client: Client) => {
+        const page = await succeed(client, "discover_services", { limit: 100 });
+        const services = (page.structuredContent as { services: { id: string; exampleInput: unknown; exampleOutput: unknown }[] }).services;
+        for (const [id, [input, output]] of examples) expect(services.find((s) => s.id === id), id).toMatchObject({ exampleInput: input, exampleOutput: output });
+        for (const args of [{ category: "nlp", sort: "price" }, { category: "odd", tags: ["tag-3"] }, { max_price: "20000", sort: "price", limit: 2 }, { capability: "backtest" }]) {
+          await succeed(client, "discover_services", args);
+        }
+      };
+
+      const transport = new StdioClientTransport({
+        command: process.execPath,
+        args: [BIN, "mcp"],
+        env: { PATH: process.env.PATH ?? "", AGENTTAB_API_URL: apiUrl, AGENTTAB_PRIVATE_KEY: keyOf("mcp odd agent") },
+        stderr: "pipe",
+      });
+      const client = new Client({ name: "agenttab-test", version: "1.0.0" });
+      await client.connect(transport);
+      try {
+        await client.listTools(); // the client validates structured content against the listed schemas too
+        await discoverAll(client);
+        const calls: Record<string, unknown>[] = [
+          { service_id: "sentiment-pro", path: "/sentiment", method: "POST", body: { text: "ETH looks strong" } },
+          { service_id: "sentiment-lite", path: "/sentiment", method: "POST", body: { text: "a crash" } },
+          { service_id: "eth-prices", path: "/series?from=2025-06-01&to=2025-06-03" },
+          { service_id: "sma-backtest", path: "/backtest", method: "POST", body: { fast: 5, slow: 20 }, max_amount: "400000" },
+          { service_id: "sma-backtest", path: "/nowhere" }, // the provider's 404: charged, still a result
+          ...odd.map((s) => ({ service_id: s.serviceId, path: "/x", method: "PUT", body: "some text" })),
+        ];
+        for (const args of calls) await succeed(client, "call_service", args);
+        const meteredCall = await succeed(client, "call_service", { service_id: "odd-metered" });
+        expect(meteredCall.structuredContent).toMatchObject({ status: 200, data: "metered /", amount: "7000" });
+        await succeed(client, "get_balance");
+        for (const args of [{}, { period: "day" }, { period: "week" }, { from: "2020-01-01T00:00:00Z", to: "2020-01-02T00:00:00Z" }]) {
+          await succeed(client, "get_spending_report", args);
+        }
+      } finally {
+        await client.close();
+      }
+
+      const keyless = new Client({ name: "agenttab-x402-test", version: "1.0.0" });
+      await keyless.connect(new StdioClientTransport({ command: process.execPath, args: [BIN, "mcp", "--x402"], env: { PATH: process.env.PATH ?? "", AGENTTAB_API_URL: apiUrl }, stderr: "pipe" }));
+      try {
+        await keyless.listTools();
+        await discoverAll(keyless);
+      } finally {
+        await keyless.close();
+      }
+    } finally {
+      await metered.close();
+      await demo.close();
+    }
+  }, 120_000);
 });
 
 /** The URL the HTTP server announces on stderr. */

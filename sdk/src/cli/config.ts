@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 
 import { Option } from "commander";
 import type { Command } from "commander";
-import { isAddress, zeroAddress } from "viem";
+import { getAddress, isAddress, zeroAddress } from "viem";
 import type { Address, Hex, LocalAccount } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
@@ -43,6 +43,19 @@ export function maxSpendOption(): Option {
     "--max-spend <usdc>",
     `never sign a voucher above this cumulative total, in USDC: everything this key was charged through AgentTab, plus the call (default ${formatUsdc(DEFAULT_MAX_SPEND).replace(/\.?0+$/, "")}; env AGENTTAB_MAX_SPEND)`,
   );
+}
+
+/**
+ * `--account <address>` (env AGENTTAB_ACCOUNT), for the commands that sign vouchers: pay from this
+ * escrow account with a delegate's key (the account's owner authorized it with `delegate add`).
+ *
+ * @example
+ * program.command("call").addOption(accountOption());
+ */
+export function accountOption(): Option {
+  return new Option("--account <address>", "pay from this escrow account as its delegate (default: the key's own account)")
+    .env("AGENTTAB_ACCOUNT")
+    .argParser((text: string) => getAddress(parseAddress(text, { name: "--account" })));
 }
 
 /**

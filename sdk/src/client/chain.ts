@@ -64,6 +64,23 @@ export function requirePublicClient(access: ChainAccess, action: string): Public
 }
 
 /**
+ * Now, by the chain's clock, in unix seconds: the later of the latest block's timestamp (read
+ * through the client's RPC, when it has one) and the local clock. Windows the chain checks (an
+ * EIP-3009 `validBefore`, an EIP-2612 `deadline`) start from it, so they hold on a chain whose time
+ * runs ahead of the local clock (a local chain whose time a test advanced); the local clock covers
+ * an idle chain whose latest block is old, and a client without an RPC.
+ *
+ * @example
+ * const validBefore = (await getChainTime(access)) + 3_600n;
+ */
+export async function getChainTime(access: ChainAccess): Promise<bigint> {
+  const local = BigInt(Math.floor(Date.now() / 1000));
+  if (access.publicClient === undefined) return local;
+  const { timestamp } = await access.publicClient.getBlock({ blockTag: "latest" });
+  return timestamp > local ? timestamp : local;
+}
+
+/**
  * Simulates a contract write from the signer's wallet (a revert costs nothing and throws the
  * SDK's decoded error), sends it, and waits for it to be mined.
  *

@@ -4,7 +4,7 @@ import type { Address, Hash, Hex } from "viem";
 import { agentTabEscrowAbi, usdcAbi } from "../generated/abis.ts";
 import { permitTypes, receiveWithAuthorizationTypes, usdcDomain } from "../typedData.ts";
 import { ChainAccessError } from "./chainErrors.ts";
-import { requirePublicClient, sendContractWrite } from "./chain.ts";
+import { getChainTime, requirePublicClient, sendContractWrite } from "./chain.ts";
 import type { ChainAccess, TransactionResult } from "./chain.ts";
 import { ApiRequestError } from "./errors.ts";
 import { apiUrlOf, postJson } from "./http.ts";
@@ -32,7 +32,7 @@ export type DepositParameters = {
   onStatus?: (status: DepositStatus) => void;
   /** Resolve only once the API's balance shows the deposit (polls the indexed balance). */
   waitForIndexer?: boolean | { timeoutMs?: number };
-  /** How long a signed authorization or permit stays valid, in seconds; 1 hour by default. */
+  /** How long a signed authorization or permit stays valid, in seconds of the chain's clock (`getChainTime`); 1 hour by default. */
   validForSeconds?: number;
 };
 
@@ -56,7 +56,6 @@ export type DepositContext = {
 };
 
 type SignAny = (typedData: unknown) => Promise<Hex>;
-const nowSeconds = () => BigInt(Math.floor(Date.now() / 1000));
 
 /**
  * Deposits `amount` (USDC atomic units) into the escrow account by the chosen method.
@@ -95,14 +94,15 @@ async function depositByAuthorization(
   { report, validForSeconds }: { report: (status: DepositStatus) => void; validForSeconds: number },
 ): Promise<DepositResult> {
   requireOwnAccount(context, "authorization");
-  const { signer, chainId, escrow, usdc } = context;
+  const { signer, chainId, escrow, usdc, access } = context;
   report({ step: "signing", method: "authorization" });
   const message = {
     from: signer.address,
     to: escrow,
     value: amount,
     validAfter: 0n,
-    validBefore: nowSeconds() + BigInt(validForSeconds),
+    // USDC checks it against the block's timestamp, not the local clock.
+    validBefore: (await getChainTime(access)) + BigInt(validForSeconds),
     nonce: bytesToHex(crypto.getRandomValues(new Uint8Array(32))),
   };
   const signature = await (signer.signTypedData as SignAny)({
@@ -134,7 +134,8 @@ async function depositByPermit(
   const { signer, chainId, escrow, usdc, access } = context;
   const publicClient = requirePublicClient(access, "sign a permit (it reads the USDC nonce)");
   const nonce = await publicClient.readContract({ address: usdc, abi: usdcAbi, functionName: "nonces", args: [signer.address] });
-  const deadline = nowSeconds() + BigInt(validForSeconds);
+  // Checked against the block's timestamp, not the local clock.
+  const deadline = (await getChainTime(access)) + BigInt(validForSeconds);
   report({ step: "signing", method: "permit" });
   const signature = await (signer.signTypedData as SignAny)({
     domain: usdcDomain({ chainId, usdc }),

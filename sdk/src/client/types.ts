@@ -95,8 +95,10 @@ export type Service = {
   price: bigint;
   maxPrice: bigint;
   usageHeader: string | null;
-  exampleInput: string | null;
-  exampleOutput: string | null;
+  /** The JSON the provider registered as an example request (any JSON value); null when none. */
+  exampleInput: unknown;
+  /** The JSON the provider registered as an example response (any JSON value); null when none. */
+  exampleOutput: unknown;
   createdAt: string;
   updatedAt: string;
   reputation: { score: number | null; callsServed: number; callsFailed: number; feedbackCount: number };

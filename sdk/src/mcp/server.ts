@@ -217,8 +217,9 @@ export function registerDiscoverServicesTool(server: McpServer, client: Pick<Age
             priceUsdc: z.string(),
             maxPrice: z.string().describe(`the most one call may cost, ${ATOMIC_UNITS}`),
             reputation: z.object({ score: z.number().nullable(), callsServed: z.number(), callsFailed: z.number(), feedbackCount: z.number() }),
-            exampleInput: z.string().nullable(),
-            exampleOutput: z.string().nullable(),
+            // Any JSON the provider registered (an object, an array, a number, a text…); null when none.
+            exampleInput: z.unknown().describe("an example request body, as JSON; null when none"),
+            exampleOutput: z.unknown().describe("an example response body, as JSON; null when none"),
           }),
         ),
         nextCursor: z.string().nullable(),

@@ -1,8 +1,9 @@
 import { readFile } from "node:fs/promises";
 
 import { Command } from "commander";
+import type { Address } from "viem";
 
-import { agentClient, contextOf, maxSpendOption, print, spendingLimits } from "../config.ts";
+import { accountOption, agentClient, contextOf, maxSpendOption, print, spendingLimits } from "../config.ts";
 import type { CliIo } from "../config.ts";
 import { CliUsageError } from "../exitCodes.ts";
 import { formatUsdc, parseUsdc, renderFields } from "../format.ts";
@@ -25,26 +26,29 @@ export function registerCallCommand(program: Command, io: CliIo): void {
     .option("-H, --header <header>", "an extra request header, 'name: value' (repeatable)", (value: string, previous: string[]) => [...previous, value], [] as string[])
     .option("--max <usdc>", "refuse (before signing) if the call may cost more than this, in USDC")
     .addOption(maxSpendOption())
+    .addOption(accountOption())
     .addHelpText(
       "after",
       `
 Each run starts with no record of what this key was charged before: it believes the proxy's charged
 total up to --max-spend, and refuses (exit 3, spend_limit) to sign past it. It checks the receipt
 (the API's receipt signer, this key as payer, at most the price signed for) and fails with
-receipt_rejected (exit 1) when it does not hold.
+receipt_rejected (exit 1) when it does not hold. With --account, the key pays from that account as
+its delegate (authorized by the account's owner), within the delegate's cap.
 
 Examples:
   agenttab call weather /forecast?city=lisbon --max 0.01
   agenttab call translate /v1 -X POST -d '{"text":"hello"}' --json
-  AGENTTAB_MAX_SPEND=50 agenttab call weather /forecast`,
+  AGENTTAB_MAX_SPEND=50 agenttab call weather /forecast
+  agenttab call weather /forecast --account 0xOwnerOfTheEscrowAccount`,
     )
-    .action(async (service: string, path: string, options: { method: string; data?: string; header: string[]; max?: string; maxSpend?: string }, command: Command) => {
+    .action(async (service: string, path: string, options: { method: string; data?: string; header: string[]; max?: string; maxSpend?: string; account?: Address }, command: Command) => {
       const ctx = contextOf(command, io);
       const maxAmount = options.max === undefined ? undefined : parseUsdc(options.max, { name: "--max" });
       const limits = spendingLimits(ctx, { flag: options.maxSpend });
       const headers = Object.fromEntries(options.header.map(parseHeader));
       const body = options.data === undefined ? undefined : bodyOf(await readData(options.data));
-      const client = await agentClient(ctx, limits);
+      const client = await agentClient(ctx, { ...limits, account: options.account });
       const result = await client.call(service, { path, method: options.method.toUpperCase(), body, headers, maxAmount });
       const { receipt } = result;
       print(ctx, {

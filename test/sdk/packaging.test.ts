@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -107,6 +107,7 @@ describe("sdk packaging: npm pack of @agenttab/sdk installs and runs in a projec
   let work: string;
   let project: string;
   let tarball: string;
+  let copyRoot: string | undefined;
   let stack: ApiStack | undefined;
   let apiUrl: string;
   const agentKey = generatePrivateKey();
@@ -120,7 +121,18 @@ describe("sdk packaging: npm pack of @agenttab/sdk installs and runs in a projec
   async function packAndInstall() {
     const packDir = path.join(work, "pack");
     await mkdir(packDir);
-    const { stdout } = await sh("npm", ["pack", "--json", "--pack-destination", packDir], path.join(REPO, "sdk"));
+    // Packed from a copy: prepack swaps the manifest it packs and builds dist/, and the repository's
+    // own sdk/ must never change under the other test files that import it meanwhile. The copy
+    // sits inside the repository, so its imports still resolve through the root node_modules.
+    const copy = path.join(REPO, `.pack-${path.basename(work)}`);
+    copyRoot = copy;
+    await mkdir(path.join(copy, "sdk"), { recursive: true });
+    await cp(path.join(REPO, "tsconfig.json"), path.join(copy, "tsconfig.json"));
+    for (const entry of ["package.json", "tsconfig.build.json", "src", "scripts"]) {
+      await cp(path.join(REPO, "sdk", entry), path.join(copy, "sdk", entry), { recursive: true });
+    }
+    await symlink(path.join(REPO, "sdk", "node_modules"), path.join(copy, "sdk", "node_modules"));
+    const { stdout } = await sh("npm", ["pack", "--json", "--pack-destination", packDir], path.join(copy, "sdk"));
     const [{ filename }] = JSON.parse(stdout) as [{ filename: string }];
     tarball = path.join(packDir, filename);
     await mkdir(project);
@@ -141,6 +153,7 @@ describe("sdk packaging: npm pack of @agenttab/sdk installs and runs in a projec
     if (project) for (const pid of await processesUnder(project)) process.kill(pid, "SIGKILL");
     await stack?.stop();
     if (work) await rm(work, { recursive: true, force: true });
+    if (copyRoot) await rm(copyRoot, { recursive: true, force: true });
   });
 
   it("ships JavaScript and declarations only: every export and the bin built, no tests, nothing no entry point reaches", async () => {

@@ -2,7 +2,8 @@
  * `npm run demo`: brings up the whole system on this machine (Hardhat node, contracts, embedded
  * PostgreSQL, indexer, API, demo providers; all on 127.0.0.1), runs a scripted agent through it,
  * narrating amounts, transaction hashes and gas, then stops everything it started and exits 0.
- * Ctrl-C stops it cleanly at any point (exit 130).
+ * Ctrl-C, SIGTERM (to npm, to this process or to the group) or the end of whatever started it
+ * stops everything cleanly at any point (exit 130, 143, 129).
  *
  *   --quiet   only the story, not the start-up lines
  */
@@ -10,7 +11,7 @@ import { parseArgs } from "node:util";
 
 import { startLocalStack } from "./lib/localStack.ts";
 import type { LocalStack } from "./lib/localStack.ts";
-import { holdSignals } from "./lib/signals.ts";
+import { exitCodeOf, holdSignals } from "./lib/signals.ts";
 import { createNarrator, usdc } from "./demo/narrator.ts";
 import { startDemoProviders } from "./demo/providers/catalog.ts";
 import type { DemoProviders } from "./demo/providers/catalog.ts";
@@ -23,29 +24,35 @@ if (values.help) {
 }
 
 let stack: LocalStack | undefined;
+let starting: Promise<LocalStack> | undefined;
 let providers: DemoProviders | undefined;
+const abort = new AbortController();
 const shutdown = async () => {
   await providers?.close();
-  await stack?.stop();
+  // A start in progress stops what it has started, then rejects.
+  abort.abort(new Error("stopped"));
+  await (await starting?.catch(() => undefined))?.stop();
 };
 let interrupted = false;
-const claimSignals = holdSignals(async (signal) => {
+const claimSignals = holdSignals(async (reason) => {
   interrupted = true;
-  console.log(`\n${signal}: stopping the demo stack…`);
+  console.log(`\n${reason}: stopping the demo stack…`);
   await shutdown();
-  process.exit(signal === "SIGINT" ? 130 : 143);
+  process.exit(exitCodeOf(reason));
 });
 
 const started = performance.now();
 const say = createNarrator();
 try {
   console.log("AgentTab demo: starting a local stack (first start takes about a minute)");
-  stack = await startLocalStack({
+  starting = startLocalStack({
+    signal: abort.signal,
     log: (line) => {
       claimSignals();
       if (!values.quiet) console.log(`  · ${line}`);
     },
   });
+  stack = await starting;
   claimSignals();
   providers = await startDemoProviders();
   const outcome = await runStory({ stack, providers, say });

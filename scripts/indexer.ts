@@ -1,6 +1,8 @@
 /**
  * Runs the indexer against a chain: `npm run indexer` (local node and deployments/31337.json by
- * default). Uses DATABASE_URL, or starts an embedded PostgreSQL with its data in .data/postgres.
+ * default). Uses DATABASE_URL, or starts an embedded PostgreSQL with its data in .data/postgres; with
+ * no placement variable set, the database, chain and deployments of a running `npm start`
+ * (.data/local-stack.json), in schemas of its own (--schema, --views-schema).
  * Ctrl-C stops both.
  *
  *   --rpc URL            JSON-RPC endpoint (AGENTTAB_RPC_URL, default http://127.0.0.1:8545)
@@ -18,6 +20,7 @@ import postgres from "postgres";
 
 import { startIndexer } from "../indexer/process.ts";
 import { openDatabase } from "./lib/embeddedPostgres.ts";
+import { attachedLine, withLocalStack } from "./lib/localStackFile.ts";
 
 const { values } = parseArgs({
   options: {
@@ -36,7 +39,8 @@ if (values.help) {
 }
 
 const root = path.join(import.meta.dirname, "..");
-const db = await openDatabase({ env: process.env, dataDir: path.join(root, ".data", "postgres") });
+const env = withLocalStack(process.env, { root, onAttach: (file, record) => console.error(attachedLine(file, record)) });
+const db = await openDatabase({ env, dataDir: path.join(root, ".data", "postgres") });
 if (values.reset) {
   const sql = postgres(db.url, { max: 1, onnotice: () => {} });
   await sql`DROP SCHEMA IF EXISTS ${sql(values.schema)} CASCADE`;
@@ -47,9 +51,9 @@ const indexer = await startIndexer({
   databaseUrl: db.url,
   schema: values.schema,
   viewsSchema: values["views-schema"],
-  rpcUrl: values.rpc ?? process.env.AGENTTAB_RPC_URL ?? "http://127.0.0.1:8545",
-  chainId: Number(values["chain-id"] ?? process.env.AGENTTAB_CHAIN_ID ?? 31337),
-  deploymentsDir: process.env.AGENTTAB_DEPLOYMENTS_DIR ?? path.join(root, "deployments"),
+  rpcUrl: values.rpc ?? env.AGENTTAB_RPC_URL ?? "http://127.0.0.1:8545",
+  chainId: Number(values["chain-id"] ?? env.AGENTTAB_CHAIN_ID ?? 31337),
+  deploymentsDir: env.AGENTTAB_DEPLOYMENTS_DIR ?? path.join(root, "deployments"),
   port: Number(values.port),
   readyTimeoutMs: 120_000,
 }).catch(async (error: unknown) => {

@@ -3,8 +3,13 @@
  * (`withdrawEarnings(to, amount)`, sent from the provider's own key) to an address it chooses.
  * See `payoutUsage` for the flags; the core, `runPayout` / `payout`, is in payout/run.ts.
  *
+ * With no placement variable set, a running `npm start` stack (.data/local-stack.json) is used.
+ *
  * Exit codes: 0 paid out (or dry run), 3 nothing to withdraw, 1 failure.
  */
+import path from "node:path";
+
+import { attachedLine, withLocalStack } from "./lib/localStackFile.ts";
 import { exitCodeOfError, payoutUsage, runPayout } from "./payout/run.ts";
 
 let code = 0;
@@ -12,7 +17,8 @@ if (process.argv.includes("--help")) {
   console.log(payoutUsage);
 } else {
   try {
-    await runPayout({ argv: process.argv.slice(2), env: process.env });
+    const env = withLocalStack(process.env, { root: path.join(import.meta.dirname, ".."), onAttach: (file, record) => console.error(attachedLine(file, record)) });
+    await runPayout({ argv: process.argv.slice(2), env });
   } catch (error) {
     code = exitCodeOfError(error);
     console.error(code === 3 ? (error as Error).message : `payout failed: ${error instanceof Error ? error.message : String(error)}`);

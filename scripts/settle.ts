@@ -21,7 +21,8 @@
  * Environment: DATABASE_URL (default: the embedded PostgreSQL in .data/postgres),
  * SETTLER_PRIVATE_KEY, or SETTLER_KEYSTORE (a V3 keystore file) with SETTLER_KEYSTORE_PASSWORD
  * (default on 31337: Hardhat account #0, the deployment's settler),
- * AGENTTAB_DEPLOYMENTS_DIR.
+ * AGENTTAB_DEPLOYMENTS_DIR. With none of DATABASE_URL, AGENTTAB_RPC_URL, AGENTTAB_CHAIN_ID and
+ * AGENTTAB_DEPLOYMENTS_DIR set, a running `npm start` stack (.data/local-stack.json) is used.
  *
  * Exit codes (one run): 0 settled or nothing to do; 2 settled, but some entries were left out (see
  * the report); 1 failure (nothing left half-done: rerun). With --every or --watch a failed run is
@@ -41,6 +42,7 @@ import { readDeployment } from "../sdk/src/index.ts";
 import { keyFromEnv } from "./lib/keys.ts";
 import { hardhatDeployerKey } from "./lib/deployConfig.ts";
 import { openDatabase } from "./lib/embeddedPostgres.ts";
+import { attachedLine, withLocalStack } from "./lib/localStackFile.ts";
 import { createLogger, createProgressBar, exitCodeOf, summaryLines, toJson } from "./settle/output.ts";
 import { settle, SettlementBusyError } from "./settle/run.ts";
 import { createExclusive, createSleeper, parseDuration } from "./settle/schedule.ts";
@@ -83,7 +85,7 @@ const log = createLogger({
   },
 });
 const root = path.join(import.meta.dirname, "..");
-const env = process.env;
+const env = withLocalStack(process.env, { root, onAttach: (file, record) => console.error(attachedLine(file, record)) });
 
 function fail(error: unknown) {
   const message = (error as Error)?.message ?? String(error);
@@ -143,9 +145,10 @@ async function main(): Promise<number> {
     let stopping = false;
     // The watchtower logs its own lines; the progress bar is for the scheduled run.
     const { progress: _bar, ...towerOptions } = options;
-    const tower = watch
-      ? watchWithdrawals({ ...towerOptions, reader: { sql, viewsSchema: values["views-schema"] ?? env.AGENTTAB_VIEWS_SCHEMA ?? "agenttab_chain" }, intervalMs: watchMs, exclusive })
-      : undefined;
+    const viewsSchema = values["views-schema"] ?? env.AGENTTAB_VIEWS_SCHEMA ?? "agenttab_chain";
+    // A watchtower that cannot read the indexer would log the same failure every interval: refuse to start.
+    if (watch) await assertIndexerViews(sql, viewsSchema);
+    const tower = watch ? watchWithdrawals({ ...towerOptions, reader: { sql, viewsSchema }, intervalMs: watchMs, exclusive }) : undefined;
     const onSignal = (signal: NodeJS.Signals) => {
       if (stopping) {
         log("stop_forced", { signal });
@@ -187,6 +190,17 @@ async function main(): Promise<number> {
   } finally {
     await sql.end({ timeout: 5 });
     await db.stop();
+  }
+}
+
+/** The watchtower reads the indexer's views; a schema without them is a misconfiguration, not a bad moment. */
+async function assertIndexerViews(sql: postgres.Sql, viewsSchema: string): Promise<void> {
+  const [row] = await sql<{ found: string | null }[]>`SELECT to_regclass(format('%I.%I', ${viewsSchema}::text, 'agent_account'))::text AS found`;
+  if (row?.found == null) {
+    throw new Error(
+      `the watchtower reads the indexer's views, but schema "${viewsSchema}" has no agent_account view in this database: ` +
+        "start the indexer (npm run indexer, or npm start) on the same database, or pass --views-schema / AGENTTAB_VIEWS_SCHEMA",
+    );
   }
 }
 

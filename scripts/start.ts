@@ -2,10 +2,14 @@
  * `npm start`: the demo's stack, left running for a developer to play with — Hardhat node on
  * 127.0.0.1:8545, the API on 127.0.0.1:8787, the indexer on 127.0.0.1:42069, embedded PostgreSQL,
  * the demo providers registered, and three test agents funded with mock USDC (one with a deposit).
- * Prints URLs and keys; Ctrl-C stops everything.
+ * Prints URLs and keys, and records where everything is in .data/local-stack.json (removed on stop),
+ * which `npm run settle`, `payout`, `api` and `indexer` read when no variable says otherwise.
+ * Ctrl-C, SIGTERM (to npm, to this process or to the group) or the end of whatever started it stops
+ * everything, at any moment of start-up too.
  *
  *   --chain-port N   (default 8545)   --api-port N   (default 8787)   --indexer-port N   (default 42069)
  */
+import path from "node:path";
 import { parseArgs } from "node:util";
 
 import { privateKeyToAccount } from "viem/accounts";
@@ -13,7 +17,8 @@ import { privateKeyToAccount } from "viem/accounts";
 import { AgentTabClient } from "../sdk/src/index.ts";
 import { startLocalStack } from "./lib/localStack.ts";
 import type { LocalStack } from "./lib/localStack.ts";
-import { holdSignals } from "./lib/signals.ts";
+import { recordLocalStack } from "./lib/localStackFile.ts";
+import { exitCodeOf, holdSignals } from "./lib/signals.ts";
 import { demoKey } from "./demo/keys.ts";
 import { usdc } from "./demo/narrator.ts";
 import { startDemoProviders } from "./demo/providers/catalog.ts";
@@ -36,17 +41,28 @@ if (values.help) {
 const WALLET_USDC = 100_000_000n;
 const DEPOSIT = 10_000_000n;
 
-let stack: LocalStack | undefined;
+let starting: Promise<LocalStack> | undefined;
 let providers: DemoProviders | undefined;
-const claimSignals = holdSignals(async (signal) => {
-  console.log(`\n${signal}: stopping…`);
+let forget = async () => {};
+const abort = new AbortController();
+let stopping = false;
+const shutdown = async () => {
+  await forget();
   await providers?.close();
-  await stack?.stop();
-  process.exit(0);
+  // A start in progress stops what it has started, then rejects.
+  abort.abort(new Error("stopped"));
+  await (await starting?.catch(() => undefined))?.stop();
+};
+const claimSignals = holdSignals(async (reason) => {
+  stopping = true;
+  console.log(`\n${reason}: stopping…`);
+  await shutdown();
+  process.exit(reason === "SIGINT" ? 0 : exitCodeOf(reason));
 });
 
 try {
-  stack = await startLocalStack({
+  starting = startLocalStack({
+    signal: abort.signal,
     chainPort: Number(values["chain-port"]),
     apiPort: Number(values["api-port"]),
     indexerPort: Number(values["indexer-port"]),
@@ -55,6 +71,7 @@ try {
       console.log(`  · ${line}`);
     },
   });
+  const stack = await starting;
   claimSignals();
   providers = await startDemoProviders();
   const registered = await registerDemoServices({ stack, providers });
@@ -67,6 +84,18 @@ try {
   if (first === undefined) throw new Error("no agents");
   const client = await AgentTabClient.connect({ apiUrl: stack.apiUrl, signer: first.account, rpcUrl: stack.rpcUrl });
   await client.deposit(DEPOSIT, { method: "authorization", waitForIndexer: true });
+  // A signal during the set-up above is already stopping the stack: record nothing.
+  if (stopping) await new Promise((resolve) => setTimeout(resolve, 120_000));
+  forget = await recordLocalStack(path.join(import.meta.dirname, ".."), {
+    pid: process.pid,
+    apiUrl: stack.apiUrl,
+    rpcUrl: stack.rpcUrl,
+    indexerUrl: stack.indexerUrl,
+    databaseUrl: stack.databaseUrl,
+    chainId: stack.deployment.chainId,
+    deploymentsDir: stack.deploymentsDir,
+    viewsSchema: stack.viewsSchema,
+  });
 
   console.log(`
 AgentTab is running on this machine:
@@ -75,6 +104,7 @@ AgentTab is running on this machine:
   indexer    ${stack.indexerUrl}
   database   ${stack.databaseUrl}
   contracts  escrow ${stack.deployment.escrow} · MockUSDC ${stack.deployment.usdc} · reputation ${stack.deployment.reputation}
+  views      schema ${stack.viewsSchema} · deployments in ${stack.deploymentsDir}
 
 Services: ${registered.map((r) => r.service.serviceId).join(", ")}
 
@@ -89,10 +119,14 @@ Try the CLI:
   npx agenttab services --tag sentiment
   npx agenttab call sentiment-pro /sentiment --method POST --data '{"text":"a great rally"}'
 
+\`npm run settle\`, \`payout\`, \`api\` and \`indexer\` attach to this stack on their own (recorded in
+.data/local-stack.json; a second \`npm run api\` needs another PORT).
+
 Ctrl-C stops everything.`);
 } catch (error) {
+  // After a signal the start fails as its stack goes away: the signal handler finishes the exit.
+  if (stopping) await new Promise((resolve) => setTimeout(resolve, 120_000));
   console.error(`start failed: ${(error as Error)?.stack ?? String(error)}`);
-  await providers?.close();
-  await stack?.stop();
+  await shutdown();
   process.exit(1);
 }

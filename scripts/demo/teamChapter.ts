@@ -101,9 +101,12 @@ export async function runTeamChapter({ stack, providers, owner, say }: { stack: 
     await sentiment();
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+  const switched = served.at(-1) === "sentiment-lite";
+  // Two more: on a loaded machine one of them may be the gate's probe of the primary (one per
+  // 400 ms), which fails while the primary does; the switch itself was seen above.
   for (let i = 0; i < 2; i++) await sentiment();
   show("primary failing", mark);
-  if (served.at(-1) !== "sentiment-lite") throw new Error("the gate never switched to the backup");
+  if (!switched) throw new Error("the gate never switched to the backup");
 
   providers.sentimentPro.failing = false;
   mark = served.length;

@@ -46,6 +46,8 @@ contract AgentTabEscrow is IAgentTabEscrow, AccessControlDefaultAdminRules, Paus
     mapping(address account => PendingWithdrawal) private _withdrawals;
     mapping(address provider => uint256) private _earnings;
     mapping(bytes32 batchId => bool) private _settledBatches;
+    /// @dev What each (account, signer, provider) track claimed so far; see {_trackKey}.
+    mapping(bytes32 trackKey => uint256) private _trackClaimed;
 
     /// @param usdc_ The USDC token (Circle FiatToken v2.2 on Base; MockUSDC locally).
     /// @param admin The initial admin; transfers take two steps and `adminTransferDelay` seconds.
@@ -191,197 +193,164 @@ contract AgentTabEscrow is IAgentTabEscrow, AccessControlDefaultAdminRules, Paus
     // ---------------------------------------------------------------------------------------------
 
     /// @inheritdoc IAgentTabEscrow
-    function settle(bytes32 batchId, bytes calldata claims, Payout[] calldata payouts, uint256 fee)
+    function settle(bytes32 batchId, bytes calldata claims, ProviderReport[] calldata providers)
         external
         onlyRole(SETTLER_ROLE)
         whenNotPaused
         returns (bool applied)
     {
         if (_settledBatches[batchId]) return false;
-        if (claims.length == 0 && payouts.length == 0) revert EmptyBatch();
+        if (claims.length == 0 && providers.length == 0) revert EmptyBatch();
+        _checkProviders(providers);
         _settledBatches[batchId] = true;
 
-        (uint256 debited, uint256 claimCount, bytes memory claimsLog) = _applyClaims(claims);
+        uint256[] memory gross = new uint256[](providers.length);
+        (uint256 debited, uint256 claimCount, bytes memory claimsLog) = _applyClaims(claims, providers, gross);
 
-        uint256 credited;
-        for (uint256 i; i < payouts.length; ++i) {
-            Payout calldata p = payouts[i];
-            if (p.provider == address(0)) revert ZeroAddress();
-            uint256 balance = _earnings[p.provider] + p.amount;
-            _earnings[p.provider] = balance;
-            credited += p.amount;
-            emit ProviderCredited(batchId, p.provider, p.amount, p.callsServed, p.callsFailed, balance);
-        }
-        if (debited != credited + fee) revert BatchUnbalanced(debited, credited + fee);
-        uint256 maxFee = debited * feeBps / BPS;
-        if (fee > maxFee) revert FeeAboveRate(fee, maxFee);
-        if (fee != 0) accruedFees += fee;
+        uint256 totalFee = _creditProviders(batchId, providers, gross);
+        if (totalFee != 0) accruedFees += totalFee;
 
-        emit BatchSettled(batchId, debited, fee, claimCount, claimsLog);
+        emit BatchSettled(batchId, debited, totalFee, claimCount, claimsLog);
         return true;
     }
 
-    /// @dev Verifies and applies every claim, returning the total debited and the packed log of
-    /// `flags account [signer] amount cumulative` entries for {BatchSettled}.
-    ///
-    /// This loop is the gas of a settlement. The common claim (an EOA's own voucher, 65-byte
-    /// signature) takes a fast path written in assembly that allocates nothing and changes state
-    /// only after every check passed. Anything else, and any claim the fast path cannot accept,
-    /// goes through {_applyClaimAt}, which handles delegates and ERC-1271 and reverts with the
-    /// precise error. Both paths are exercised by the unit, fuzz and invariant tests.
-    function _applyClaims(bytes calldata claims)
+    /// @dev Credits each provider its batch gross less the fee at the rate in force (rounded down
+    /// per provider) and returns the fees' total.
+    function _creditProviders(bytes32 batchId, ProviderReport[] calldata providers, uint256[] memory gross)
+        private
+        returns (uint256 totalFee)
+    {
+        uint256 rate = feeBps;
+        for (uint256 i; i < providers.length; ++i) {
+            ProviderReport calldata report = providers[i];
+            uint256 fee = gross[i] * rate / BPS;
+            // Cannot underflow: rate <= BPS, so fee <= gross.
+            uint256 credit;
+            unchecked {
+                credit = gross[i] - fee;
+            }
+            uint256 balance = _earnings[report.provider];
+            if (credit != 0) {
+                balance += credit;
+                _earnings[report.provider] = balance;
+            }
+            totalFee += fee;
+            emit ProviderCredited(batchId, report.provider, credit, report.callsServed, report.callsFailed, balance);
+        }
+    }
+
+    /// @dev Provider reports are strictly ascending, so a provider appears once and its fee is
+    /// computed on all it earned in the batch.
+    function _checkProviders(ProviderReport[] calldata providers) private pure {
+        address previous;
+        for (uint256 i; i < providers.length; ++i) {
+            address provider = providers[i].provider;
+            if (provider == address(0)) revert ZeroAddress();
+            if (provider <= previous) revert ProvidersNotAscending(i);
+            previous = provider;
+        }
+    }
+
+    /// @dev Verifies and applies every claim, adding each amount to `gross[providerIndex]`, and
+    /// returns the total debited and the packed log of
+    /// `flags account [signer] provider amount cumulative` entries for {BatchSettled}.
+    function _applyClaims(bytes calldata claims, ProviderReport[] calldata providers, uint256[] memory gross)
         private
         returns (uint256 debited, uint256 count, bytes memory log)
     {
-        // Each log entry is shorter than the claim it records (amount replaces maxCumulative, the
-        // signature and its length are dropped), so the input length bounds the log.
-        log = new bytes(claims.length);
-        bytes32 domainSeparator = _domainSeparatorV4();
-        bytes32 typeHash = VoucherHash.VOUCHER_TYPEHASH;
         uint256 logCursor;
-        uint256 accountsSlot;
-        assembly ("memory-safe") {
-            logCursor := add(log, 0x20)
-            accountsSlot := _accounts.slot
-        }
+        (log, logCursor) = _allocateLog(claims.length);
+        bytes32 domainSeparator = _domainSeparatorV4();
+        // One buffer for every claim read, so the loop allocates no memory per claim.
+        ClaimCodec.Claim memory claim;
         uint256 offset;
         while (offset < claims.length) {
-            assembly ("memory-safe") {
-                // Runs own claims until one does not fit the fast path (or the data ends).
-                for {} lt(offset, claims.length) {} {
-                    // Own claim layout: flags(1)=0 account(20) max(16) cumulative(16) sigLen(2)=65 r s v.
-                    let p := add(claims.offset, offset)
-                    let account := shr(96, calldataload(add(p, 1)))
-                    let maxCumulative := shr(128, calldataload(add(p, 21)))
-                    let cumulative := shr(128, calldataload(add(p, 37)))
-                    let s := calldataload(add(p, 87))
-                    if iszero(
-                        and(
-                            and(iszero(lt(sub(claims.length, offset), 120)), iszero(byte(0, calldataload(p)))),
-                            and(
-                                eq(shr(240, calldataload(add(p, 53))), 65),
-                                and(
-                                    iszero(gt(cumulative, maxCumulative)),
-                                    iszero(gt(s, 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0))
-                                )
-                            )
-                        )
-                    ) { break }
-                    let ptr := mload(0x40)
-                    mstore(ptr, typeHash)
-                    mstore(add(ptr, 0x20), account)
-                    mstore(add(ptr, 0x40), maxCumulative)
-                    let structHash := keccak256(ptr, 0x60)
-                    mstore(ptr, hex"1901")
-                    mstore(add(ptr, 0x02), domainSeparator)
-                    mstore(add(ptr, 0x22), structHash)
-                    mstore(ptr, keccak256(ptr, 0x42))
-                    mstore(add(ptr, 0x20), byte(0, calldataload(add(p, 119))))
-                    mstore(add(ptr, 0x40), calldataload(add(p, 55)))
-                    mstore(add(ptr, 0x60), s)
-                    mstore(0x00, 0)
-                    // The precompile returns no data for an invalid signature.
-                    pop(staticcall(gas(), 0x01, ptr, 0x80, 0x00, 0x20))
-                    if iszero(and(eq(returndatasize(), 0x20), eq(mload(0x00), account))) { break }
-                    mstore(0x00, account)
-                    mstore(0x20, accountsSlot)
-                    let slot := keccak256(0x00, 0x40)
-                    let packed := sload(slot)
-                    let available := and(packed, 0xffffffffffffffffffffffffffffffff)
-                    let claimed := shr(128, packed)
-                    let amount := sub(cumulative, claimed)
-                    if or(lt(cumulative, claimed), gt(amount, available)) { break }
-                    sstore(slot, or(shl(128, cumulative), sub(available, amount)))
-                    mstore(logCursor, shl(88, account))
-                    mstore(add(logCursor, 21), or(shl(128, amount), cumulative))
-                    logCursor := add(logCursor, 53)
-                    offset := add(offset, 120)
-                    // Cannot overflow: each amount is below 2^128 and there are fewer than 2^64 claims.
-                    debited := add(debited, amount)
-                    count := add(count, 1)
-                }
-            }
-            if (offset < claims.length) {
-                uint256 amount;
-                (amount, offset, logCursor) = _applyClaimAt(claims, offset, domainSeparator, logCursor);
-                debited += amount;
-                ++count;
-            }
+            (uint256 amount, address provider, uint256 next) =
+                _applyClaim(claims, offset, providers, domainSeparator, claim);
+            gross[claim.providerIndex] += amount;
+            debited += amount;
+            logCursor = _appendLog(logCursor, claim, provider, amount);
+            offset = next;
+            ++count;
         }
-        assembly ("memory-safe") {
-            mstore(log, sub(logCursor, add(log, 0x20)))
-        }
+        _sealLog(log, logCursor);
     }
 
-    /// @dev The general path for one claim: any signer kind, delegates, and every rejection.
-    function _applyClaimAt(bytes calldata claims, uint256 offset, bytes32 domainSeparator, uint256 logCursor)
-        private
-        returns (uint256 amount, uint256 next, uint256 nextLogCursor)
-    {
-        uint256 flags;
-        address account;
-        address signer;
-        uint256 cumulative;
-        {
-            uint256 maxCumulative;
-            bytes calldata signature;
-            (flags, account, signer, maxCumulative, cumulative, signature, next) = ClaimCodec.read(claims, offset);
-            if (cumulative > maxCumulative) revert ClaimAboveVoucher(account, signer, maxCumulative, cumulative);
-            bytes32 digest =
-                VoucherHash.toTypedDataHash(domainSeparator, VoucherHash.hashVoucher(account, maxCumulative));
-            if (!_isValidSignature(signer, digest, signature)) revert InvalidVoucherSignature(account, signer);
+    /// @dev Reads the claim at `offset` into `claim`, checks it against its voucher and applies it.
+    function _applyClaim(
+        bytes calldata claims,
+        uint256 offset,
+        ProviderReport[] calldata providers,
+        bytes32 domainSeparator,
+        ClaimCodec.Claim memory claim
+    ) private returns (uint256 amount, address provider, uint256 next) {
+        bytes calldata signature;
+        (signature, next) = ClaimCodec.read(claims, offset, claim);
+        if (claim.providerIndex >= providers.length) revert MalformedClaim(offset);
+        provider = providers[claim.providerIndex].provider;
+        if (claim.cumulative > claim.maxCumulative) {
+            revert ClaimAboveVoucher(claim.account, claim.signer, claim.maxCumulative, claim.cumulative);
         }
-        amount = flags == 0 ? _debitOwn(account, cumulative) : _debitDelegated(account, signer, cumulative);
-        nextLogCursor = _appendLog(logCursor, flags, account, signer, amount, cumulative);
+        bytes32 digest = VoucherHash.toTypedDataHash(
+            domainSeparator, VoucherHash.hashVoucher(claim.account, claim.signer, provider, claim.maxCumulative)
+        );
+        if (!_isValidSignature(claim.signer, digest, signature)) {
+            revert InvalidVoucherSignature(claim.account, claim.signer);
+        }
+        amount = _debit(claim, provider);
     }
 
-    /// @dev A claim on the account's own voucher: balance and claimed total share one slot, written once.
-    function _debitOwn(address account, uint256 cumulative) private returns (uint256 amount) {
-        Account storage a = _accounts[account];
-        uint256 balance = a.balance;
-        uint256 claimed = a.claimed;
-        if (cumulative < claimed) revert ClaimBelowClaimed(account, account, claimed, cumulative);
+    /// @dev Moves the claim's amount (its cumulative beyond what its track claimed) from the
+    /// account's balance to its claimed total, and counts it against a delegate's cap.
+    function _debit(ClaimCodec.Claim memory claim, address provider) private returns (uint256 amount) {
+        bytes32 track = _trackKey(claim.account, claim.signer, provider);
+        uint256 trackClaimed = _trackClaimed[track];
+        if (claim.cumulative < trackClaimed) {
+            revert ClaimBelowClaimed(claim.account, claim.signer, trackClaimed, claim.cumulative);
+        }
         // Cannot underflow: checked just above.
         unchecked {
-            amount = cumulative - claimed;
+            amount = claim.cumulative - trackClaimed;
         }
-        if (amount > balance) revert InsufficientBalance(account, balance, amount);
-        // Fits and cannot underflow: amount <= balance, and ClaimCodec reads cumulative from 16 bytes.
-        unchecked {
-            uint256 packed = (cumulative << 128) | (balance - amount);
-            assembly ("memory-safe") {
-                sstore(a.slot, packed)
-            }
-        }
+        _trackClaimed[track] = claim.cumulative;
+        if (claim.flags != 0) _chargeDelegate(claim.account, claim.signer, amount);
+
+        Account storage a = _accounts[claim.account];
+        Account memory am = a;
+        if (amount > am.balance) revert InsufficientBalance(claim.account, am.balance, amount);
+        // Fits: amount <= balance, a uint128. The claimed total is checked (it only grows).
+        a.balance = am.balance - uint128(amount);
+        a.claimed = am.claimed + uint128(amount);
     }
 
-    /// @dev A claim on a delegate's voucher: checked against the delegation, debited from the account.
-    function _debitDelegated(address account, address delegate, uint256 cumulative) private returns (uint256 amount) {
+    /// @dev Counts `amount` against `delegate`'s cap on `account`, over all its providers.
+    function _chargeDelegate(address account, address delegate, uint256 amount) private {
         Delegation storage d = _delegations[account][delegate];
         Delegation memory dm = d;
         if (dm.expiresAt != 0 && block.timestamp >= uint256(dm.expiresAt) + WITHDRAWAL_DELAY) {
             revert DelegateExpired(account, delegate, dm.expiresAt);
         }
+        uint256 total = uint256(dm.claimed) + amount;
         // The common case (active, within its cap) reads one slot; a revocation or a lowered cap
         // is checked against its grace.
-        if (!dm.active || cumulative > dm.cap) {
+        if (!dm.active || total > dm.cap) {
             DelegateClaimLimit memory limit = _claimLimit(account, delegate, d);
             if (!dm.active && (limit.until == 0 || block.timestamp >= limit.until)) revert DelegateNotActive(account, delegate);
-            if (cumulative > limit.cap) revert ClaimAboveDelegateCap(account, delegate, limit.cap, cumulative);
+            if (total > limit.cap) revert ClaimAboveDelegateCap(account, delegate, limit.cap, total);
         }
-        if (cumulative < dm.claimed) revert ClaimBelowClaimed(account, delegate, dm.claimed, cumulative);
-        // Cannot underflow: checked just above.
-        unchecked {
-            amount = cumulative - dm.claimed;
-        }
-        // Fits: cumulative <= cap, a uint96.
-        d.claimed = uint96(cumulative);
-        Account storage a = _accounts[account];
-        uint256 balance = a.balance;
-        if (amount > balance) revert InsufficientBalance(account, balance, amount);
-        // Cannot underflow: checked just above.
-        unchecked {
-            a.balance = uint128(balance - amount);
+        // Fits: total <= a cap that was set as a uint96.
+        d.claimed = uint96(total);
+    }
+
+    /// @dev The key of the (account, signer, provider) spend track:
+    /// keccak256(abi.encode(account, signer, provider)), hashed in scratch memory.
+    function _trackKey(address account, address signer, address provider) private pure returns (bytes32 key) {
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, and(account, 0xffffffffffffffffffffffffffffffffffffffff))
+            mstore(add(ptr, 0x20), and(signer, 0xffffffffffffffffffffffffffffffffffffffff))
+            mstore(add(ptr, 0x40), and(provider, 0xffffffffffffffffffffffffffffffffffffffff))
+            key := keccak256(ptr, 0x60)
         }
     }
 
@@ -414,22 +383,50 @@ contract AgentTabEscrow is IAgentTabEscrow, AccessControlDefaultAdminRules, Paus
         return signer.code.length != 0 && SignatureChecker.isValidERC1271SignatureNowCalldata(signer, digest, signature);
     }
 
-    /// @dev Writes `flags(1) account(20) [signer(20)] amount(16) cumulative(16)` at `cursor` and
-    /// returns where the next entry starts.
-    function _appendLog(uint256 cursor, uint256 flags, address account, address signer, uint256 amount, uint256 cumulative)
+    /// @dev Reserves room for the log of a batch of `claimsLength` bytes, without zeroing it: every
+    /// byte up to the final length is written by {_appendLog}. Each entry is at most
+    /// `ClaimCodec.LOG_GROWTH` bytes longer than its claim, and a claim is at least
+    /// `ClaimCodec.MIN_CLAIM_LENGTH` bytes.
+    function _allocateLog(uint256 claimsLength) private pure returns (bytes memory log, uint256 cursor) {
+        uint256 bound = claimsLength + ClaimCodec.LOG_GROWTH * (claimsLength / ClaimCodec.MIN_CLAIM_LENGTH);
+        assembly ("memory-safe") {
+            log := mload(0x40)
+            cursor := add(log, 0x20)
+            mstore(0x40, and(add(add(cursor, bound), 31), not(31)))
+        }
+    }
+
+    /// @dev Sets the log's length to what was written, and gives the unused reserve back (nothing
+    /// allocated after the log is live by then), so the event's encoding does not pay for it.
+    function _sealLog(bytes memory log, uint256 cursor) private pure {
+        assembly ("memory-safe") {
+            mstore(log, sub(cursor, add(log, 0x20)))
+            mstore(0x40, and(add(cursor, 31), not(31)))
+        }
+    }
+
+    /// @dev Writes `flags(1) account(20) [signer(20)] provider(20) amount(16) cumulative(16)` at
+    /// `cursor` and returns where the next entry starts.
+    function _appendLog(uint256 cursor, ClaimCodec.Claim memory claim, address provider, uint256 amount)
         private
         pure
         returns (uint256)
     {
+        uint256 flags = claim.flags;
+        address account = claim.account;
+        address signer = claim.signer;
+        uint256 cumulative = claim.cumulative;
         assembly ("memory-safe") {
-            // Full-word stores: the first spills zeros over bytes that the next store overwrites,
-            // and the last ends exactly at the entry's end.
+            // Full-word stores: each spills zeros over bytes that the next store overwrites, and the
+            // last ends exactly at the entry's end.
             mstore(cursor, or(shl(248, flags), shl(88, account)))
             cursor := add(cursor, 21)
             if flags {
                 mstore(cursor, shl(96, signer))
                 cursor := add(cursor, 20)
             }
+            mstore(cursor, shl(96, provider))
+            cursor := add(cursor, 20)
             mstore(cursor, or(shl(128, amount), cumulative))
             cursor := add(cursor, 32)
         }
@@ -582,6 +579,11 @@ contract AgentTabEscrow is IAgentTabEscrow, AccessControlDefaultAdminRules, Paus
     }
 
     /// @inheritdoc IAgentTabEscrow
+    function claimedOf(address account, address signer, address provider) external view returns (uint256) {
+        return _trackClaimed[_trackKey(account, signer, provider)];
+    }
+
+    /// @inheritdoc IAgentTabEscrow
     function delegationOf(address account, address delegate) external view returns (Delegation memory) {
         return _delegations[account][delegate];
     }
@@ -607,7 +609,11 @@ contract AgentTabEscrow is IAgentTabEscrow, AccessControlDefaultAdminRules, Paus
     }
 
     /// @inheritdoc IAgentTabEscrow
-    function voucherDigest(address account, uint256 maxCumulative) external view returns (bytes32) {
-        return _hashTypedDataV4(VoucherHash.hashVoucher(account, maxCumulative));
+    function voucherDigest(address account, address signer, address provider, uint256 maxCumulative)
+        external
+        view
+        returns (bytes32)
+    {
+        return _hashTypedDataV4(VoucherHash.hashVoucher(account, signer, provider, maxCumulative));
     }
 }

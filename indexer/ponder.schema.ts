@@ -7,6 +7,7 @@ import { index, onchainTable } from "ponder";
 export const agentAccount = onchainTable("agent_account", (t) => ({
   address: t.hex().primaryKey(),
   deposited: t.bigint().notNull(),
+  /** Claimed by settlements over all signers and providers. */
   claimed: t.bigint().notNull(),
   withdrawn: t.bigint().notNull(),
   balance: t.bigint().notNull(),
@@ -17,7 +18,7 @@ export const agentAccount = onchainTable("agent_account", (t) => ({
   updatedBlock: t.bigint().notNull(),
 }));
 
-/** A key allowed to sign vouchers against an account, and what was claimed on its vouchers. */
+/** A key allowed to sign vouchers against an account, and what was claimed on its vouchers (over all providers). */
 export const delegation = onchainTable(
   "delegation",
   (t) => ({
@@ -73,6 +74,7 @@ export const settlementBatch = onchainTable("settlement_batch", (t) => ({
   transactionHash: t.hex().notNull(),
 }));
 
+/** One claim of a settlement: what it debited from the account on one (account, signer, provider) track, paid to that provider. */
 export const settlementClaim = onchainTable(
   "settlement_claim",
   (t) => ({
@@ -80,12 +82,15 @@ export const settlementClaim = onchainTable(
     batchId: t.hex().notNull(),
     account: t.hex().notNull(),
     signer: t.hex().notNull(),
+    /** The provider the voucher names, credited this claim's amount less its share of the fee. */
+    provider: t.hex().notNull(),
     delegated: t.boolean().notNull(),
     amount: t.bigint().notNull(),
+    /** The track's claimed total after this claim. */
     cumulative: t.bigint().notNull(),
     blockNumber: t.bigint().notNull(),
   }),
-  (table) => ({ accountIdx: index().on(table.account), batchIdx: index().on(table.batchId) }),
+  (table) => ({ accountIdx: index().on(table.account), batchIdx: index().on(table.batchId), providerIdx: index().on(table.provider) }),
 );
 
 /** One row per provider: credits, withdrawals, balance, and the call counts settlements reported. */
@@ -108,7 +113,9 @@ export const providerCredit = onchainTable(
     /** The settlement batch, or null for an x402 exact payment. */
     batchId: t.hex(),
     provider: t.hex().notNull(),
+    /** What the provider was credited (after the fee). */
     amount: t.bigint().notNull(),
+    /** The fee the escrow took on the payment (a batch's: on the provider's claims in it). */
     fee: t.bigint().notNull(),
     callsServed: t.bigint().notNull(),
     callsFailed: t.bigint().notNull(),

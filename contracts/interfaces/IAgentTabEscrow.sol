@@ -2,27 +2,32 @@
 pragma solidity ^0.8.24;
 
 /// @title AgentTab escrow
-/// @notice Agents deposit USDC once, then pay per call with off-chain EIP-712 vouchers: each voucher
-/// says "the platform may claim up to a cumulative total of `maxCumulative` from my account".
-/// A settler submits batches that claim the vouchers and credit providers and the platform fee in
-/// the same transaction. Providers withdraw their credits; agents withdraw in two steps.
+/// @notice Agents deposit USDC once, then pay per call with off-chain EIP-712 vouchers. A voucher
+/// `Voucher(account, signer, provider, maxCumulative)` says "`provider` may be paid up to a
+/// cumulative total of `maxCumulative` from `account`, on what `signer` spent": `signer` is the
+/// account itself or one of its delegates, and each (account, signer, provider) is its own spend
+/// track. A settler submits batches that claim the vouchers; the escrow credits each claim's amount,
+/// less the fee at the rate in force, to the provider its voucher names. Providers withdraw their
+/// credits; agents withdraw in two steps.
 ///
-/// Accounting: the escrow's USDC equals the sum of agent balances, provider balances and accrued
-/// fees (`totalAccounted`); no role can move an agent's deposit except to providers and the fee
-/// through a signed voucher, or back to the agent.
+/// No role chooses payees: the settler only picks which signed vouchers to claim and how far, and
+/// reports each provider's call counts. Accounting: the escrow's USDC equals the sum of agent
+/// balances, provider balances and accrued fees (`totalAccounted`); no role can move an agent's
+/// deposit except to the provider a voucher names (and the fee), or back to the agent.
 interface IAgentTabEscrow {
     // ---------------------------------------------------------------------------------------------
     // Types
     // ---------------------------------------------------------------------------------------------
 
-    /// @notice One agent's account. `claimed` counts what was claimed on the agent's own vouchers;
-    /// what was claimed on a delegate's vouchers is counted in that delegate's {Delegation}.
+    /// @notice One agent's account. `claimed` is the total ever claimed from it, over every signer
+    /// (its own vouchers and its delegates') and every provider; {claimedOf} gives one track's part.
     struct Account {
         uint128 balance;
         uint128 claimed;
     }
 
-    /// @notice A key allowed to sign vouchers against an account, up to a cumulative `cap`.
+    /// @notice A key allowed to sign vouchers against an account, up to a cumulative `cap` over all
+    /// providers; `claimed` is what was claimed on its vouchers so far, summed over its tracks.
     /// @dev `expiresAt == 0` means no expiry. Revoking sets `active` to false at once.
     struct Delegation {
         uint96 cap;
@@ -54,11 +59,12 @@ interface IAgentTabEscrow {
         uint64 unlockAt;
     }
 
-    /// @notice One provider credit in a settlement batch, with the calls it served and failed since
-    /// the last settlement so that reputation can be recomputed from events alone.
-    struct Payout {
+    /// @notice A provider in a settlement batch: the claims whose `providerIndex` points here pay
+    /// it (their vouchers must name it), and the calls it served and failed since the last
+    /// settlement are reported so that reputation can be recomputed from events alone. The report
+    /// carries no amount: the escrow computes the credit from the claims.
+    struct ProviderReport {
         address provider;
-        uint128 amount;
         uint32 callsServed;
         uint32 callsFailed;
     }
@@ -97,12 +103,16 @@ interface IAgentTabEscrow {
     /// @notice `account` withdrew `amount` to itself; its balance is now `balance`.
     event WithdrawalFinalized(address indexed account, uint256 amount, uint256 balance);
 
-    /// @notice A settlement batch was applied. `claims` lists each claim packed as
-    /// `flags(1) account(20) [signer(20) when flags & 1] amount(16) cumulative(16)`,
-    /// where `cumulative` is the signer's new claimed total (see ClaimCodec).
+    /// @notice A settlement batch was applied: `debited` from accounts in total, of which `fee` went
+    /// to the platform and the rest to providers (`debited == Σ ProviderCredited.amount + fee`).
+    /// `claims` lists each claim packed as
+    /// `flags(1) account(20) [signer(20) when flags & 1] provider(20) amount(16) cumulative(16)`,
+    /// where `cumulative` is the (account, signer, provider) track's new claimed total (see ClaimCodec).
     event BatchSettled(bytes32 indexed batchId, uint256 debited, uint256 fee, uint256 claimCount, bytes claims);
 
-    /// @notice `provider` was credited `amount` in `batchId` (zero for an `exact` payment).
+    /// @notice `provider` was credited `amount` in `batchId`, net of the fee (in a batch: its claims'
+    /// total less the fee at the rate in force, rounded down; zero when only call counts are reported).
+    /// `balance` is its withdrawable balance after the credit.
     event ProviderCredited(
         bytes32 indexed batchId,
         address indexed provider,
@@ -128,7 +138,7 @@ interface IAgentTabEscrow {
     /// @notice The admin withdrew `amount` of accrued fees to `to`.
     event FeesWithdrawn(address indexed to, uint256 amount);
 
-    /// @notice The fee rate changed (basis points of each batch's debits).
+    /// @notice The fee rate changed (basis points of each provider's claims in a batch).
     event FeeRateUpdated(uint256 previousBps, uint256 newBps);
 
     /// @notice USDC sent to the escrow outside any deposit (e.g. a front-run authorization) was recovered.
@@ -145,14 +155,20 @@ interface IAgentTabEscrow {
     error FeeRateAboveCap(uint256 bps, uint256 capBps);
     error FeeAboveRate(uint256 fee, uint256 maxFee);
     error FeeAboveValue(uint256 fee, uint256 value);
-    error BatchUnbalanced(uint256 debited, uint256 credited);
     error EmptyBatch();
-    /// @notice The packed claims are cut short, or use a reserved flag, at byte `offset`.
+    /// @notice Provider reports must be strictly ascending by address; the one at `index` is not.
+    error ProvidersNotAscending(uint256 index);
+    /// @notice The packed claims are cut short, use a reserved flag, or name a provider index out of
+    /// range, at byte `offset`.
     error MalformedClaim(uint256 offset);
+    /// @notice The signature is not `signer`'s over the voucher for this account and the provider
+    /// the claim's `providerIndex` points at.
     error InvalidVoucherSignature(address account, address signer);
     error ClaimAboveVoucher(address account, address signer, uint256 maxCumulative, uint256 cumulative);
+    /// @notice `cumulative` is below what the (account, signer, provider) track already claimed.
     error ClaimBelowClaimed(address account, address signer, uint256 claimed, uint256 cumulative);
-    error ClaimAboveDelegateCap(address account, address delegate, uint256 cap, uint256 cumulative);
+    /// @notice The claim would take `delegate`'s total over all its providers to `claimed`, above `cap`.
+    error ClaimAboveDelegateCap(address account, address delegate, uint256 cap, uint256 claimed);
     error DelegateNotActive(address account, address delegate);
     error DelegateExpired(address account, address delegate, uint256 expiresAt);
     error ExpiryInPast(uint256 expiresAt);
@@ -196,7 +212,7 @@ interface IAgentTabEscrow {
     // ---------------------------------------------------------------------------------------------
 
     /// @notice Lets `delegate` sign vouchers against the caller's account up to a cumulative `cap`
-    /// (including what was already claimed on its vouchers), until `expiresAt` (0 = no expiry; else
+    /// over all providers (including what was already claimed on its vouchers), until `expiresAt` (0 = no expiry; else
     /// in the future). Calling again updates the cap and expiry and re-activates a revoked delegate.
     /// Nothing an owner does un-pays what a delegate already spent: a lower cap binds new claims only
     /// after `WITHDRAWAL_DELAY` (until then the higher one still holds), and claims stay possible
@@ -212,14 +228,20 @@ interface IAgentTabEscrow {
     // Settlement
     // ---------------------------------------------------------------------------------------------
 
-    /// @notice Claims vouchers and credits providers and the fee in one transaction. Settler only.
+    /// @notice Claims vouchers and credits each provider what its vouchers pay, less the fee, in one
+    /// transaction. Settler only. Each claim debits `cumulative - claimedOf(account, signer, provider)`
+    /// from the account, where `provider = providers[providerIndex].provider` and the signature is
+    /// `signer`'s over `Voucher(account, signer, provider, maxCumulative)`. A delegate's total over
+    /// all its providers stays within its cap. Then, per provider, `fee = gross * feeBps / 10_000`
+    /// (rounded down) goes to the platform and `gross - fee` to the provider ({ProviderCredited},
+    /// also for a provider with no claims, to report its call counts).
     /// @param batchId Unique id of the batch; a batch id seen before makes the call a no-op.
     /// @param claims The claims packed as ClaimCodec describes:
-    /// `flags(1) account(20) [signer(20) when flags & 1] maxCumulative(16) cumulative(16) sigLen(2) sig`.
-    /// @param payouts What each provider is credited, with its served and failed call counts.
-    /// @param fee The platform fee; `debits == Σ payouts + fee` exactly, and `fee` stays within the rate.
+    /// `flags(1) account(20) [signer(20) when flags & 1] providerIndex(2) maxCumulative(16) cumulative(16) sigLen(2) sig`.
+    /// @param providers The providers the claims pay, with their served and failed call counts,
+    /// strictly ascending by address and none zero.
     /// @return applied False when `batchId` had already been settled.
-    function settle(bytes32 batchId, bytes calldata claims, Payout[] calldata payouts, uint256 fee)
+    function settle(bytes32 batchId, bytes calldata claims, ProviderReport[] calldata providers)
         external
         returns (bool applied);
 
@@ -297,6 +319,10 @@ interface IAgentTabEscrow {
     /// @notice An agent's account.
     function accountOf(address account) external view returns (Account memory);
 
+    /// @notice What was claimed so far on the (account, signer, provider) track: the cumulative total
+    /// a new voucher on that track must reach to pay anything more.
+    function claimedOf(address account, address signer, address provider) external view returns (uint256);
+
     /// @notice A delegate's authorization on an account.
     function delegationOf(address account, address delegate) external view returns (Delegation memory);
 
@@ -314,6 +340,9 @@ interface IAgentTabEscrow {
     /// @notice Whether `batchId` has been settled.
     function batchSettled(bytes32 batchId) external view returns (bool);
 
-    /// @notice The EIP-712 digest of a voucher for `account` up to `maxCumulative`.
-    function voucherDigest(address account, uint256 maxCumulative) external view returns (bytes32);
+    /// @notice The EIP-712 digest of `Voucher(account, signer, provider, maxCumulative)`.
+    function voucherDigest(address account, address signer, address provider, uint256 maxCumulative)
+        external
+        view
+        returns (bytes32);
 }

@@ -7,8 +7,10 @@ import {IAgentTabReputation} from "../interfaces/IAgentTabReputation.sol";
 /// @notice The one Solidity source of these type strings; the SDK's typed data must produce the same
 /// hashes (checked by test/solidity/TypedDataParity.t.sol with vectors signed by viem).
 library VoucherHash {
-    /// @dev An agent (or its delegate) lets the platform claim up to `maxCumulative` in total.
-    bytes32 internal constant VOUCHER_TYPEHASH = keccak256("Voucher(address account,uint256 maxCumulative)");
+    /// @dev `signer` (the account itself or one of its delegates) lets `provider` be paid from
+    /// `account` up to `maxCumulative` in total on that (account, signer, provider) track.
+    bytes32 internal constant VOUCHER_TYPEHASH =
+        keccak256("Voucher(address account,address signer,address provider,uint256 maxCumulative)");
 
     /// @dev USDC's EIP-3009 transfer authorization, as the x402 `exact` scheme signs it.
     bytes32 internal constant TRANSFER_WITH_AUTHORIZATION_TYPEHASH = keccak256(
@@ -35,16 +37,22 @@ library VoucherHash {
         keccak256("Feedback(bytes32 requestId,uint8 score,string[] tags,uint256 deadline)");
 
     /// @notice The struct hash of a voucher.
-    function hashVoucher(address account, uint256 maxCumulative) internal pure returns (bytes32 digest) {
-        // keccak256(abi.encode(VOUCHER_TYPEHASH, account, maxCumulative)) without the memory
-        // allocation: this runs once per claim in `settle`.
+    function hashVoucher(address account, address signer, address provider, uint256 maxCumulative)
+        internal
+        pure
+        returns (bytes32 digest)
+    {
+        // keccak256(abi.encode(VOUCHER_TYPEHASH, account, signer, provider, maxCumulative)) without
+        // the memory allocation: this runs once per claim in `settle`.
         bytes32 typeHash = VOUCHER_TYPEHASH;
         assembly ("memory-safe") {
             let ptr := mload(0x40)
             mstore(ptr, typeHash)
             mstore(add(ptr, 0x20), and(account, 0xffffffffffffffffffffffffffffffffffffffff))
-            mstore(add(ptr, 0x40), maxCumulative)
-            digest := keccak256(ptr, 0x60)
+            mstore(add(ptr, 0x40), and(signer, 0xffffffffffffffffffffffffffffffffffffffff))
+            mstore(add(ptr, 0x60), and(provider, 0xffffffffffffffffffffffffffffffffffffffff))
+            mstore(add(ptr, 0x80), maxCumulative)
+            digest := keccak256(ptr, 0xa0)
         }
     }
 

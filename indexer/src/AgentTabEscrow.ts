@@ -1,3 +1,4 @@
+import { and, eq, sql } from "ponder";
 import { ponder } from "ponder:registry";
 import {
   agentAccount,
@@ -89,9 +90,13 @@ ponder.on("AgentTabEscrow:BatchSettled", async ({ event, context }) => {
     timestamp: event.block.timestamp,
     transactionHash: event.transaction.hash,
   });
+  const gross = new Map<`0x${string}`, bigint>();
   for (const [i, claim] of decodeClaimsLog(claims).entries()) {
     const account = lower(claim.account);
-    // An upsert: a zero-amount claim can name an account that never deposited.
+    const provider = lower(claim.provider);
+    gross.set(provider, (gross.get(provider) ?? 0n) + claim.amount);
+    // Every claim, the account's own or a delegate's, counts in the account's claimed total. An
+    // upsert: a zero-amount claim can name an account that never deposited.
     await context.db
       .insert(agentAccount)
       .values({ ...emptyAgent, address: account, claimed: claim.amount, updatedBlock: event.block.number })
@@ -101,18 +106,28 @@ ponder.on("AgentTabEscrow:BatchSettled", async ({ event, context }) => {
         updatedBlock: event.block.number,
       }));
     if (claim.delegated) {
-      await context.db.update(delegation, { id: `${account}:${lower(claim.signer)}` }).set({ claimed: claim.cumulative });
+      // The delegate's total over its providers (the log's cumulative is one track's).
+      await context.db.update(delegation, { id: `${account}:${lower(claim.signer)}` }).set((row) => ({ claimed: row.claimed + claim.amount }));
     }
     await context.db.insert(settlementClaim).values({
       id: `${event.id}:${i}`,
       batchId,
       account,
       signer: lower(claim.signer),
+      provider,
       delegated: claim.delegated,
       amount: claim.amount,
       cumulative: claim.cumulative,
       blockNumber: event.block.number,
     });
+  }
+  // The batch's ProviderCredited events come before it and carry the credit after the fee: each
+  // provider's fee is its claims' gross less that credit.
+  for (const [provider, claimed] of gross) {
+    await context.db.sql
+      .update(providerCredit)
+      .set({ fee: sql`${claimed.toString()}::numeric(78,0) - ${providerCredit.amount}` })
+      .where(and(eq(providerCredit.batchId, batchId), eq(providerCredit.provider, provider)));
   }
 });
 

@@ -1,7 +1,7 @@
 import { encodeAbiParameters, keccak256 } from "viem";
 import type { Address, Hex } from "viem";
 
-import { encodeClaims } from "../../sdk/src/index.ts";
+import { encodeClaims, settlementProviders } from "../../sdk/src/index.ts";
 import type { BatchPlan, Entry, PayoutLine } from "./types.ts";
 
 /** The batch id: keccak256(abi.encode(chainId, escrow, seq)), the same on every rerun of a recorded batch. */
@@ -9,25 +9,30 @@ export function batchIdOf(chainId: number, escrow: Address, seq: bigint): Hex {
   return keccak256(encodeAbiParameters([{ type: "uint256" }, { type: "address" }, { type: "uint256" }], [BigInt(chainId), escrow, seq]));
 }
 
-/** Sums the entries' provider shares into payouts (served calls included), and adds the failed counts. */
-export function payoutsOf(entries: Entry[], failed: Map<Address, number> = new Map()): { payouts: PayoutLine[]; fee: bigint } {
-  const lines = new Map<Address, PayoutLine>();
-  for (const e of entries) {
-    for (const s of e.shares) {
-      const line = lines.get(s.provider) ?? { provider: s.provider, amount: 0n, fee: 0n, callsServed: 0, callsFailed: failed.get(s.provider) ?? 0 };
-      line.amount += s.amount - s.fee;
-      line.fee += s.fee;
-      line.callsServed += s.calls;
-      lines.set(s.provider, line);
-    }
-  }
-  const payouts = [...lines.values()].sort((a, b) => (a.provider.toLowerCase() < b.provider.toLowerCase() ? -1 : 1));
-  return { payouts, fee: entries.reduce((sum, e) => sum + e.fee, 0n) };
+/** The escrow's fee on a provider's batch gross: floor(gross · feeBps / 10 000), as `settle` computes it. */
+export function providerFee(gross: bigint, feeBps: number): bigint {
+  return (gross * BigInt(feeBps)) / 10_000n;
+}
+
+/**
+ * The batch's provider lines, ascending by address as `settle` wants its reports: each provider's
+ * gross (its entries' deltas), the fee on it at `feeBps`, the credit, the calls served (the
+ * entries' charges) and the failed calls counted for it.
+ */
+export function payoutsOf(entries: Entry[], feeBps: number, failed: Map<Address, number> = new Map()): { payouts: PayoutLine[]; fee: bigint } {
+  const payouts = settlementProviders(entries).map((provider): PayoutLine => {
+    const own = entries.filter((e) => e.provider.toLowerCase() === provider.toLowerCase());
+    const gross = own.reduce((sum, e) => sum + e.delta, 0n);
+    const fee = providerFee(gross, feeBps);
+    const callsFailed = [...failed].find(([p]) => p.toLowerCase() === provider.toLowerCase())?.[1] ?? 0;
+    return { provider, gross, fee, amount: gross - fee, callsServed: own.reduce((n, e) => n + e.chargeCount, 0), callsFailed };
+  });
+  return { payouts, fee: payouts.reduce((sum, p) => sum + p.fee, 0n) };
 }
 
 /** A batch plan over `entries`. */
 export function buildPlan(p: { chainId: number; escrow: Address; seq: bigint; entries: Entry[]; failed: Map<Address, number>; failedBefore: string; feeBps: number }): BatchPlan {
-  const { payouts, fee } = payoutsOf(p.entries, p.failed);
+  const { payouts, fee } = payoutsOf(p.entries, p.feeBps, p.failed);
   return {
     seq: p.seq,
     batchId: batchIdOf(p.chainId, p.escrow, p.seq),
@@ -41,11 +46,13 @@ export function buildPlan(p: { chainId: number; escrow: Address; seq: bigint; en
   };
 }
 
-/** The `settle` call's arguments for a plan. */
-export function settleArgs(plan: Pick<BatchPlan, "batchId" | "entries" | "payouts" | "fee">) {
+/** The `settle(batchId, claims, providers)` call's arguments for a plan. */
+export function settleArgs(plan: Pick<BatchPlan, "batchId" | "entries" | "payouts">) {
+  const providers = plan.payouts.map((p) => p.provider);
   const claims = encodeClaims(
-    plan.entries.map((e) => ({ account: e.account, signer: e.signer, maxCumulative: e.voucherMax, cumulative: e.cumulative, signature: e.signature })),
+    plan.entries.map((e) => ({ account: e.account, signer: e.signer, provider: e.provider, maxCumulative: e.voucherMax, cumulative: e.cumulative, signature: e.signature })),
+    providers,
   );
-  const payouts = plan.payouts.map((p) => ({ provider: p.provider, amount: p.amount, callsServed: p.callsServed, callsFailed: p.callsFailed }));
-  return [plan.batchId, claims, payouts, plan.fee] as const;
+  const reports = plan.payouts.map((p) => ({ provider: p.provider, callsServed: p.callsServed, callsFailed: p.callsFailed }));
+  return [plan.batchId, claims, reports] as const;
 }

@@ -10,14 +10,9 @@ export type SettleChain = {
   escrow: Address;
 };
 
-/** What the chain says was claimed on a track: the account's own, or a delegate's. */
-export async function claimedOnChain(chain: SettleChain, account: Address, signer: Address): Promise<bigint> {
-  if (account.toLowerCase() === signer.toLowerCase()) {
-    const a = await chain.publicClient.readContract({ address: chain.escrow, abi: agentTabEscrowAbi, functionName: "accountOf", args: [account] });
-    return a.claimed;
-  }
-  const d = await chain.publicClient.readContract({ address: chain.escrow, abi: agentTabEscrowAbi, functionName: "delegationOf", args: [account, signer] });
-  return d.claimed;
+/** What the chain says was claimed on a spend track (account, signer, provider). */
+export async function claimedOnChain(chain: SettleChain, account: Address, signer: Address, provider: Address): Promise<bigint> {
+  return chain.publicClient.readContract({ address: chain.escrow, abi: agentTabEscrowAbi, functionName: "claimedOf", args: [account, signer, provider] });
 }
 
 export async function batchSettled(chain: SettleChain, batchId: `0x${string}`): Promise<boolean> {

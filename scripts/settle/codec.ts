@@ -11,21 +11,20 @@ export function planToJson(plan: BatchPlan): unknown {
     chainId: plan.chainId,
     escrow: plan.escrow,
     fee: big(plan.fee),
-    ...(plan.feeBps === undefined ? {} : { feeBps: plan.feeBps }),
+    feeBps: plan.feeBps,
     failedBefore: plan.failedBefore,
     entries: plan.entries.map((e) => ({
       account: e.account,
       signer: e.signer,
+      provider: e.provider,
       voucherMax: big(e.voucherMax),
       signature: e.signature,
       cumulative: big(e.cumulative),
       claimedOnChain: big(e.claimedOnChain),
       delta: big(e.delta),
-      fee: big(e.fee),
       chargeCount: e.chargeCount,
-      shares: e.shares.map((s) => ({ provider: s.provider, amount: big(s.amount), fee: big(s.fee), calls: s.calls })),
     })),
-    payouts: plan.payouts.map((p) => ({ ...p, amount: big(p.amount), fee: big(p.fee) })),
+    payouts: plan.payouts.map((p) => ({ ...p, gross: big(p.gross), fee: big(p.fee), amount: big(p.amount) })),
   };
 }
 
@@ -40,24 +39,30 @@ export function planFromJson(json: unknown): BatchPlan {
     chainId: Number(j.chainId),
     escrow: j.escrow as Address,
     fee: BigInt(j.fee),
-    ...(j.feeBps === undefined ? {} : { feeBps: Number(j.feeBps) }),
+    feeBps: Number(j.feeBps),
     failedBefore: String(j.failedBefore),
     entries: (j.entries as Json[]).map(
       (e): Entry => ({
         account: e.account,
         signer: e.signer,
+        provider: e.provider,
         voucherMax: BigInt(e.voucherMax),
         signature: e.signature,
         cumulative: BigInt(e.cumulative),
         claimedOnChain: BigInt(e.claimedOnChain),
         delta: BigInt(e.delta),
-        fee: BigInt(e.fee),
         chargeCount: Number(e.chargeCount),
-        shares: (e.shares as Json[]).map((s) => ({ provider: s.provider, amount: BigInt(s.amount), fee: BigInt(s.fee), calls: Number(s.calls) })),
       }),
     ),
     payouts: (j.payouts as Json[]).map(
-      (p): PayoutLine => ({ provider: p.provider, amount: BigInt(p.amount), fee: BigInt(p.fee), callsServed: Number(p.callsServed), callsFailed: Number(p.callsFailed) }),
+      (p): PayoutLine => ({
+        provider: p.provider,
+        gross: BigInt(p.gross),
+        fee: BigInt(p.fee),
+        amount: BigInt(p.amount),
+        callsServed: Number(p.callsServed),
+        callsFailed: Number(p.callsFailed),
+      }),
     ),
   };
 }

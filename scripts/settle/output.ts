@@ -45,15 +45,19 @@ export function summaryLines(report: SettleReport): string[] {
     lines.push(`batch ${b.batchId}`);
     lines.push(`  agents ${b.agents}, claims ${b.claims}, debited ${usdc(b.debited)} USDC, fee ${usdc(b.fee)} USDC`);
     lines.push(`  tx ${b.txHash ?? "-"}   gas used ${b.gasUsed?.toString() ?? "-"}`);
-    lines.push(`  ${"provider".padEnd(42)}  ${"credited USDC".padStart(16)}  ${"served".padStart(7)}  ${"failed".padStart(7)}`);
+    lines.push(`  ${"provider".padEnd(42)}  ${"claimed USDC".padStart(14)}  ${"fee USDC".padStart(12)}  ${"credited USDC".padStart(14)}  ${"served".padStart(7)}  ${"failed".padStart(7)}`);
     for (const p of b.payouts) {
-      lines.push(`  ${p.provider.padEnd(42)}  ${usdc(p.amount).padStart(16)}  ${String(p.callsServed).padStart(7)}  ${String(p.callsFailed).padStart(7)}`);
+      lines.push(
+        `  ${p.provider.padEnd(42)}  ${usdc(p.gross).padStart(14)}  ${usdc(p.fee).padStart(12)}  ${usdc(p.amount).padStart(14)}  ${String(p.callsServed).padStart(7)}  ${String(p.callsFailed).padStart(7)}`,
+      );
     }
   }
   if (report.excluded.length > 0) {
     lines.push("");
     lines.push(`left out (${report.excluded.length}), to settle once fixed:`);
-    for (const e of report.excluded) lines.push(`  ${e.account} signer ${e.signer}: ${e.reason}${e.detail ? ` (${e.detail})` : ""}`);
+    for (const e of report.excluded) {
+      lines.push(`  ${e.account} signer ${e.signer}${e.provider ? ` provider ${e.provider}` : ""}: ${e.reason}${e.detail ? ` (${e.detail})` : ""}`);
+    }
   }
   if (source.length === 0 && report.excluded.length === 0) lines.push("nothing to settle");
   return lines;

@@ -5,6 +5,7 @@ import type { Address, Hex, TransactionReceipt } from "viem";
 import { agentTabEscrowAbi } from "../../sdk/src/index.ts";
 import { buildPlan, settleArgs } from "./build.ts";
 import { batchSettled } from "./chain.ts";
+import { batchFees } from "./fees.ts";
 import type { SettleChain } from "./chain.ts";
 import { failedCalls, planEntries } from "./plan.ts";
 import { BatchRejectedError, simulateEntries } from "./simulate.ts";
@@ -113,7 +114,7 @@ async function settleLocked(options: SettleOptions, log: SettleLog): Promise<Set
 
 type Ctx = SettleOptions & { log: SettleLog; confirmations: number };
 type RunState = { batches: BatchResult[]; excluded: Excluded[]; plans: BatchPlan[] };
-type Track = { account: Address; signer: Address };
+type Track = { account: Address; signer: Address; provider: Address };
 
 /** How often one run re-plans a batch the chain refused before it leaves the rest for the next run. */
 const MAX_REPLANS = 3;
@@ -143,7 +144,7 @@ async function planAndSend(ctx: Ctx, run: RunState, scope: { accounts?: readonly
   } catch (error) {
     if (!(error instanceof BatchRejectedError)) throw error;
     // Nothing any single entry explains (a pause, say): nothing is sent, everything waits.
-    const excluded = verified.entries.map((e) => ({ account: e.account, signer: e.signer, reason: "batch_rejected", detail: error.message }));
+    const excluded = verified.entries.map((e) => ({ account: e.account, signer: e.signer, provider: e.provider, reason: "batch_rejected", detail: error.message }));
     for (const e of excluded) log("entry_excluded", { ...e });
     run.excluded.push(...inScope(planned.excluded), ...verified.excluded, ...excluded);
     return;
@@ -184,9 +185,9 @@ async function planAndSend(ctx: Ctx, run: RunState, scope: { accounts?: readonly
       run.batches.push(outcome.result);
       continue;
     }
-    const tracks = plan.entries.map((e) => ({ account: e.account, signer: e.signer }));
+    const tracks = plan.entries.map((e) => ({ account: e.account, signer: e.signer, provider: e.provider }));
     if (attempt + 1 >= MAX_REPLANS) {
-      const left = plan.entries.map((e) => ({ account: e.account, signer: e.signer, reason: "batch_refused", detail: outcome.refused }));
+      const left = plan.entries.map((e) => ({ account: e.account, signer: e.signer, provider: e.provider, reason: "batch_refused", detail: outcome.refused }));
       for (const e of left) log("entry_excluded", { ...e });
       run.excluded.push(...left);
       continue;
@@ -198,7 +199,9 @@ async function planAndSend(ctx: Ctx, run: RunState, scope: { accounts?: readonly
 }
 
 function sameTrack(a: Track, b: Track): boolean {
-  return a.account.toLowerCase() === b.account.toLowerCase() && a.signer.toLowerCase() === b.signer.toLowerCase();
+  return (
+    a.account.toLowerCase() === b.account.toLowerCase() && a.signer.toLowerCase() === b.signer.toLowerCase() && a.provider.toLowerCase() === b.provider.toLowerCase()
+  );
 }
 
 /**
@@ -215,7 +218,7 @@ async function reconcileClosed(ctx: Ctx): Promise<void> {
     if (record.status === "discarded" && applied) {
       const tx = await settlementTransaction(chain, batchId, record.sentTxHashes ?? []);
       await reopenAsMined(sql, batchId, { txHash: tx?.hash ?? null, blockNumber: tx?.blockNumber ?? null });
-      const marked = await markBatch(sql, record.plan);
+      const marked = await markBatch(sql, record.plan, await batchFees(chain, record.plan, tx?.receipt));
       log("batch_healed", { batchId, txHash: tx?.hash, charges: marked, note: "recorded as discarded, applied on-chain after all" });
     } else if (record.status === "marked" && !applied) {
       const unmarked = await unmarkBatch(sql, batchId, "undone by a reorg: the chain no longer has it");
@@ -225,10 +228,14 @@ async function reconcileClosed(ctx: Ctx): Promise<void> {
 }
 
 /** Of the transactions sent for a batch, the one whose receipt holds its BatchSettled event. */
-async function settlementTransaction(chain: SettleChain, batchId: Hex, hashes: readonly Hex[]): Promise<{ hash: Hex; blockNumber: bigint; gasUsed: bigint } | undefined> {
+async function settlementTransaction(
+  chain: SettleChain,
+  batchId: Hex,
+  hashes: readonly Hex[],
+): Promise<{ hash: Hex; blockNumber: bigint; gasUsed: bigint; receipt: TransactionReceipt } | undefined> {
   for (const hash of [...hashes].reverse()) {
     const receipt = await chain.publicClient.getTransactionReceipt({ hash }).catch(() => undefined);
-    if (receipt && emitsBatchSettled(receipt, batchId)) return { hash, blockNumber: receipt.blockNumber, gasUsed: receipt.gasUsed };
+    if (receipt && emitsBatchSettled(receipt, batchId)) return { hash, blockNumber: receipt.blockNumber, gasUsed: receipt.gasUsed, receipt };
   }
   return undefined;
 }
@@ -304,7 +311,7 @@ async function execute(ctx: Ctx, record: BatchRecord): Promise<{ result: BatchRe
     const actual = await settlementTransaction(chain, plan.batchId, await sentTxHashes(sql, plan.batchId));
     if (actual) {
       txHash = actual.hash;
-      receipt = await chain.publicClient.getTransactionReceipt({ hash: actual.hash });
+      receipt = actual.receipt;
     }
   }
   if (record.status !== "mined") {
@@ -314,8 +321,14 @@ async function execute(ctx: Ctx, record: BatchRecord): Promise<{ result: BatchRe
   }
   log("batch_mined", { batchId: plan.batchId, txHash, gasUsed: receipt?.gasUsed, blockNumber: receipt?.blockNumber, recovered });
   crash(ctx, "beforeMark");
-  const marked = await markBatch(sql, plan);
-  log("batch_marked", { batchId: plan.batchId, charges: marked });
+  const fees = await batchFees(chain, plan, receipt);
+  const marked = await markBatch(sql, plan, fees);
+  log("batch_marked", { batchId: plan.batchId, charges: marked, ...(fees.feeBps !== plan.feeBps ? { feeBps: fees.feeBps } : {}) });
+  // What the escrow actually credited (the plan's figures unless the rate changed before mining).
+  const payouts = plan.payouts.map((p) => {
+    const fee = fees.fees.get(p.provider.toLowerCase()) ?? p.fee;
+    return { ...p, fee, amount: p.gross - fee };
+  });
   return {
     result: {
       batchId: plan.batchId,
@@ -324,8 +337,8 @@ async function execute(ctx: Ctx, record: BatchRecord): Promise<{ result: BatchRe
       agents: new Set(plan.entries.map((e) => e.account)).size,
       claims: plan.entries.length,
       debited: plan.entries.reduce((sum, e) => sum + e.delta, 0n),
-      fee: plan.fee,
-      payouts: plan.payouts,
+      fee: payouts.reduce((sum, p) => sum + p.fee, 0n),
+      payouts,
       recovered,
     },
   };
@@ -355,6 +368,6 @@ export function describe(plan: BatchPlan) {
     charges: plan.entries.reduce((n, e) => n + e.chargeCount, 0),
     debited: plan.entries.reduce((sum, e) => sum + e.delta, 0n),
     fee: plan.fee,
-    payouts: plan.payouts.map((p) => ({ provider: p.provider, amount: p.amount, callsServed: p.callsServed, callsFailed: p.callsFailed })),
+    payouts: plan.payouts.map((p) => ({ provider: p.provider, gross: p.gross, fee: p.fee, amount: p.amount, callsServed: p.callsServed, callsFailed: p.callsFailed })),
   };
 }

@@ -1,16 +1,20 @@
 import { BaseError, ContractFunctionRevertedError } from "viem";
-import type { Address } from "viem";
 
 import { agentTabEscrowAbi } from "../../sdk/src/index.ts";
 import { payoutsOf, settleArgs } from "./build.ts";
 import type { SettleChain } from "./chain.ts";
 import type { Entry, Excluded } from "./types.ts";
 
-/** Errors that name the claim at fault, by the position of `account` and `signer` in their args. */
-const CLAIM_ERRORS: Record<string, { account: number; signer?: number }> = {
-  InvalidVoucherSignature: { account: 0, signer: 1 },
-  ClaimAboveVoucher: { account: 0, signer: 1 },
-  ClaimBelowClaimed: { account: 0, signer: 1 },
+/**
+ * Errors that name the claims at fault: by the position of `account` (and `signer`) in their args.
+ * `perTrack` errors concern one (account, signer, provider) track, which the error does not name:
+ * when the signer has several tracks in the batch, each is simulated alone to find the one at fault.
+ * The others concern every claim of the signer (a delegate's state) or of the account (its balance).
+ */
+const CLAIM_ERRORS: Record<string, { account: number; signer?: number; perTrack?: boolean }> = {
+  InvalidVoucherSignature: { account: 0, signer: 1, perTrack: true },
+  ClaimAboveVoucher: { account: 0, signer: 1, perTrack: true },
+  ClaimBelowClaimed: { account: 0, signer: 1, perTrack: true },
   ClaimAboveDelegateCap: { account: 0, signer: 1 },
   DelegateNotActive: { account: 0, signer: 1 },
   DelegateExpired: { account: 0, signer: 1 },
@@ -22,48 +26,58 @@ export class BatchRejectedError extends Error {
   override name = "BatchRejectedError";
 }
 
+type Revert = { errorName: string; args: readonly unknown[] };
+
+/** Estimates `settle`'s gas for the entries, or returns the decoded revert. */
+async function estimate(chain: SettleChain, entries: Entry[]): Promise<{ gas: bigint } | { revert: Revert | undefined; error: unknown }> {
+  // The fee rate does not change what `settle` is given: the escrow computes the fees.
+  const { payouts } = payoutsOf(entries, 0);
+  // A probe id that no real batch uses; the contract's id check comes first and is a read.
+  const args = settleArgs({ batchId: `0x${"ee".repeat(32)}`, entries, payouts });
+  try {
+    return { gas: await chain.publicClient.estimateContractGas({ address: chain.escrow, abi: agentTabEscrowAbi, functionName: "settle", args, account: chain.walletClient.account }) };
+  } catch (error) {
+    const found = error instanceof BaseError ? error.walk((e) => e instanceof ContractFunctionRevertedError) : null;
+    const data = found instanceof ContractFunctionRevertedError ? found.data : undefined;
+    return { revert: data?.errorName ? { errorName: data.errorName, args: (data.args ?? []) as readonly unknown[] } : undefined, error };
+  }
+}
+
 /**
  * Simulates `settle` for the entries (as an estimate of its gas, which runs the whole call). When
- * it reverts with an error naming a claim, that claim (or, for a short balance, every claim on the
- * account) is dropped, the payouts are recomputed, and the simulation runs again. Returns the
- * entries the chain accepts, those dropped with the decoded reason, and the gas estimate.
+ * it reverts with an error naming a claim, the claims at fault are dropped (the track's; for a
+ * delegate's state every claim of the delegate; for a short balance every claim on the account),
+ * the provider reports are recomputed, and the simulation runs again. Returns the entries the chain
+ * accepts, those dropped with the decoded reason, and the gas estimate.
  */
-export async function simulateEntries(
-  chain: SettleChain,
-  entries: Entry[],
-): Promise<{ entries: Entry[]; excluded: Excluded[]; gas: bigint }> {
+export async function simulateEntries(chain: SettleChain, entries: Entry[]): Promise<{ entries: Entry[]; excluded: Excluded[]; gas: bigint }> {
   const excluded: Excluded[] = [];
   let current = entries;
   for (;;) {
     if (current.length === 0) return { entries: current, excluded, gas: 0n };
-    const { payouts, fee } = payoutsOf(current);
-    // A probe id that no real batch uses; the contract's id check comes first and is a read.
-    const args = settleArgs({ batchId: `0x${"ee".repeat(32)}`, entries: current, payouts, fee });
-    try {
-      const gas = await chain.publicClient.estimateContractGas({
-        address: chain.escrow,
-        abi: agentTabEscrowAbi,
-        functionName: "settle",
-        args,
-        account: chain.walletClient.account,
-      });
-      return { entries: current, excluded, gas };
-    } catch (error) {
-      const revert = error instanceof BaseError ? error.walk((e) => e instanceof ContractFunctionRevertedError) : null;
-      const data = revert instanceof ContractFunctionRevertedError ? revert.data : undefined;
-      const positions = data?.errorName ? CLAIM_ERRORS[data.errorName] : undefined;
-      if (!data || !positions) {
-        throw new BatchRejectedError(`settle simulation reverted: ${data?.errorName ?? (error as Error).message.split("\n")[0]}`, { cause: error });
-      }
-      const values = (data.args ?? []) as readonly unknown[];
-      const account = String(values[positions.account]).toLowerCase() as Address;
-      const signer = positions.signer === undefined ? undefined : (String(values[positions.signer]).toLowerCase() as Address);
-      const detail = `${data.errorName}(${values.map(String).join(", ")})`;
-      const hit = (e: Entry) => e.account.toLowerCase() === account && (signer === undefined || e.signer.toLowerCase() === signer);
-      const dropped = current.filter(hit);
-      if (dropped.length === 0) throw new BatchRejectedError(`settle simulation reverted with ${detail}, which names no entry of the batch`);
-      for (const e of dropped) excluded.push({ account: e.account, signer: e.signer, reason: data.errorName, detail });
-      current = current.filter((e) => !hit(e));
+    const outcome = await estimate(chain, current);
+    if ("gas" in outcome) return { entries: current, excluded, gas: outcome.gas };
+    const { revert } = outcome;
+    const positions = revert ? CLAIM_ERRORS[revert.errorName] : undefined;
+    if (!revert || !positions) {
+      throw new BatchRejectedError(`settle simulation reverted: ${revert?.errorName ?? (outcome.error as Error).message.split("\n")[0]}`, { cause: outcome.error });
     }
+    const named = (position: number | undefined) => (position === undefined ? undefined : String(revert.args[position]).toLowerCase());
+    const account = named(positions.account);
+    const signer = named(positions.signer);
+    const detail = `${revert.errorName}(${revert.args.map(String).join(", ")})`;
+    let dropped = current.filter((e) => e.account.toLowerCase() === account && (signer === undefined || e.signer.toLowerCase() === signer));
+    if (dropped.length === 0) throw new BatchRejectedError(`settle simulation reverted with ${detail}, which names no entry of the batch`);
+    if (positions.perTrack && dropped.length > 1) {
+      const alone: Entry[] = [];
+      for (const e of dropped) {
+        const solo = await estimate(chain, [e]);
+        if (!("gas" in solo) && solo.revert?.errorName === revert.errorName) alone.push(e);
+      }
+      // None fails alone: the claims fail together, and all of them wait.
+      if (alone.length > 0) dropped = alone;
+    }
+    for (const e of dropped) excluded.push({ account: e.account, signer: e.signer, provider: e.provider, reason: revert.errorName, detail });
+    current = current.filter((e) => !dropped.includes(e));
   }
 }

@@ -85,26 +85,32 @@ export async function discardBatch(sql: Sql, batchId: Hex, error: string): Promi
   await sql`UPDATE settlement_batches SET status = 'discarded', error = ${error}, updated_at = now() WHERE batch_id = ${batchId} AND status <> 'marked'`;
 }
 
+/** What the escrow took as fee from each provider of a batch (lowercase address → fee), and the rate it took it at. */
+export type BatchFees = { fees: Map<string, bigint>; feeBps: number };
+
 /**
  * Links the charges a mined batch covers to it (each track's unsettled charges up to the claimed
  * cumulative), and the counted failed calls it reported, then marks the batch — in one transaction,
- * so a crash leaves either all or nothing marked. Uncounted failures are never reported and stay
- * unlinked, outside the index of failures awaiting a report. Returns how many charges were marked.
+ * so a crash leaves either all or nothing marked. Each provider's charges get fees that add up to
+ * exactly the fee the escrow took from that provider (`fees`, default the plan's): the floor of each
+ * charge's amount at the rate, then what is left 1 unit each to charges in request_id order. Uncounted
+ * failures are never reported and stay unlinked, outside the index of failures awaiting a report.
+ * Returns how many charges were marked.
  */
-export async function markBatch(sql: Sql, plan: BatchPlan): Promise<number> {
+export async function markBatch(sql: Sql, plan: BatchPlan, actual?: BatchFees): Promise<number> {
+  const { fees, feeBps } = actual ?? { fees: new Map(plan.payouts.map((p) => [p.provider.toLowerCase(), p.fee])), feeBps: plan.feeBps };
   return sql.begin(async (tx) => {
     const [batch] = await tx<{ status: BatchStatus }[]>`SELECT status FROM settlement_batches WHERE batch_id = ${plan.batchId} FOR UPDATE`;
     if (!batch || batch.status === "marked" || batch.status === "discarded") return 0;
     let marked = 0;
     for (const e of plan.entries) {
-      // The fee each charge actually paid: computed at the rate in force when the batch was planned.
-      const fee = plan.feeBps === undefined ? tx`fee` : tx`div(amount * ${plan.feeBps}, 10000)`;
       const rows = await tx`
-        UPDATE charges SET settlement_batch = ${plan.batchId}, fee = ${fee}
-        WHERE account = ${e.account.toLowerCase()} AND signer = ${e.signer.toLowerCase()}
+        UPDATE charges SET settlement_batch = ${plan.batchId}
+        WHERE account = ${e.account.toLowerCase()} AND signer = ${e.signer.toLowerCase()} AND provider = ${e.provider.toLowerCase()}
           AND settlement_batch IS NULL AND cumulative <= ${e.cumulative.toString()}`;
       marked += rows.count;
     }
+    for (const p of plan.payouts) await spreadFee(tx as unknown as Sql, plan.batchId, p.provider.toLowerCase(), fees.get(p.provider.toLowerCase()) ?? 0n, feeBps);
     const reporting = plan.payouts.filter((p) => p.callsFailed > 0).map((p) => p.provider.toLowerCase());
     if (reporting.length > 0) {
       await tx`
@@ -116,4 +122,30 @@ export async function markBatch(sql: Sql, plan: BatchPlan): Promise<number> {
     await tx`UPDATE settlement_batches SET status = 'marked', updated_at = now() WHERE batch_id = ${plan.batchId}`;
     return marked;
   }) as Promise<number>;
+}
+
+/**
+ * Sets the fees of one provider's charges in a batch so that they add up to `fee`: floor(amount ·
+ * feeBps / 10 000) each, then 1 unit more on the first charges (by request_id) that can take it.
+ * The escrow's fee is the floor of the same rate on the charges' sum, so what is left is below
+ * the number of charges with a fractional fee; anything else means the ledger and the chain
+ * disagree, and nothing is guessed.
+ */
+async function spreadFee(sql: Sql, batchId: Hex, provider: string, fee: bigint, feeBps: number): Promise<void> {
+  const [sums] = await sql<{ base: string; open: number }[]>`
+    SELECT coalesce(sum(div(amount * ${feeBps}, 10000)), 0)::text AS base,
+           (count(*) FILTER (WHERE div(amount * ${feeBps}, 10000) < amount))::int AS open
+    FROM charges WHERE settlement_batch = ${batchId} AND provider = ${provider}`;
+  const left = fee - BigInt(sums?.base ?? "0");
+  if (left < 0n || left > BigInt(sums?.open ?? 0)) {
+    throw new Error(`batch ${batchId}: the escrow took a fee of ${fee} from ${provider}, which its charges' fees at ${feeBps} bps (${sums?.base}) cannot add up to`);
+  }
+  await sql`
+    UPDATE charges c SET fee = f.base + CASE WHEN f.open AND f.rank <= ${left.toString()} THEN 1 ELSE 0 END
+    FROM (
+      SELECT request_id, div(amount * ${feeBps}, 10000) AS base, div(amount * ${feeBps}, 10000) < amount AS open,
+             row_number() OVER (PARTITION BY div(amount * ${feeBps}, 10000) < amount ORDER BY request_id) AS rank
+      FROM charges WHERE settlement_batch = ${batchId} AND provider = ${provider}
+    ) f
+    WHERE c.request_id = f.request_id`;
 }

@@ -1,34 +1,35 @@
 import type { Address, Hex } from "viem";
 
-/** What one provider earned from the charges one claim covers. */
-export type ProviderShare = { provider: Address; amount: bigint; fee: bigint; calls: number };
-
 /**
- * One claim of a batch: a spend track (account, signer) of the ledger, its best voucher, and what
- * is to be claimed on it: from `claimedOnChain` (read from the chain) up to `cumulative` (the
- * track's charged total when planned).
+ * One claim of a batch: a spend track (account, signer, provider) of the ledger, its best voucher,
+ * and what is to be claimed on it: from `claimedOnChain` (read from the chain) up to `cumulative`
+ * (the track's charged total when planned). The escrow pays the claim, less the fee, to `provider`.
  */
 export type Entry = {
   account: Address;
   signer: Address;
+  /** The provider the voucher names: the one paid from this track. */
+  provider: Address;
   voucherMax: bigint;
   signature: Hex;
-  /** The new claimed total on the signer's track. */
+  /** The new claimed total on the track. */
   cumulative: bigint;
   /** What the chain says was already claimed on the track when planned. */
   claimedOnChain: bigint;
-  /** cumulative − claimedOnChain: what this claim debits. */
+  /** cumulative − claimedOnChain: what this claim debits (and what its charges add up to). */
   delta: bigint;
-  fee: bigint;
-  shares: ProviderShare[];
   chargeCount: number;
 };
 
 /** An entry left out of the batch, and why; it stays unsettled for the next run. */
-export type Excluded = { account: Address; signer: Address; reason: string; detail?: string | undefined };
+export type Excluded = { account: Address; signer: Address; provider?: Address | undefined; reason: string; detail?: string | undefined };
 
-/** One provider's credit in a batch. */
-export type PayoutLine = { provider: Address; amount: bigint; fee: bigint; callsServed: number; callsFailed: number };
+/**
+ * One provider of a batch: the report `settle` receives (provider, calls served and failed) and
+ * what the escrow credits it: `gross` (its claims' deltas) less `fee` (floor(gross · feeBps / 10⁴))
+ * is `amount`.
+ */
+export type PayoutLine = { provider: Address; gross: bigint; fee: bigint; amount: bigint; callsServed: number; callsFailed: number };
 
 /** A batch as recorded before it is sent: enough to re-send it and to mark what it covers. */
 export type BatchPlan = {
@@ -37,10 +38,12 @@ export type BatchPlan = {
   chainId: number;
   escrow: Address;
   entries: Entry[];
+  /** One line per provider of the entries, ascending by address: the batch's provider reports. */
   payouts: PayoutLine[];
+  /** Σ payouts' fees. */
   fee: bigint;
-  /** The fee rate the entries' fees were computed at (the escrow's, when planned); marking records them. */
-  feeBps?: number | undefined;
+  /** The fee rate the payouts' fees were computed at (the escrow's, when planned). */
+  feeBps: number;
   /** Failed calls up to this time (ISO) of the payouts' providers are reported by this batch. */
   failedBefore: string;
 };

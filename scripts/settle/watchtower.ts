@@ -30,7 +30,7 @@ export type WatchOptions = Omit<SettleOptions, "accounts" | "dryRun" | "crashAt"
 export type WatchPass = {
   /** Accounts with a pending withdrawal, as indexed. */
   pending: number;
-  /** Delegate tracks with unsettled charges that an owner's revocation, lower cap or expiry puts on a clock. */
+  /** Delegates with unsettled charges (on any provider's track) that an owner's revocation, lower cap or expiry puts on a clock. */
   delegatesAtRisk: DelegateAtRisk[];
   /** Accounts with unsettled charges among both, settled by this pass. */
   accounts: Address[];
@@ -39,7 +39,7 @@ export type WatchPass = {
   busy: boolean;
 };
 
-/** A delegate track with unsettled charges whose claims an owner's action has put on a clock. */
+/** A delegate with unsettled charges whose claims an owner's action has put on a clock. */
 export type DelegateAtRisk = {
   account: Address;
   delegate: Address;
@@ -90,8 +90,9 @@ async function chainNow(options: WatchOptions): Promise<bigint> {
 }
 
 /**
- * Delegate tracks with unsettled charges that the indexed delegation puts at risk: revoked, a cap
- * now below what the track was charged (lowered), or an expiry before `horizon` (chain seconds).
+ * Delegates with unsettled charges that the indexed delegation puts at risk: revoked, a cap now
+ * below what the delegate was charged over all its providers (lowered), or an expiry before
+ * `horizon` (chain seconds).
  */
 async function listDelegatesAtRisk(sql: Sql, viewsSchema: string, horizon: bigint): Promise<DelegateAtRisk[]> {
   const rows = await sql<{ account: string; delegate: string; reason: DelegateAtRisk["reason"] }[]>`
@@ -99,10 +100,9 @@ async function listDelegatesAtRisk(sql: Sql, viewsSchema: string, horizon: bigin
            CASE WHEN d.active IS NOT TRUE THEN 'revoked'
                 WHEN t.charged > d.cap THEN 'cap_lowered'
                 ELSE 'expiring' END AS reason
-    FROM spend_tracks t
+    FROM (SELECT account, signer, sum(charged) AS charged FROM spend_tracks WHERE signer <> account GROUP BY account, signer) t
     JOIN ${sql(viewsSchema)}.delegation d ON d.account = t.account AND d.delegate = t.signer
-    WHERE t.signer <> t.account
-      AND (d.active IS NOT TRUE OR t.charged > d.cap OR (d.expires_at <> 0 AND d.expires_at <= ${horizon.toString()}))
+    WHERE (d.active IS NOT TRUE OR t.charged > d.cap OR (d.expires_at <> 0 AND d.expires_at <= ${horizon.toString()}))
       AND EXISTS (SELECT 1 FROM charges c WHERE c.account = t.account AND c.signer = t.signer AND c.settlement_batch IS NULL)
     ORDER BY t.account, t.signer`;
   return rows.map((r) => ({ account: getAddress(r.account), delegate: getAddress(r.delegate), reason: r.reason }));

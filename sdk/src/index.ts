@@ -1,5 +1,5 @@
 export { agentTabEscrowAbi, agentTabReputationAbi, mockSmartWalletAbi, mockUsdcAbi, usdcAbi } from "./generated/abis.ts";
-export { decodeClaims, decodeClaimsLog, encodeClaims } from "./claims.ts";
+export { decodeClaims, decodeClaimsLog, encodeClaims, settlementProviders } from "./claims.ts";
 export type { Claim, SettledClaim } from "./claims.ts";
 export { deploymentPath, parseDeployment, readDeployment, serializeDeployment } from "./deployments.ts";
 export type { Deployment } from "./deployments.ts";
@@ -28,6 +28,7 @@ export {
   transferWithAuthorizationTypes,
   usdcDomain,
   verifyReceipt,
+  verifyVoucher,
   voucherDomain,
   voucherTypedData,
   voucherTypes,
@@ -44,8 +45,11 @@ export type {
   SignVoucherParameters,
   TypedDataSigner,
   VerifyReceiptParameters,
+  VerifyVoucherParameters,
+  Voucher,
   VoucherSigner,
   VoucherTypedData,
+  VoucherTypedDataParameters,
 } from "./typedData.ts";
 export { serviceIdToBytes32 } from "./serviceIds.ts";
 export {
@@ -93,11 +97,15 @@ export {
   SpendLimitError,
   UnexpectedResponseError,
   UpstreamFailedError,
+  VoucherRequirementError,
   apiErrorFromResponse,
 } from "./client/errors.ts";
 export type { ApiErrorBody, ReceiptRejection } from "./client/errors.ts";
-export { VOUCHER_SCHEME, receiptFromPaymentResponse, voucherPaymentHeader, voucherRequirement } from "./client/payment.ts";
-export type { SignedReceipt } from "./client/payment.ts";
+export { VOUCHER_SCHEME, receiptFromPaymentResponse, voucherOffer, voucherPaymentHeader, voucherRequirement } from "./client/payment.ts";
+export type { SignedReceipt, VoucherOffer } from "./client/payment.ts";
+export { SpendBudget } from "./client/spendBudget.ts";
+export { VoucherBook } from "./client/voucherBook.ts";
+export type { VoucherTicket } from "./client/voucherBook.ts";
 export type {
   AgentTabClientOptions,
   AgentTabClientSigner,
@@ -127,7 +135,7 @@ export type {
   TeamSpendingParameters,
   TeamSpendingReport,
 } from "./team/Team.ts";
-export { AgentTabVoucherScheme, VoucherRequirementError } from "./x402/voucherScheme.ts";
+export { AgentTabVoucherScheme } from "./x402/voucherScheme.ts";
 export type { AgentTabVoucherSchemeOptions } from "./x402/voucherScheme.ts";
 export { registerAgentTabScheme } from "./x402/register.ts";
 export type { RegisterAgentTabSchemeParameters } from "./x402/register.ts";

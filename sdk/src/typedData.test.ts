@@ -13,8 +13,10 @@ import {
   signVoucher,
   usdcDomain,
   verifyReceipt,
+  verifyVoucher,
   voucherDomain,
   voucherTypedData,
+  voucherTypes,
 } from "./typedData.ts";
 import type { Receipt, ReceiptSigner, VoucherSigner } from "./typedData.ts";
 
@@ -22,6 +24,8 @@ const escrow = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512" as const;
 const agent = privateKeyToAccount("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
 const proxy = privateKeyToAccount("0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a");
 const reputation = "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0" as const;
+const provider = "0x90F79bf6EB2c4f870365E785982E1f101E93b906" as const;
+const otherProvider = "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65" as const;
 const secp256k1N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 
 const receipt: Receipt = {
@@ -54,10 +58,17 @@ describe("typed data", () => {
     expect(usdcDomain({ chainId: 10, usdc, name: "USDC", version: "2" }).name).toBe("USDC");
   });
 
-  it("signs a voucher with any signer that has an address and signTypedData", async () => {
-    const parameters = { chainId: 31337, escrow, account: agent.address, maxCumulative: 42n };
+  it("types a voucher as Voucher(address account,address signer,address provider,uint256 maxCumulative)", () => {
+    const encoded = `Voucher(${voucherTypes.Voucher.map(({ name, type }) => `${type} ${name}`).join(",")})`;
+    expect(encoded).toBe("Voucher(address account,address signer,address provider,uint256 maxCumulative)");
+  });
+
+  it("signs a voucher naming its signer's address and the provider, with any signer that has an address and signTypedData", async () => {
+    const parameters = { chainId: 31337, escrow, account: agent.address, provider, maxCumulative: 42n };
     const signature = await signVoucher(agent, parameters);
-    expect(await recoverTypedDataAddress({ ...voucherTypedData(parameters), signature })).toBe(agent.address);
+    const typedData = voucherTypedData({ ...parameters, signer: agent.address });
+    expect(typedData.message).toEqual({ account: agent.address, signer: agent.address, provider, maxCumulative: 42n });
+    expect(await recoverTypedDataAddress({ ...typedData, signature })).toBe(agent.address);
 
     const seen: unknown[] = [];
     const remote: VoucherSigner = {
@@ -68,7 +79,34 @@ describe("typed data", () => {
       },
     };
     expect(await signVoucher(remote, parameters)).toBe(signature);
-    expect(seen).toEqual([voucherTypedData(parameters)]);
+    expect(seen).toEqual([typedData]);
+  });
+
+  it("signs a delegate's voucher with the delegate as signer and the team's account as account", async () => {
+    const team = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8" as const;
+    const signature = await signVoucher(proxy, { chainId: 31337, escrow, account: team, provider, maxCumulative: 7n });
+    const typedData = voucherTypedData({ chainId: 31337, escrow, account: team, signer: proxy.address, provider, maxCumulative: 7n });
+    expect(await recoverTypedDataAddress({ ...typedData, signature })).toBe(proxy.address);
+  });
+
+  it("makes vouchers for different providers, signers or accounts different vouchers", () => {
+    const base = { chainId: 31337, escrow, account: agent.address, signer: agent.address, provider, maxCumulative: 42n };
+    const digest = hashTypedData(voucherTypedData(base));
+    expect(hashTypedData(voucherTypedData({ ...base, provider: otherProvider }))).not.toBe(digest);
+    expect(hashTypedData(voucherTypedData({ ...base, signer: proxy.address }))).not.toBe(digest);
+    expect(hashTypedData(voucherTypedData({ ...base, account: proxy.address }))).not.toBe(digest);
+  });
+
+  it("verifies a voucher only for the signer, provider, account and amount it was signed for", async () => {
+    const parameters = { chainId: 31337, escrow, account: agent.address, provider, maxCumulative: 42n };
+    const signature = await signVoucher(agent, parameters);
+    const voucher = { ...parameters, signer: agent.address, signature };
+    expect(await verifyVoucher(voucher)).toBe(true);
+    expect(await verifyVoucher({ ...voucher, provider: otherProvider })).toBe(false);
+    expect(await verifyVoucher({ ...voucher, signer: proxy.address })).toBe(false);
+    expect(await verifyVoucher({ ...voucher, maxCumulative: 43n })).toBe(false);
+    expect(await verifyVoucher({ ...voucher, signature: highS(signature) })).toBe(false);
+    expect(await verifyVoucher({ ...voucher, signature: "0x1234" })).toBe(false);
   });
 });
 

@@ -1,4 +1,4 @@
-import { hexToBigInt, isAddressEqual, recoverTypedDataAddress, size, sliceHex } from "viem";
+import { hashTypedData, hexToBigInt, isAddressEqual, recoverAddress, size, sliceHex } from "viem";
 import type { Address, Hex } from "viem";
 
 import { getNetwork } from "./networks.ts";
@@ -23,15 +23,18 @@ export function voucherDomain({ chainId, escrow }: { chainId: number; escrow: Ad
 }
 
 /**
- * A voucher: "the platform may claim up to a cumulative total of `maxCumulative` from `account`".
- * Mirrors `VoucherHash.VOUCHER_TYPEHASH`.
+ * A voucher: "`signer` lets the escrow pay `provider` up to a cumulative total of `maxCumulative`
+ * from `account`". One spend track per (account, signer, provider); `maxCumulative` is cumulative
+ * on that track. Mirrors `VoucherHash.VOUCHER_TYPEHASH`.
  *
  * @example
- * hashTypedData({ domain, types: voucherTypes, primaryType: "Voucher", message: { account, maxCumulative: 5_000_000n } });
+ * hashTypedData({ domain, types: voucherTypes, primaryType: "Voucher", message: { account, signer, provider, maxCumulative: 5_000_000n } });
  */
 export const voucherTypes = {
   Voucher: [
     { name: "account", type: "address" },
+    { name: "signer", type: "address" },
+    { name: "provider", type: "address" },
     { name: "maxCumulative", type: "uint256" },
   ],
 } as const;
@@ -124,12 +127,24 @@ export const permitTypes = {
   ],
 } as const;
 
+/** What a voucher says: its four signed fields. */
+export type Voucher = {
+  /** The escrow account the voucher draws on (the signer's own, or one it is a delegate of). */
+  account: Address;
+  /** Who signs: the account itself, one of its delegates, or (for a smart wallet) the wallet. */
+  signer: Address;
+  /** The provider the escrow pays from this voucher's track. */
+  provider: Address;
+  /** The cumulative total the escrow may pay `provider` from `account` on this track, in USDC atomic units. */
+  maxCumulative: bigint;
+};
+
 /** A voucher's typed data, as a signer receives it. */
 export type VoucherTypedData = {
   domain: ReturnType<typeof voucherDomain>;
   types: typeof voucherTypes;
   primaryType: "Voucher";
-  message: { account: Address; maxCumulative: bigint };
+  message: Voucher;
 };
 
 /**
@@ -141,37 +156,53 @@ export type TypedDataSigner<typedData> = {
   signTypedData: (typedData: typedData) => Promise<Hex>;
 };
 
-/** Anything that can sign a voucher (see {@link TypedDataSigner}). */
+/** Anything that can sign a voucher (see {@link TypedDataSigner}); its `address` becomes the voucher's `signer`. */
 export type VoucherSigner = TypedDataSigner<VoucherTypedData>;
 
-/** What a voucher says and where it is valid. */
+/** What a voucher says, but its signer (the key that signs it), and where it is valid. */
 export type SignVoucherParameters = {
   chainId: number;
   escrow: Address;
   /** The escrow account the voucher draws on (the signer's own, or one it is a delegate of). */
   account: Address;
-  /** The cumulative total the platform may claim from `account`, in USDC atomic units. */
+  /** The provider paid from this track: the 402's `payTo`. */
+  provider: Address;
+  /** The cumulative total the escrow may pay `provider` from `account` on this track, in USDC atomic units. */
   maxCumulative: bigint;
+};
+
+/** A whole voucher and where it is valid: for hashing and verifying. */
+export type VoucherTypedDataParameters = SignVoucherParameters & {
+  /** Who signs: `account` for its own voucher, a delegate's address otherwise. */
+  signer: Address;
 };
 
 /**
  * The typed data of a voucher, for signing or hashing.
  *
  * @example
- * hashTypedData(voucherTypedData({ chainId: 31337, escrow, account, maxCumulative: 1_234_567n }));
+ * hashTypedData(voucherTypedData({ chainId: 31337, escrow, account, signer: account, provider, maxCumulative: 1_234_567n }));
  */
-export function voucherTypedData({ chainId, escrow, account, maxCumulative }: SignVoucherParameters): VoucherTypedData {
+export function voucherTypedData({
+  chainId,
+  escrow,
+  account,
+  signer,
+  provider,
+  maxCumulative,
+}: VoucherTypedDataParameters): VoucherTypedData {
   return {
     domain: voucherDomain({ chainId, escrow }),
     types: voucherTypes,
     primaryType: "Voucher",
-    message: { account, maxCumulative },
+    message: { account, signer, provider, maxCumulative },
   };
 }
 
 /**
- * Signs a voucher; returns the 65-byte signature the escrow verifies (ECDSA for an EOA, or
- * whatever the account's ERC-1271 `isValidSignature` accepts).
+ * Signs a voucher as `signer` (the voucher's `signer` field is `signer.address`); returns the
+ * signature the escrow verifies (ECDSA for an EOA, or whatever the account's ERC-1271
+ * `isValidSignature` accepts).
  *
  * @example
  * import { privateKeyToAccount } from "viem/accounts";
@@ -180,11 +211,27 @@ export function voucherTypedData({ chainId, escrow, account, maxCumulative }: Si
  *   chainId: 8453,
  *   escrow: deployment.escrow,
  *   account: agent.address,
+ *   provider: requirements.payTo,
  *   maxCumulative: 2_500_000n,
  * });
  */
 export function signVoucher(signer: VoucherSigner, parameters: SignVoucherParameters): Promise<Hex> {
-  return signer.signTypedData(voucherTypedData(parameters));
+  return signer.signTypedData(voucherTypedData({ ...parameters, signer: signer.address }));
+}
+
+/** A voucher, where it is valid, and its signature. */
+export type VerifyVoucherParameters = VoucherTypedDataParameters & { signature: Hex };
+
+/**
+ * Whether `signature` is an ECDSA signature of the voucher by the address the voucher names as its
+ * `signer` (65 bytes, `v` of 27 or 28, low `s`, as the escrow's fast path requires). A smart
+ * wallet's ERC-1271 signature is not checked here: it needs the chain. Never throws.
+ *
+ * @example
+ * const ok = await verifyVoucher({ chainId, escrow, account, signer, provider, maxCumulative, signature });
+ */
+export function verifyVoucher({ signature, ...parameters }: VerifyVoucherParameters): Promise<boolean> {
+  return verifyEcdsa({ digest: () => hashTypedData(voucherTypedData(parameters)), signature, signer: parameters.signer });
 }
 
 /**
@@ -305,12 +352,17 @@ const secp256k1HalfN = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f4
  * const ok = await verifyReceipt({ chainId: 8453, reputation: deployment.reputation, receipt, signature, signer: deployment.receiptSigner });
  * if (!ok) throw new Error("the proxy did not sign this receipt");
  */
-export async function verifyReceipt({ signature, signer, ...parameters }: VerifyReceiptParameters): Promise<boolean> {
+export function verifyReceipt({ signature, signer, ...parameters }: VerifyReceiptParameters): Promise<boolean> {
+  return verifyEcdsa({ digest: () => hashTypedData(receiptTypedData(parameters)), signature, signer });
+}
+
+/** The contracts' ECDSA rules: 65 bytes, `v` of 27 or 28, low `s`, and the expected signer. */
+async function verifyEcdsa({ digest, signature, signer }: { digest: () => Hex; signature: Hex; signer: Address }): Promise<boolean> {
   try {
     if (size(signature) !== 65) return false;
     const v = hexToBigInt(sliceHex(signature, 64, 65));
     if ((v !== 27n && v !== 28n) || hexToBigInt(sliceHex(signature, 32, 64)) > secp256k1HalfN) return false;
-    const recovered = await recoverTypedDataAddress({ ...receiptTypedData(parameters), signature });
+    const recovered = await recoverAddress({ hash: digest(), signature });
     return isAddressEqual(recovered, signer);
   } catch {
     return false;

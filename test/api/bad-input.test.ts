@@ -25,6 +25,7 @@ describe("api: bad input to the paid call", () => {
   const hot = testAccount("bad input hot key");
   const expiring = testAccount("bad input expiring key");
   const provider = testAccount("bad input provider");
+  const otherProvider = testAccount("bad input other provider");
 
   beforeAll(async () => {
     upstream = await startUpstream((_req, res) => {
@@ -44,7 +45,7 @@ describe("api: bad input to the paid call", () => {
     await stack.chain.waitFor(() => getDelegation(stack.chain.reader, { account: agent.address, delegate: expiring.address }), (d) => d?.active === true);
     await stack.chain.waitFor(() => getAgentAccount(stack.chain.reader, { account: agent.address }), (a) => a?.balance === 1_000_000n);
     // One real charge, so that "below what was charged" has something to be below.
-    const first = await stack.app.inject({ method: "GET", url: "/v1/proxy/target/x", headers: { "payment-signature": await voucherHeader(stack.chain.deployment, { signer: agent, maxCumulative: PRICE }) } });
+    const first = await stack.app.inject({ method: "GET", url: "/v1/proxy/target/x", headers: { "payment-signature": await voucherHeader(stack.chain.deployment, { signer: agent, provider: provider.address, maxCumulative: PRICE }) } });
     expect(first.statusCode).toBe(200);
     upstreamHits = 0;
   }, 120_000);
@@ -56,21 +57,28 @@ describe("api: bad input to the paid call", () => {
 
   it("answers every case with its 4xx and code, never a 500, and charges nothing", async () => {
     const { deployment } = stack.chain;
-    const good = (max = 10n * PRICE) => voucherHeader(deployment, { signer: agent, maxCumulative: max });
+    const good = (max = 10n * PRICE) => voucherHeader(deployment, { signer: agent, provider: provider.address, maxCumulative: max });
+    const sign = (overrides: { chainId?: number; escrow?: `0x${string}`; provider?: `0x${string}`; maxCumulative?: bigint } = {}) =>
+      signVoucher(agent, { chainId: deployment.chainId, escrow: deployment.escrow, account: agent.address, provider: provider.address, maxCumulative: 10n * PRICE, ...overrides });
+    const requirements = voucherRequirements({ deployment, amount: PRICE, provider: provider.address });
     const payload = async (overrides: { accepted?: Record<string, unknown>; payload?: Record<string, unknown>; x402Version?: number }) => {
-      const signature = await signVoucher(agent, { chainId: deployment.chainId, escrow: deployment.escrow, account: agent.address, maxCumulative: 10n * PRICE });
+      const signature = await sign();
       return encodePaymentSignatureHeader({
         x402Version: overrides.x402Version ?? 2,
-        accepted: { ...voucherRequirements({ deployment, amount: PRICE }), ...overrides.accepted },
-        payload: { account: agent.address, signer: agent.address, maxCumulative: (10n * PRICE).toString(), signature, ...overrides.payload },
+        accepted: { ...requirements, ...overrides.accepted },
+        payload: { account: agent.address, signer: agent.address, provider: provider.address, maxCumulative: (10n * PRICE).toString(), signature, ...overrides.payload },
       } as never);
     };
-    const validSignature = await signVoucher(agent, { chainId: deployment.chainId, escrow: deployment.escrow, account: agent.address, maxCumulative: 10n * PRICE });
+    // The requirements' shape before vouchers named their provider: the escrow in payTo, no extra.escrow.
+    const { escrow: _escrow, ...extraWithoutEscrow } = requirements.extra as Record<string, unknown>;
+    const oldShape = (payTo: `0x${string}`) => ({ payTo, extra: extraWithoutEscrow });
+    const validSignature = await sign();
     const s = BigInt(`0x${validSignature.slice(66, 130)}`);
     const v = Number.parseInt(validSignature.slice(130), 16);
     const malleable = `0x${validSignature.slice(2, 66)}${(N - s).toString(16).padStart(64, "0")}${(v === 27 ? 28 : 27).toString(16)}`;
-    const otherEscrowSignature = await signVoucher(agent, { chainId: deployment.chainId, escrow: deployment.reputation, account: agent.address, maxCumulative: 10n * PRICE });
-    const otherChainSignature = await signVoucher(agent, { chainId: 8453, escrow: deployment.escrow, account: agent.address, maxCumulative: 10n * PRICE });
+    const otherEscrowSignature = await sign({ escrow: deployment.reputation });
+    const otherChainSignature = await sign({ chainId: 8453 });
+    const otherProviderSignature = await sign({ provider: otherProvider.address });
 
     const cases: { name: string; url?: string; method?: string; headers: Record<string, string>; body?: Buffer; status: number; code: string }[] = [
       { name: "missing payment header", headers: {}, status: 402, code: "payment_required" },
@@ -80,7 +88,14 @@ describe("api: bad input to the paid call", () => {
       { name: "x402 v1", headers: { "payment-signature": await payload({ x402Version: 1 }) }, status: 400, code: "unsupported_x402_version" },
       { name: "wrong scheme", headers: { "payment-signature": await payload({ accepted: { scheme: "exact" } }) }, status: 400, code: "unsupported_scheme" },
       { name: "wrong network", headers: { "payment-signature": await payload({ accepted: { network: "eip155:8453" } }) }, status: 400, code: "wrong_network" },
-      { name: "paid to another contract", headers: { "payment-signature": await payload({ accepted: { payTo: deployment.reputation } }) }, status: 400, code: "wrong_escrow" },
+      { name: "drawn on another escrow", headers: { "payment-signature": await payload({ accepted: { extra: { ...requirements.extra, escrow: deployment.reputation } } }) }, status: 400, code: "wrong_escrow" },
+      { name: "drawn on another escrow (old shape: payTo)", headers: { "payment-signature": await payload({ accepted: oldShape(deployment.reputation) }) }, status: 400, code: "wrong_escrow" },
+      // The old shape naming this escrow passes the escrow check; this voucher is below what was charged.
+      { name: "old shape, this escrow", headers: { "payment-signature": await payload({ accepted: oldShape(deployment.escrow), payload: { maxCumulative: PRICE.toString(), signature: await sign({ maxCumulative: PRICE }) } }) }, status: 402, code: "voucher_too_low" },
+      { name: "provider swapped after signing", headers: { "payment-signature": await payload({ payload: { provider: otherProvider.address } }) }, status: 402, code: "invalid_signature" },
+      { name: "voucher paying another provider", headers: { "payment-signature": await payload({ payload: { provider: otherProvider.address, signature: otherProviderSignature } }) }, status: 402, code: "wrong_provider" },
+      { name: "provider not an address", headers: { "payment-signature": await payload({ payload: { provider: "0x1234" } }) }, status: 400, code: "invalid_voucher" },
+      { name: "provider missing", headers: { "payment-signature": await payload({ payload: { provider: undefined } }) }, status: 400, code: "invalid_voucher" },
       { name: "voucher signed for another contract", headers: { "payment-signature": await payload({ payload: { signature: otherEscrowSignature } }) }, status: 402, code: "invalid_signature" },
       { name: "voucher signed for another chain", headers: { "payment-signature": await payload({ payload: { signature: otherChainSignature } }) }, status: 402, code: "invalid_signature" },
       { name: "malleable signature", headers: { "payment-signature": await payload({ payload: { signature: malleable } }) }, status: 402, code: "invalid_signature" },
@@ -91,8 +106,8 @@ describe("api: bad input to the paid call", () => {
       { name: "amount above 2^128", headers: { "payment-signature": await payload({ payload: { maxCumulative: (1n << 128n).toString() } }) }, status: 400, code: "invalid_amount" },
       { name: "not an address", headers: { "payment-signature": await payload({ payload: { account: "0x1234" } }) }, status: 400, code: "invalid_voucher" },
       { name: "cumulative below what was charged", headers: { "payment-signature": await good(PRICE) }, status: 402, code: "voucher_too_low" },
-      { name: "revoked delegate", headers: { "payment-signature": await voucherHeader(deployment, { signer: hot, account: agent.address, maxCumulative: 10n * PRICE }) }, status: 402, code: "delegate_not_authorized" },
-      { name: "expiring delegate", headers: { "payment-signature": await voucherHeader(deployment, { signer: expiring, account: agent.address, maxCumulative: 10n * PRICE }) }, status: 402, code: "delegate_expired" },
+      { name: "revoked delegate", headers: { "payment-signature": await voucherHeader(deployment, { signer: hot, account: agent.address, provider: provider.address, maxCumulative: 10n * PRICE }) }, status: 402, code: "delegate_not_authorized" },
+      { name: "expiring delegate", headers: { "payment-signature": await voucherHeader(deployment, { signer: expiring, account: agent.address, provider: provider.address, maxCumulative: 10n * PRICE }) }, status: 402, code: "delegate_expired" },
       { name: "unknown service", url: "/v1/proxy/no-such-service/x", headers: { "payment-signature": await good() }, status: 404, code: "service_not_found" },
       { name: "malformed service id", url: "/v1/proxy/NOT_A_SLUG/x", headers: { "payment-signature": await good() }, status: 400, code: "invalid_request" },
       { name: "delisted service", url: "/v1/proxy/retired/x", headers: { "payment-signature": await good() }, status: 410, code: "service_delisted" },
@@ -114,5 +129,7 @@ describe("api: bad input to the paid call", () => {
     expect(ledger).toEqual({ charged: PRICE.toString(), reserved: "0" });
     const [{ n }] = (await stack.app.sql`SELECT count(*)::int AS n FROM charges`) as unknown as [{ n: number }];
     expect(n).toBe(1);
+    const tracks = await stack.app.sql`SELECT provider, charged, reserved FROM spend_tracks WHERE account = ${agent.address.toLowerCase()}`;
+    expect(tracks).toEqual([{ provider: provider.address.toLowerCase(), charged: PRICE.toString(), reserved: "0" }]);
   });
 });

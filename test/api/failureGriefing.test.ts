@@ -14,7 +14,7 @@ import { depositAs, testAccount } from "../indexer/helpers/actions.ts";
 import { awaitFreshWindow } from "./helpers/clockWindow.ts";
 import { startApiStack, startUpstream } from "./helpers/apiStack.ts";
 import type { ApiStack } from "./helpers/apiStack.ts";
-import { listService, voucherHeader } from "./helpers/payments.ts";
+import { listService, voucherHeader, wrongProviderPayee } from "./helpers/payments.ts";
 
 const PRICE = 10_000n;
 const DEPOSIT = 1_000_000n;
@@ -48,11 +48,31 @@ describe("api: free failing calls cannot damage a provider's record (issue 12, i
   const payerFew = testAccount("griefing payer of 3 calls");
   const payerMany = testAccount("griefing payer of 25 calls");
   const exactPayer = testAccount("griefing exact payer");
-  const vouchers = new Map<Address, string>();
+  const providerOf: Record<string, Address> = {
+    "flaky-llm": flakyProvider.address,
+    "backup-llm": backupProvider.address,
+    "counted-api": countedProvider.address,
+    "exact-api": exactProvider.address,
+  };
+  // One voucher per (agent, provider), good for the whole deposit: the balance is what binds.
+  const vouchers = new Map<string, Promise<string>>();
+  const voucherFor = (agent: LocalAccount, provider: Address) => {
+    const key = `${agent.address}/${provider}`;
+    if (!vouchers.has(key)) vouchers.set(key, voucherHeader(stack.chain.deployment, { signer: agent, provider, maxCumulative: DEPOSIT }));
+    return vouchers.get(key) as Promise<string>;
+  };
 
-  /** One voucher-paid call through the real proxy (inject), by `agent` on its own account. */
+  /**
+   * One voucher-paid call through the real proxy (inject), by `agent` on its own account, for the
+   * addressed service's provider; re-signed once for the provider a 402 `wrong_provider` names (a
+   * gate routed it to a backup of another provider).
+   */
   async function call(agent: LocalAccount, serviceId: string, path: "ok" | "fail") {
-    const res = await stack.app.inject({ method: "GET", url: `/v1/proxy/${serviceId}/${path}`, headers: { "payment-signature": vouchers.get(agent.address) as string } });
+    const send = async (provider: Address) =>
+      stack.app.inject({ method: "GET", url: `/v1/proxy/${serviceId}/${path}`, headers: { "payment-signature": await voucherFor(agent, provider) } });
+    let res = await send(providerOf[serviceId] as Address);
+    const payee = wrongProviderPayee(res.statusCode, res.headers["payment-required"]);
+    if (payee !== undefined) res = await send(payee);
     return { status: res.statusCode, servedBy: (res.headers["x-acf-served-by"] as string | undefined) ?? null, code: res.statusCode === 200 ? null : (res.json() as { code: string }).code };
   }
 
@@ -101,10 +121,7 @@ describe("api: free failing calls cannot damage a provider's record (issue 12, i
     baseUrl = `http://127.0.0.1:${(stack.app.server.address() as AddressInfo).port}`;
 
     const agents = [owner, griefer, payerFew, payerMany];
-    for (const agent of agents) {
-      await depositAs(stack.chain, agent, DEPOSIT);
-      vouchers.set(agent.address, await voucherHeader(stack.chain.deployment, { signer: agent, maxCumulative: DEPOSIT }));
-    }
+    for (const agent of agents) await depositAs(stack.chain, agent, DEPOSIT);
     await stack.chain.mint(exactPayer.address, DEPOSIT);
     for (const agent of agents) await stack.chain.waitFor(() => getAgentAccount(stack.chain.reader, { account: agent.address }), (a) => a?.balance === DEPOSIT);
 

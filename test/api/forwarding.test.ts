@@ -57,7 +57,7 @@ describe("api: forwarding never leaves the registered origin (issue 12)", () => 
     const [row] = await stack.app.sql<{ charged: string; reserved: string }[]>`SELECT charged, reserved FROM ledger_accounts WHERE account = ${agent.address.toLowerCase()}`;
     return { charged: BigInt(row?.charged ?? 0), reserved: BigInt(row?.reserved ?? 0) };
   };
-  const paid = async () => ({ "payment-signature": await voucherHeader(stack.chain.deployment, { signer: agent, maxCumulative: spent + PRICE }) });
+  const paid = async () => ({ "payment-signature": await voucherHeader(stack.chain.deployment, { signer: agent, provider: provider.address, maxCumulative: spent + PRICE }) });
 
   beforeAll(async () => {
     upstream = await startUpstream((req, res) => {

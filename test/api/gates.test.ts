@@ -1,6 +1,7 @@
 import { request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 
+import { decodePaymentRequiredHeader } from "@x402/core/http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { getAgentAccount } from "../../indexer/read/index.ts";
@@ -8,7 +9,7 @@ import { Team, authorizationHeader, receiptFromPaymentResponse, serviceIdToBytes
 import { depositAs, testAccount } from "../indexer/helpers/actions.ts";
 import { startApiStack, startUpstream } from "./helpers/apiStack.ts";
 import type { ApiStack } from "./helpers/apiStack.ts";
-import { listService, voucherHeader } from "./helpers/payments.ts";
+import { listService, voucherHeader, wrongProviderPayee } from "./helpers/payments.ts";
 
 const PRIMARY_PRICE = 100_000n;
 const BACKUP_PRICE = 80_000n;
@@ -28,7 +29,16 @@ async function switchableUpstream(name: string) {
   return Object.assign(state, { url: server.url, close: server.close });
 }
 
-type Outcome = { status: number; servedBy: string | null; amount: bigint | null; provider: string | null; receiptService: string | null; code: string | null };
+type Outcome = {
+  status: number;
+  servedBy: string | null;
+  amount: bigint | null;
+  provider: string | null;
+  receiptService: string | null;
+  code: string | null;
+  /** The provider a first attempt's 402 `wrong_provider` named, when the call had to be re-signed. */
+  resignedFor: string | null;
+};
 
 describe("api: quality gates reroute a failing primary to its backup, and restore it", () => {
   let stack: ApiStack;
@@ -38,10 +48,24 @@ describe("api: quality gates reroute a failing primary to its backup, and restor
   const primaryProvider = testAccount("gates primary provider");
   const backupProvider = testAccount("gates backup provider");
   const owner = testAccount("gates owner");
+  // One generous voucher per provider (the balance is what binds); the primary's is the one a
+  // client signs from the 402 of primary-llm.
+  const payments = new Map<string, string>();
   let payment: string;
 
+  /**
+   * A call to primary-llm as a client makes it: with a voucher for the primary's provider, and
+   * once more with a voucher for the provider a 402 `wrong_provider` names (the backup's, when
+   * the gate routed the call there).
+   */
   async function call(): Promise<Outcome> {
-    const res = await fetch(`${baseUrl}/v1/proxy/primary-llm/complete`, { headers: { "payment-signature": payment } });
+    const send = (header: string) => fetch(`${baseUrl}/v1/proxy/primary-llm/complete`, { headers: { "payment-signature": header } });
+    let res = await send(payment);
+    const payee = wrongProviderPayee(res.status, res.headers.get("payment-required"));
+    if (payee !== undefined) {
+      await res.arrayBuffer();
+      res = await send(payments.get(payee.toLowerCase()) as string);
+    }
     const text = await res.text();
     const receipt = receiptFromPaymentResponse(res.headers.get("payment-response"));
     return {
@@ -51,6 +75,7 @@ describe("api: quality gates reroute a failing primary to its backup, and restor
       provider: res.headers.get("x-acf-provider"),
       receiptService: receipt?.serviceId ?? null,
       code: res.status === 200 ? null : (JSON.parse(text) as { code: string }).code,
+      resignedFor: payee?.toLowerCase() ?? null,
     };
   }
 
@@ -105,7 +130,10 @@ describe("api: quality gates reroute a failing primary to its backup, and restor
     baseUrl = `http://127.0.0.1:${(stack.app.server.address() as AddressInfo).port}`;
     await depositAs(stack.chain, owner, 200n * PRIMARY_PRICE);
     await stack.chain.waitFor(() => getAgentAccount(stack.chain.reader, { account: owner.address }), (a) => a?.balance === 200n * PRIMARY_PRICE);
-    payment = await voucherHeader(stack.chain.deployment, { signer: owner, maxCumulative: 200n * PRIMARY_PRICE });
+    for (const provider of [primaryProvider, backupProvider]) {
+      payments.set(provider.address.toLowerCase(), await voucherHeader(stack.chain.deployment, { signer: owner, provider: provider.address, maxCumulative: 200n * PRIMARY_PRICE }));
+    }
+    payment = payments.get(primaryProvider.address.toLowerCase()) as string;
 
     const team = await Team.create({ apiUrl: baseUrl, owner, chainId: stack.chain.deployment.chainId, escrow: stack.chain.deployment.escrow, name: "gated" });
     await team.addQualityGate({ primary: "primary-llm", backup: "backup-llm", minReliability: 0.8, windowCalls: WINDOW, probeIntervalMs: PROBE_MS, maxLatencyMs: 5_000 });
@@ -175,6 +203,8 @@ describe("api: quality gates reroute a failing primary to its backup, and restor
       amount: BACKUP_PRICE,
       provider: backupProvider.address.toLowerCase(),
       receiptService: serviceIdToBytes32("backup-llm"),
+      // The voucher for the primary's provider could not pay the backup's: re-signed once.
+      resignedFor: backupProvider.address.toLowerCase(),
     });
 
     // While degraded, calls keep going to the backup; the odd probe still tries (and fails on) the primary.
@@ -182,7 +212,7 @@ describe("api: quality gates reroute a failing primary to its backup, and restor
     const more = await callUntil((o) => o.length === 12);
     const elapsedMs = performance.now() - started;
     const served = [...outcomes, ...more].filter((o) => o.status === 200);
-    for (const outcome of served) expect(outcome).toMatchObject({ servedBy: "backup-llm", amount: BACKUP_PRICE });
+    for (const outcome of served) expect(outcome).toMatchObject({ servedBy: "backup-llm", amount: BACKUP_PRICE, resignedFor: backupProvider.address.toLowerCase() });
     for (const outcome of more.filter((o) => o.status !== 200)) expect(outcome).toMatchObject({ servedBy: "primary-llm", code: "upstream_failed" });
     // At most one probe per interval reaches the primary.
     expect(more.filter((o) => o.servedBy === "primary-llm").length).toBeLessThanOrEqual(Math.floor(elapsedMs / PROBE_MS) + 1);
@@ -192,6 +222,53 @@ describe("api: quality gates reroute a failing primary to its backup, and restor
     const backupCredit = await creditedTo(backupProvider.address);
     expect(backupCredit).toEqual({ total: BACKUP_PRICE * BigInt(served.length), calls: served.length });
     expect(await ledger()).toEqual({ charged: ledgerBefore.charged + BACKUP_PRICE * BigInt(served.length), reserved: 0n });
+  });
+
+  it("answers a voucher for the primary's provider with 402 wrong_provider naming the backup's, and serves the re-signed one", async () => {
+    await holdProbes(60_000);
+    const before = { ledger: await ledger(), primaryHits: primary.hits, backupHits: backup.hits, backup: await creditedTo(backupProvider.address) };
+    const [track] = await stack.app.sql<{ charged: string }[]>`
+      SELECT charged FROM spend_tracks WHERE account = ${owner.address.toLowerCase()} AND signer = ${owner.address.toLowerCase()} AND provider = ${backupProvider.address.toLowerCase()}`;
+    expect(BigInt(track?.charged ?? 0)).toBe(before.backup.total);
+
+    const refused = await fetch(`${baseUrl}/v1/proxy/primary-llm/complete`, { headers: { "payment-signature": payment } });
+    expect(refused.status).toBe(402);
+    expect(refused.headers.get("x-acf-served-by")).toBe("backup-llm");
+    expect(await refused.json()).toMatchObject({ code: "wrong_provider", details: { provider: backupProvider.address, servedBy: "backup-llm" } });
+    const required = decodePaymentRequiredHeader(refused.headers.get("payment-required") as string);
+    expect(required.error).toBe("wrong_provider");
+    expect(required.accepts[0]).toMatchObject({
+      scheme: "agenttab-voucher",
+      amount: BACKUP_PRICE.toString(),
+      payTo: backupProvider.address,
+      extra: { escrow: stack.chain.deployment.escrow, provider: backupProvider.address, charged: before.backup.total.toString() },
+    });
+    // Refused before anything was reserved or forwarded.
+    expect(await ledger()).toEqual(before.ledger);
+    expect([primary.hits, backup.hits]).toEqual([before.primaryHits, before.backupHits]);
+
+    // The client re-signs for the provider and charged total the 402 named: the backup serves it.
+    const charged = BigInt(required.accepts[0]?.extra?.charged as string);
+    const resigned = await voucherHeader(stack.chain.deployment, { signer: owner, provider: backupProvider.address, maxCumulative: charged + BACKUP_PRICE });
+    const served = await fetch(`${baseUrl}/v1/proxy/primary-llm/complete`, { headers: { "payment-signature": resigned } });
+    expect(served.status).toBe(200);
+    expect(served.headers.get("x-acf-served-by")).toBe("backup-llm");
+    const receipt = receiptFromPaymentResponse(served.headers.get("payment-response"));
+    expect(receipt).toMatchObject({ provider: backupProvider.address.toLowerCase(), amount: BACKUP_PRICE, cumulative: charged + BACKUP_PRICE });
+    expect(await creditedTo(backupProvider.address)).toEqual({ total: before.backup.total + BACKUP_PRICE, calls: before.backup.calls + 1 });
+  });
+
+  it("leaves the probe slot to a voucher that can pay the primary", async () => {
+    // A probe is due; a voucher for the backup's provider is served by the backup without taking it…
+    await stack.app.sql`UPDATE quality_gates SET last_probe_at = NULL WHERE owner = ${owner.address.toLowerCase()} AND primary_service = 'primary-llm'`;
+    const backupVoucher = payments.get(backupProvider.address.toLowerCase()) as string;
+    const direct = await fetch(`${baseUrl}/v1/proxy/primary-llm/complete`, { headers: { "payment-signature": backupVoucher } });
+    expect([direct.status, direct.headers.get("x-acf-served-by")]).toEqual([200, "backup-llm"]);
+    await direct.arrayBuffer();
+    const [gate] = await stack.app.sql`SELECT last_probe_at FROM quality_gates WHERE owner = ${owner.address.toLowerCase()} AND primary_service = 'primary-llm'`;
+    expect(gate?.last_probe_at).toBeNull();
+    // …which the next voucher for the primary's provider takes: it probes the (still failing) primary.
+    expect(await call()).toMatchObject({ status: 502, code: "upstream_failed", servedBy: "primary-llm", resignedFor: null });
   });
 
   it("charges nothing for a call that fails on the primary and the backup", async () => {

@@ -39,7 +39,7 @@ describe("api: concurrent calls against a balance that covers exactly k of them"
     await depositAs(stack.chain, agent, PRICE * BigInt(AFFORDABLE));
     await stack.chain.waitFor(() => getAgentAccount(stack.chain.reader, { account: agent.address }), (a) => a?.balance === PRICE * BigInt(AFFORDABLE));
     // One voucher generous enough for every call: the balance, not the voucher, is what binds.
-    const payment = await voucherHeader(stack.chain.deployment, { signer: agent, maxCumulative: PRICE * BigInt(CONCURRENT) });
+    const payment = await voucherHeader(stack.chain.deployment, { signer: agent, provider: provider.address, maxCumulative: PRICE * BigInt(CONCURRENT) });
     const responses = await Promise.all(
       Array.from({ length: CONCURRENT }, () => fetch(`${baseUrl}/v1/proxy/slow/x`, { headers: { "payment-signature": payment } })),
     );

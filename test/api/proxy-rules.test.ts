@@ -21,10 +21,11 @@ describe("api: what a paid call must respect", () => {
     stack.app.inject({
       method: "GET",
       url: `/v1/proxy/${service}/x`,
-      headers: { "payment-signature": await voucherHeader(stack.chain.deployment, { signer, account, maxCumulative }), ...headers },
+      headers: { "payment-signature": await voucherHeader(stack.chain.deployment, { signer, account, provider: provider.address, maxCumulative }), ...headers },
     });
   const charged = async (account: string, signer = account) => {
-    const [row] = await stack.app.sql`SELECT charged FROM spend_tracks WHERE account = ${account.toLowerCase()} AND signer = ${signer.toLowerCase()}`;
+    const [row] = await stack.app.sql`
+      SELECT charged FROM spend_tracks WHERE account = ${account.toLowerCase()} AND signer = ${signer.toLowerCase()} AND provider = ${provider.address.toLowerCase()}`;
     return BigInt(row?.charged ?? 0);
   };
 
@@ -96,7 +97,7 @@ describe("api: what a paid call must respect", () => {
   });
 
   it("refuses unknown services, traversal paths and oversized bodies without charging", async () => {
-    const payment = await voucherHeader(stack.chain.deployment, { signer: owner, maxCumulative: 100_000n });
+    const payment = await voucherHeader(stack.chain.deployment, { signer: owner, provider: provider.address, maxCumulative: 100_000n });
     const cases: [string, string, Record<string, string>, number, string][] = [
       ["GET", "/v1/proxy/nope-service/x", {}, 404, "service_not_found"],
       ["GET", "/v1/proxy/rules/%2e%2e/admin", {}, 400, "invalid_path"],
@@ -157,6 +158,7 @@ describe("api: reservations that outlive their call", () => {
         requestId: "00000000-0000-4000-8000-000000000001",
         account: agent.address,
         signer: agent.address,
+        provider: agent.address,
         serviceId: "any",
         maxAmount: 40_000n,
         voucherMax: 40_000n,

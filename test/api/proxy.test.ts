@@ -57,13 +57,19 @@ describe("api: the paid call", () => {
       network: "eip155:31337",
       amount: PRICE.toString(),
       asset: stack.chain.deployment.usdc,
-      payTo: stack.chain.deployment.escrow,
+      // The voucher pays the service's provider, drawn on the escrow.
+      payTo: provider.address,
     });
-    expect(required.accepts[0]?.extra).toMatchObject({ escrow: stack.chain.deployment.escrow, eip712: { name: "AgentTab Escrow", version: "1", chainId: 31337 } });
+    expect(required.accepts[0]?.extra).toMatchObject({
+      escrow: stack.chain.deployment.escrow,
+      eip712: { name: "AgentTab Escrow", version: "1", chainId: 31337 },
+      primaryType: "Voucher",
+      provider: provider.address,
+    });
   });
 
   it("forwards a paid call, charges it, and answers with a receipt the reputation contract accepts", async () => {
-    const payment = await voucherHeader(stack.chain.deployment, { signer: agent, maxCumulative: PRICE });
+    const payment = await voucherHeader(stack.chain.deployment, { signer: agent, provider: provider.address, maxCumulative: PRICE });
     const res = await stack.app.inject({
       method: "POST",
       url: "/v1/proxy/echo/weather?city=paris",
@@ -98,8 +104,8 @@ describe("api: the paid call", () => {
 
     // The charge and its voucher were committed before the response.
     expect(await ledger()).toEqual({ charged: PRICE, reserved: 0n });
-    const [track] = await stack.app.sql`SELECT charged, voucher_max FROM spend_tracks WHERE account = ${agent.address.toLowerCase()}`;
-    expect(track).toMatchObject({ charged: PRICE.toString(), voucher_max: PRICE.toString() });
+    const tracks = await stack.app.sql`SELECT provider, charged, voucher_max FROM spend_tracks WHERE account = ${agent.address.toLowerCase()}`;
+    expect(tracks).toEqual([{ provider: provider.address.toLowerCase(), charged: PRICE.toString(), voucher_max: PRICE.toString() }]);
 
     // The agent can prove the paid call on-chain with the receipt.
     const wallet = await stack.chain.walletFor(agent);
@@ -122,7 +128,7 @@ describe("api: the paid call", () => {
   });
 
   it("refuses a voucher that does not cover the next call, telling the client what it was charged", async () => {
-    const stale = await voucherHeader(stack.chain.deployment, { signer: agent, maxCumulative: PRICE });
+    const stale = await voucherHeader(stack.chain.deployment, { signer: agent, provider: provider.address, maxCumulative: PRICE });
     const res = await stack.app.inject({ method: "GET", url: "/v1/proxy/echo/again", headers: { "payment-signature": stale } });
     expect(res.statusCode).toBe(402);
     expect(res.json()).toMatchObject({ code: "voucher_too_low" });
@@ -135,7 +141,7 @@ describe("api: the paid call", () => {
   it("does not charge a call the upstream fails", async () => {
     failing = true;
     try {
-      const payment = await voucherHeader(stack.chain.deployment, { signer: agent, maxCumulative: 2n * PRICE });
+      const payment = await voucherHeader(stack.chain.deployment, { signer: agent, provider: provider.address, maxCumulative: 2n * PRICE });
       const res = await stack.app.inject({ method: "GET", url: "/v1/proxy/echo/x", headers: { "payment-signature": payment } });
       expect(res.statusCode).toBe(502);
       expect(res.json()).toMatchObject({ code: "upstream_failed", details: { upstreamStatus: 503 } });
@@ -160,7 +166,7 @@ describe("api: the paid call", () => {
       await listService(quick, { id: "hangs", provider: provider.address, upstreamUrl: hanging.url, price: PRICE });
       await depositAs(quick.chain, slowAgent, 100_000n);
       await quick.chain.waitFor(() => getAgentAccount(quick.chain.reader, { account: slowAgent.address }), (a) => a?.balance === 100_000n);
-      const payment = await voucherHeader(quick.chain.deployment, { signer: slowAgent, maxCumulative: PRICE });
+      const payment = await voucherHeader(quick.chain.deployment, { signer: slowAgent, provider: provider.address, maxCumulative: PRICE });
       const res = await quick.app.inject({ method: "GET", url: "/v1/proxy/hangs/x", headers: { "payment-signature": payment } });
       expect(res.statusCode).toBe(504);
       expect(res.json()).toMatchObject({ code: "upstream_timeout" });
@@ -177,7 +183,7 @@ describe("api: the paid call", () => {
 
   it("refuses a bad signature and an unreachable upstream without charging", async () => {
     const other = testAccount("someone else");
-    const forged = await voucherHeader(stack.chain.deployment, { signer: other, account: agent.address, maxCumulative: 10n * PRICE });
+    const forged = await voucherHeader(stack.chain.deployment, { signer: other, account: agent.address, provider: provider.address, maxCumulative: 10n * PRICE });
     // Claim to be the agent while signing with another key.
     const decoded = JSON.parse(Buffer.from(forged, "base64").toString());
     decoded.payload.signer = agent.address;
@@ -187,7 +193,7 @@ describe("api: the paid call", () => {
     expect(bad.json()).toMatchObject({ code: "invalid_signature" });
 
     await listService(stack, { id: "gone", provider: provider.address, upstreamUrl: "http://127.0.0.1:9", price: PRICE });
-    const payment = await voucherHeader(stack.chain.deployment, { signer: agent, maxCumulative: 2n * PRICE });
+    const payment = await voucherHeader(stack.chain.deployment, { signer: agent, provider: provider.address, maxCumulative: 2n * PRICE });
     const unreachable = await stack.app.inject({ method: "GET", url: "/v1/proxy/gone/x", headers: { "payment-signature": payment } });
     expect(unreachable.statusCode).toBe(502);
     expect(unreachable.json()).toMatchObject({ code: "upstream_unreachable" });

@@ -26,7 +26,7 @@ describe("api: a signer that may not spend for an account writes nothing and tak
   let victimSpent = 0n;
 
   const victimCall = async () => {
-    const payment = await voucherHeader(stack.chain.deployment, { signer: victim, maxCumulative: victimSpent + PRICE });
+    const payment = await voucherHeader(stack.chain.deployment, { signer: victim, provider: provider.address, maxCumulative: victimSpent + PRICE });
     const started = performance.now();
     const res = await stack.app.inject({ method: "GET", url: "/v1/proxy/refused-echo/x", headers: { "payment-signature": payment } });
     if (res.statusCode === 200) victimSpent += PRICE;
@@ -50,7 +50,7 @@ describe("api: a signer that may not spend for an account writes nothing and tak
   it(`${ATTACKS} calls signed by random keys for the victim's account leave the ledger as it was, while the victim's calls go on`, async () => {
     const before = await footprint(stack);
     const strangers = Array.from({ length: ATTACKS }, () => privateKeyToAccount(generatePrivateKey()));
-    const headers = await Promise.all(strangers.map((s) => voucherHeader(stack.chain.deployment, { signer: s, account: victim.address, maxCumulative: 10n ** 12n })));
+    const headers = await Promise.all(strangers.map((s) => voucherHeader(stack.chain.deployment, { signer: s, account: victim.address, provider: provider.address, maxCumulative: 10n ** 12n })));
     const codes = new Map<string, number>();
     const victimLatencies: number[] = [];
     for (let i = 0; i < ATTACKS; i += 50) {
@@ -69,9 +69,23 @@ describe("api: a signer that may not spend for an account writes nothing and tak
     console.log(`victim calls during the attack: ${victimLatencies.length}, p50 ${victimLatencies[victimLatencies.length >> 1]?.toFixed(1)} ms`);
   });
 
+  it("vouchers paying providers other than the service's leave the ledger as it was (issue 13)", async () => {
+    const before = await footprint(stack);
+    const payees = Array.from({ length: 50 }, () => privateKeyToAccount(generatePrivateKey()).address);
+    const results = await Promise.all(
+      payees.map(async (payee) => {
+        const header = await voucherHeader(stack.chain.deployment, { signer: victim, provider: payee, maxCumulative: 10n ** 12n });
+        const res = await stack.app.inject({ method: "GET", url: "/v1/proxy/refused-echo/x", headers: { "payment-signature": header } });
+        return `${res.statusCode} ${res.json().code}`;
+      }),
+    );
+    expect(new Set(results)).toEqual(new Set(["402 wrong_provider"]));
+    expect(await footprint(stack)).toEqual(before);
+  });
+
   it("a refused signer's call does not wait for the victim's lock", async () => {
     const stranger = privateKeyToAccount(generatePrivateKey());
-    const header = await voucherHeader(stack.chain.deployment, { signer: stranger, account: victim.address, maxCumulative: 10n ** 12n });
+    const header = await voucherHeader(stack.chain.deployment, { signer: stranger, account: victim.address, provider: provider.address, maxCumulative: 10n ** 12n });
     // Hold the victim's account row, as a long reservation would, and call meanwhile.
     const reserved = stack.app.sql.reserve();
     const conn = await reserved;
@@ -88,7 +102,7 @@ describe("api: a signer that may not spend for an account writes nothing and tak
       const own = await stack.app.inject({
         method: "GET",
         url: "/v1/proxy/refused-echo/x",
-        headers: { "payment-signature": await voucherHeader(stack.chain.deployment, { signer: pauper, maxCumulative: PRICE }) },
+        headers: { "payment-signature": await voucherHeader(stack.chain.deployment, { signer: pauper, provider: provider.address, maxCumulative: PRICE }) },
       });
       expect(`${own.statusCode} ${own.json().code}`).toBe("402 insufficient_funds");
       expect(await stack.app.sql`SELECT 1 FROM ledger_accounts WHERE account = ${pauper.address.toLowerCase()}`).toHaveLength(0);

@@ -50,7 +50,7 @@ describe("api: agent teams — members spend one owner's deposit within signed b
   }
 
   async function call(member: LocalAccount, serviceId: string, account = owner.address) {
-    const payment = await voucherHeader(stack.chain.deployment, { signer: member, account, maxCumulative: DELEGATE_CAP });
+    const payment = await voucherHeader(stack.chain.deployment, { signer: member, account, provider: provider.address, maxCumulative: DELEGATE_CAP });
     const res = await fetch(`${baseUrl}/v1/proxy/${serviceId}/run`, { headers: { "payment-signature": payment } });
     return { status: res.status, body: (await res.json().catch(() => null)) as Record<string, unknown> | null, headers: res.headers };
   }

@@ -20,6 +20,7 @@ import {
   mockUsdcAbi,
   receiptEip712,
   receiptTypedData,
+  settlementProviders,
   signReceipt,
   transferWithAuthorizationTypes,
   usdcDomain,
@@ -30,13 +31,16 @@ import type { Receipt } from "../../sdk/src/index.ts";
 import { startLocalChain, testAccount } from "./helpers/localChain.ts";
 import type { LocalChain } from "./helpers/localChain.ts";
 
-// Hardhat's account #1; its address is the voucher's account, the authorization's `from` and the
-// receipt signer (the proxy's key).
+// Hardhat's account #1; its address is the voucher's signer (a delegate of the voucher's account),
+// the authorization's `from` and the receipt signer (the proxy's key).
 const privateKey = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 const signer = privateKeyToAccount(privateKey);
-// Hardhat's account #2: the receipt's payer, who signs the relayed feedback.
+// Hardhat's account #2: the voucher's account, and the receipt's payer, who signs the relayed feedback.
 const payerKey = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
 const payer = privateKeyToAccount(payerKey);
+// Hardhat's account #3: the provider the voucher pays and the receipt names. Account, signer and
+// provider all differ so that a swap of any two voucher fields changes the hashes.
+const voucherProvider = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
 // Where deployAgentTab puts MockUSDC (nonce 0), the escrow (nonce 1) and the reputation contract
 // (nonce 2) from Hardhat's account #0 on a fresh chain, so that the deployed contracts can be
 // checked against the vectors themselves.
@@ -45,14 +49,21 @@ const localEscrow = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512";
 const localReputation = "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0";
 const chainId = 31337;
 
-const voucherTypeString = "Voucher(address account,uint256 maxCumulative)";
+const voucherTypeString = "Voucher(address account,address signer,address provider,uint256 maxCumulative)";
 const transferTypeString =
   "TransferWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)";
 const receiptTypeString =
   "Receipt(bytes32 requestId,bytes32 serviceId,address provider,address payer,uint256 amount,uint256 cumulative,uint64 issuedAt)";
 const feedbackTypeString = "Feedback(bytes32 requestId,uint8 score,string[] tags,uint256 deadline)";
 
-const voucherTypedDataFixture = voucherTypedData({ chainId, escrow: localEscrow, account: signer.address, maxCumulative: 1_234_567n });
+const voucherTypedDataFixture = voucherTypedData({
+  chainId,
+  escrow: localEscrow,
+  account: payer.address,
+  signer: signer.address,
+  provider: voucherProvider,
+  maxCumulative: 1_234_567n,
+});
 
 const transferTypedDataFixture = {
   domain: usdcDomain({ chainId, usdc: localUsdc }),
@@ -71,7 +82,7 @@ const transferTypedDataFixture = {
 const receiptFixture: Receipt = {
   requestId: keccak256(toHex("AgentTab receipt test vector")),
   serviceId: keccak256(toHex("weather-api")),
-  provider: "0x90F79bf6EB2c4f870365E785982E1f101E93b906", // Hardhat's account #3
+  provider: voucherProvider,
   payer: payer.address,
   amount: 25_000n,
   cumulative: 1_234_567n,
@@ -149,10 +160,10 @@ describe("EIP-712 parity vectors", () => {
 
   it("the SDK's voucher type is the type string of VoucherHash.sol", async () => {
     const v = await vector(voucherTypedDataFixture, voucherTypeString);
-    const manual = keccak256(
-      encodeAbiParameters([{ type: "bytes32" }, { type: "address" }, { type: "uint256" }], [v.typeHash, signer.address, 1_234_567n]),
-    );
+    const params = [{ type: "bytes32" }, { type: "address" }, { type: "address" }, { type: "address" }, { type: "uint256" }] as const;
+    const manual = keccak256(encodeAbiParameters(params, [v.typeHash, payer.address, signer.address, voucherProvider, 1_234_567n]));
     expect(v.structHash).toBe(manual);
+    expect(v.message).toEqual({ account: payer.address, signer: signer.address, provider: voucherProvider, maxCumulative: "1234567" });
   });
 });
 
@@ -234,14 +245,20 @@ describe("the deployed contracts agree with the vectors", () => {
 
   it("the escrow's voucherDigest equals viem's hashTypedData, and its EIP-712 domain is the SDK's", async () => {
     const { escrow } = chain.deployment;
-    for (const maxCumulative of [0n, 1_234_567n, 2n ** 128n - 1n]) {
+    const vouchers = [
+      { account: signer.address, signer: signer.address, provider: voucherProvider, maxCumulative: 0n },
+      { account: payer.address, signer: signer.address, provider: voucherProvider, maxCumulative: 1_234_567n },
+      { account: signer.address, signer: payer.address, provider, maxCumulative: 2n ** 128n - 1n },
+      { account: voucherProvider, signer: payer.address, provider: signer.address, maxCumulative: 2n ** 256n - 1n },
+    ];
+    for (const voucher of vouchers) {
       const digest = await chain.publicClient.readContract({
         address: escrow,
         abi: agentTabEscrowAbi,
         functionName: "voucherDigest",
-        args: [signer.address, maxCumulative],
+        args: [voucher.account, voucher.signer, voucher.provider, voucher.maxCumulative],
       });
-      expect(digest).toBe(hashTypedData(voucherTypedData({ chainId, escrow, account: signer.address, maxCumulative })));
+      expect(digest).toBe(hashTypedData(voucherTypedData({ chainId, escrow, ...voucher })));
     }
     const [, name, version, domainChainId, verifyingContract] = await chain.publicClient.readContract({
       address: escrow,
@@ -256,29 +273,40 @@ describe("the deployed contracts agree with the vectors", () => {
     expect(separator).toBe(domainSeparator({ domain: usdcDomain({ chainId, usdc: chain.deployment.usdc }) }));
   });
 
-  it("settles the committed voucher signature and executes the committed authorization", async () => {
+  it("settles the committed voucher signature to the provider it names and executes the committed authorization", async () => {
     const voucher = await vector(voucherTypedDataFixture, voucherTypeString);
     const transfer = await vector(transferTypedDataFixture, transferTypeString);
-    const [account1] = chain.others;
+    const [account1, account2] = chain.others;
     if (account1 === undefined || getAddress(account1.account.address) !== signer.address) throw new Error("Hardhat's account #1 is not the vector signer");
+    if (account2 === undefined || getAddress(account2.account.address) !== payer.address) throw new Error("Hardhat's account #2 is not the vector account");
     const { escrow, usdc } = chain.deployment;
 
-    await chain.mint(signer.address, 2_234_567n);
-    await chain.mined(account1.writeContract({ address: usdc, abi: mockUsdcAbi, functionName: "approve", args: [escrow, 1_234_567n] }));
-    await chain.mined(account1.writeContract({ address: escrow, abi: agentTabEscrowAbi, functionName: "deposit", args: [1_234_567n] }));
-    const claims = encodeClaims([
-      { account: signer.address, maxCumulative: 1_234_567n, cumulative: 1_234_567n, signature: voucher.signature },
-    ]);
+    await chain.mint(signer.address, 1_000_000n);
+    await chain.mint(payer.address, 1_234_567n);
+    await chain.mined(account2.writeContract({ address: usdc, abi: mockUsdcAbi, functionName: "approve", args: [escrow, 1_234_567n] }));
+    await chain.mined(account2.writeContract({ address: escrow, abi: agentTabEscrowAbi, functionName: "deposit", args: [1_234_567n] }));
+    await chain.mined(
+      account2.writeContract({ address: escrow, abi: agentTabEscrowAbi, functionName: "authorizeDelegate", args: [signer.address, 1_234_567n, 4_102_444_800] }),
+    );
+    const claim = { account: payer.address, signer: signer.address, provider: voucherProvider, maxCumulative: 1_234_567n, cumulative: 1_234_567n, signature: voucher.signature };
+    const providers = settlementProviders([claim]);
     const receipt = await chain.mined(
       chain.deployer.writeContract({
         address: escrow,
         abi: agentTabEscrowAbi,
         functionName: "settle",
-        args: [keccak256(toHex("parity")), claims, [{ provider, amount: 1_222_222n, callsServed: 1, callsFailed: 0 }], 12_345n],
+        args: [keccak256(toHex("parity")), encodeClaims([claim], providers), [{ provider: voucherProvider, callsServed: 1, callsFailed: 0 }]],
       }),
     );
     const [settled] = parseEventLogs({ abi: agentTabEscrowAbi, eventName: "BatchSettled", logs: receipt.logs });
-    expect(decodeClaimsLog(settled?.args.claims ?? "0x")[0]?.amount).toBe(1_234_567n);
+    expect(decodeClaimsLog(settled?.args.claims ?? "0x")).toEqual([
+      { account: payer.address, signer: signer.address, provider: voucherProvider, amount: 1_234_567n, cumulative: 1_234_567n, delegated: true },
+    ]);
+    const fee = (1_234_567n * BigInt(await chain.publicClient.readContract({ address: escrow, abi: agentTabEscrowAbi, functionName: "feeBps" }))) / 10_000n;
+    expect(await chain.read.earnings(voucherProvider)).toBe(1_234_567n - fee);
+    expect(
+      await chain.publicClient.readContract({ address: escrow, abi: agentTabEscrowAbi, functionName: "claimedOf", args: [payer.address, signer.address, voucherProvider] }),
+    ).toBe(1_234_567n);
 
     const m = transferTypedDataFixture.message;
     await chain.mined(
@@ -289,6 +317,6 @@ describe("the deployed contracts agree with the vectors", () => {
         args: [{ ...m, provider, fee: 10_000n }, transfer.signature],
       }),
     );
-    expect(await chain.read.earnings(provider)).toBe(1_222_222n + 990_000n);
+    expect(await chain.read.earnings(provider)).toBe(990_000n);
   });
 });

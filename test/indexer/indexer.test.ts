@@ -116,6 +116,68 @@ describe("indexer: chain → Ponder → views → read module", () => {
     expect(batches).toEqual([{ claim_count: 3, debited: "6000000", fee: "60000" }]);
   });
 
+  it("credits each provider what its vouchers' claims came to less its own fee, and counts a delegate's claims over all its providers", async () => {
+    const [weather, search] = [testAccount("indexer provider 2").address, testAccount("indexer provider 3").address];
+    await settleAs(stack, {
+      batchLabel: "week 2",
+      provider: weather,
+      callsServed: 5,
+      entries: [
+        { agent: alice.address, signer: alice, provider: search, cumulative: 1_234_567n },
+        { agent: alice.address, signer: hot, provider: weather, cumulative: 765_433n },
+        { agent: alice.address, signer: hot, provider: search, cumulative: 333_333n },
+        { agent: bob.address, signer: bob, provider: weather, cumulative: 100_001n },
+      ],
+    });
+    // Every claim, own or delegated, on any provider, counts in the account's claimed total.
+    const { value: aliceIndexed } = await stack.waitFor(
+      () => getAgentAccount(stack.reader, { account: alice.address }),
+      (account) => account?.claimed === 5_000_000n + 1_234_567n + 765_433n + 333_333n,
+    );
+    expect(aliceIndexed?.balance).toBe((await onChain(alice.address)).balance);
+    expect((await getAgentAccount(stack.reader, { account: bob.address }))?.balance).toBe((await onChain(bob.address)).balance);
+    // The delegate's total over its two providers and both weeks, as the escrow holds it.
+    const hotIndexed = await getDelegation(stack.reader, { account: alice.address, delegate: hot.address });
+    const hotChain = await stack.publicClient.readContract({ address: stack.deployment.escrow, abi: agentTabEscrowAbi, functionName: "delegationOf", args: [alice.address, hot.address] });
+    expect(hotIndexed?.claimed).toBe(2_000_000n + 765_433n + 333_333n);
+    expect(hotIndexed?.claimed).toBe(BigInt(hotChain.claimed));
+
+    // Each provider: gross of its claims, floor(gross · 1%) fee, the rest credited.
+    const grossWeather = 765_433n + 100_001n;
+    const grossSearch = 1_234_567n + 333_333n;
+    for (const [provider, gross] of [[weather, grossWeather], [search, grossSearch]] as const) {
+      const fee = (gross * 100n) / 10_000n;
+      const earned = await stack.publicClient.readContract({ address: stack.deployment.escrow, abi: agentTabEscrowAbi, functionName: "earningsOf", args: [provider] });
+      expect(earned, provider).toBe(gross - fee);
+      expect(await getProviderAccount(stack.reader, { provider })).toMatchObject({ credited: gross - fee, balance: earned, callsServed: 5n });
+      const credits = await stack.sql`
+        SELECT amount, fee FROM ${stack.sql(stack.reader.viewsSchema)}.provider_credit WHERE provider = ${provider.toLowerCase()}`;
+      expect(credits).toEqual([{ amount: (gross - fee).toString(), fee: fee.toString() }]);
+    }
+    const [batch] = await stack.sql`
+      SELECT claim_count, debited, fee FROM ${stack.sql(stack.reader.viewsSchema)}.settlement_batch WHERE batch_id = ${keccak256(toHex("week 2"))}`;
+    expect(batch).toEqual({ claim_count: 4, debited: (grossWeather + grossSearch).toString(), fee: ((grossWeather * 100n) / 10_000n + (grossSearch * 100n) / 10_000n).toString() });
+
+    // One row per claim, with the provider its voucher named and its track's claimed total.
+    const claims = await stack.sql`
+      SELECT account, signer, provider, delegated, amount, cumulative FROM ${stack.sql(stack.reader.viewsSchema)}.settlement_claim
+      WHERE batch_id = ${keccak256(toHex("week 2"))} ORDER BY amount DESC`;
+    const row = (account: string, signer: string, provider: string, amount: bigint) => ({
+      account: account.toLowerCase(),
+      signer: signer.toLowerCase(),
+      provider: provider.toLowerCase(),
+      delegated: account !== signer,
+      amount: amount.toString(),
+      cumulative: amount.toString(),
+    });
+    expect(claims).toEqual([
+      row(alice.address, alice.address, search, 1_234_567n),
+      row(alice.address, hot.address, weather, 765_433n),
+      row(alice.address, hot.address, search, 333_333n),
+      row(bob.address, bob.address, weather, 100_001n),
+    ]);
+  });
+
   it("follows a provider withdrawing its earnings", async () => {
     await escrowAs(stack, provider, "withdrawEarnings", [provider.address, 1_000_000n]);
     const { value } = await stack.waitFor(

@@ -62,7 +62,7 @@ describe("reliability: faults", () => {
   const pay = async (baseUrl: string, agent: LocalAccount, service: string) => {
     const n = (attempts.get(agent.address) ?? 0n) + 1n;
     attempts.set(agent.address, n);
-    const payment = await voucherHeader(stack.chain.deployment, { signer: agent, maxCumulative: n * PRICE });
+    const payment = await voucherHeader(stack.chain.deployment, { signer: agent, provider: provider.address, maxCumulative: n * PRICE });
     return fetch(`${baseUrl}/v1/proxy/${service}/q`, { headers: { "payment-signature": payment } });
   };
   const ledgerOf = async (agent: LocalAccount) => {
@@ -281,7 +281,7 @@ describe("reliability: faults", () => {
     it("releases at once the reservation of a client that hung up before its body arrived, even one the proxy forwards only after the hang-up", async () => {
       const agent = faultAgent;
       const before = await ledgerOf(agent);
-      const payment = await voucherHeader(stack.chain.deployment, { signer: agent, maxCumulative: ((attempts.get(agent.address) ?? 0n) + 1n) * PRICE });
+      const payment = await voucherHeader(stack.chain.deployment, { signer: agent, provider: provider.address, maxCumulative: ((attempts.get(agent.address) ?? 0n) + 1n) * PRICE });
       const port = Number(new URL(mainUrl).port);
       const drainsBefore = upstreamHits.get("drains") ?? 0;
       // A row lock on the agent's ledger account holds the call at its reservation while the
@@ -377,6 +377,7 @@ describe("reliability: faults", () => {
       const run = (crashAt?: "afterRecord" | "afterSend" | "afterMined" | "beforeMark") => settle({ sql: stack.app.sql, chain, confirmations: 1, ...(crashAt ? { crashAt } : {}) });
       const traffic = startTraffic({
         deployment: stack.chain.deployment,
+        provider: provider.address,
         agents: trafficAgents,
         price: PRICE,
         send: injectSend(stack.app, "/v1/proxy/echo/live"),
@@ -418,11 +419,11 @@ describe("reliability: faults", () => {
     expect(audit.violations).toEqual([]);
     expect(audit.reserved).toBe(0n);
     const chain: SettleChain = { publicClient: stack.chain.publicClient as SettleChain["publicClient"], walletClient: stack.chain.deployer, chainId: stack.chain.deployment.chainId, escrow: stack.chain.deployment.escrow };
-    const tracks = await stack.app.sql<{ account: Address; signer: Address; charged: string }[]>`SELECT account, signer, charged::text FROM spend_tracks`;
+    const tracks = await stack.app.sql<{ account: Address; signer: Address; provider: Address; charged: string }[]>`SELECT account, signer, provider, charged::text FROM spend_tracks`;
     let claimedTotal = 0n;
     for (const t of tracks) {
-      const claimed = await claimedOnChain(chain, t.account, t.signer);
-      expect(claimed, `claimed on ${t.account}`).toBe(BigInt(t.charged));
+      const claimed = await claimedOnChain(chain, t.account, t.signer, t.provider);
+      expect(claimed, `claimed on ${t.account}/${t.signer}/${t.provider}`).toBe(BigInt(t.charged));
       claimedTotal += claimed;
     }
     const read = (functionName: "accountOf" | "earningsOf" | "accruedFees", args: readonly unknown[]) =>

@@ -147,19 +147,22 @@ type SendResult = { status: number; headers: Record<string, string | string[] | 
 
 /**
  * Paid calls in a loop from each agent (one at a time per agent), until `stop()`. Each call signs
- * a voucher for `price` × the calls this agent has attempted, which always covers what it was
- * charged plus anything still reserved by calls that died in flight. `send` performs one call
+ * a voucher paying `provider` for `price` × the calls this agent has attempted, which always covers
+ * what its track was charged plus anything still reserved by calls that died in flight. `send` performs one call
  * (inject, or a real socket); a thrown error (a connection cut by a crash) is recorded, not fatal.
  */
 export function startTraffic({
   deployment,
   agents,
+  provider,
   price,
   send,
   pauseMs = 5,
 }: {
   deployment: Deployment;
   agents: LocalAccount[];
+  /** The provider of the service `send` calls: the payee every voucher names. */
+  provider: Address;
   price: bigint;
   send: (payment: string, agent: LocalAccount) => Promise<SendResult>;
   pauseMs?: number;
@@ -170,7 +173,7 @@ export function startTraffic({
     let attempts = 0n;
     while (running) {
       attempts++;
-      const payment = await voucherHeader(deployment, { signer: agent, maxCumulative: attempts * price });
+      const payment = await voucherHeader(deployment, { signer: agent, provider, maxCumulative: attempts * price });
       try {
         const res = await send(payment, agent);
         let code: string | undefined;
@@ -215,24 +218,25 @@ export function startTraffic({
 export type LedgerAudit = { violations: string[]; charges: number; charged: bigint; reserved: bigint };
 
 /**
- * Audits the ledger against itself: per spend track, the charges' amounts add up to its charged
- * total and their cumulatives form one unbroken chain (nothing double-counted or lost), the best
- * voucher stored covers it and its signature is the signer's (no charge without its voucher),
- * each charge's recorded voucher covers its cumulative; per account, the totals equal the tracks'
- * and the reservations'.
+ * Audits the ledger against itself: per (account, signer, provider) spend track, the charges'
+ * amounts add up to its charged total and their cumulatives form one unbroken chain (nothing
+ * double-counted or lost), every charge pays its track's provider, the best voucher stored covers
+ * it and its signature is the signer's for that provider (no charge without its voucher), each
+ * charge's recorded voucher covers its cumulative; per account, the totals equal the tracks' and
+ * the reservations'.
  */
 export async function auditLedger(sql: Sql, deployment: Deployment): Promise<LedgerAudit> {
   const violations: string[] = [];
-  const tracks = await sql<{ account: Address; signer: Address; voucher_max: string; voucher_signature: Hex | null; charged: string; reserved: string }[]>`
-    SELECT account, signer, voucher_max::text, voucher_signature, charged::text, reserved::text FROM spend_tracks ORDER BY account, signer`;
-  const charges = await sql<{ request_id: string; account: string; signer: string; amount: string; cumulative: string; voucher_max: string }[]>`
-    SELECT request_id, account, signer, amount::text, cumulative::text, voucher_max::text FROM charges ORDER BY account, signer, charges.cumulative`;
-  const reservations = await sql<{ account: string; signer: string; max_amount: string }[]>`SELECT account, signer, max_amount::text FROM reservations`;
+  const tracks = await sql<{ account: Address; signer: Address; provider: Address; voucher_max: string; voucher_signature: Hex | null; charged: string; reserved: string }[]>`
+    SELECT account, signer, provider, voucher_max::text, voucher_signature, charged::text, reserved::text FROM spend_tracks ORDER BY account, signer, provider`;
+  const charges = await sql<{ request_id: string; account: string; signer: string; provider: string; amount: string; cumulative: string; voucher_max: string }[]>`
+    SELECT request_id, account, signer, provider, amount::text, cumulative::text, voucher_max::text FROM charges ORDER BY account, signer, provider, charges.cumulative`;
+  const reservations = await sql<{ account: string; signer: string; provider: string; max_amount: string }[]>`SELECT account, signer, provider, max_amount::text FROM reservations`;
   const accounts = await sql<{ account: string; charged: string; reserved: string }[]>`SELECT account, charged::text, reserved::text FROM ledger_accounts`;
 
   const byTrack = new Map<string, (typeof charges)[number][]>();
   for (const c of charges) {
-    const key = `${c.account}/${c.signer}`;
+    const key = `${c.account}/${c.signer}/${c.provider}`;
     const list = byTrack.get(key) ?? [];
     list.push(c);
     byTrack.set(key, list);
@@ -240,7 +244,7 @@ export async function auditLedger(sql: Sql, deployment: Deployment): Promise<Led
   }
   const accountTotals = new Map<string, { charged: bigint; reserved: bigint }>();
   for (const t of tracks) {
-    const key = `${t.account}/${t.signer}`;
+    const key = `${t.account}/${t.signer}/${t.provider}`;
     let running = 0n;
     for (const c of byTrack.get(key) ?? []) {
       running += BigInt(c.amount);
@@ -254,12 +258,14 @@ export async function auditLedger(sql: Sql, deployment: Deployment): Promise<Led
         t.voucher_signature !== null &&
         (await verifyTypedData({
           address: t.signer,
-          ...voucherTypedData({ chainId: deployment.chainId, escrow: deployment.escrow, account: t.account, maxCumulative: BigInt(t.voucher_max) }),
+          ...voucherTypedData({ chainId: deployment.chainId, escrow: deployment.escrow, account: t.account, signer: t.signer, provider: t.provider, maxCumulative: BigInt(t.voucher_max) }),
           signature: t.voucher_signature,
         }).catch(() => false));
-      if (!valid) violations.push(`${key}: the stored voucher for ${t.voucher_max} is not signed by ${t.signer}`);
+      if (!valid) violations.push(`${key}: the stored voucher for ${t.voucher_max} is not signed by ${t.signer} for ${t.provider}`);
     }
-    const heldHere = reservations.filter((r) => r.account === t.account && r.signer === t.signer).reduce((sum, r) => sum + BigInt(r.max_amount), 0n);
+    const heldHere = reservations
+      .filter((r) => r.account === t.account && r.signer === t.signer && r.provider === t.provider)
+      .reduce((sum, r) => sum + BigInt(r.max_amount), 0n);
     if (heldHere !== BigInt(t.reserved)) violations.push(`${key}: reservations hold ${heldHere}, the track says ${t.reserved}`);
     const totals = accountTotals.get(t.account) ?? { charged: 0n, reserved: 0n };
     accountTotals.set(t.account, { charged: totals.charged + BigInt(t.charged), reserved: totals.reserved + BigInt(t.reserved) });

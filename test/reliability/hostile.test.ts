@@ -11,11 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp } from "../../api/src/app.ts";
 import { getAgentAccount, getDelegation } from "../../indexer/read/index.ts";
 import { voucherRequirements } from "../../api/src/payments/x402.ts";
-import { agentTabEscrowAbi, authorizationHeader, mockSmartWalletAbi, mockUsdcAbi, signIn, signVoucher, voucherPaymentHeader } from "../../sdk/src/index.ts";
+import { agentTabEscrowAbi, authorizationHeader, mockSmartWalletAbi, mockUsdcAbi, signIn, signVoucher } from "../../sdk/src/index.ts";
 import { mockSmartWalletBytecode } from "../../sdk/src/generated/bytecode.ts";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
-import { listService, voucherHeader } from "../api/helpers/payments.ts";
+import { listService, voucherHeader, voucherPaymentHeader } from "../api/helpers/payments.ts";
 import { escrowAs, testAccount } from "../indexer/helpers/actions.ts";
 import { fundAgents } from "./helpers.ts";
 
@@ -105,9 +105,9 @@ describe("reliability: hostile input", () => {
     await stack.chain.waitFor(() => getDelegation(stack.chain.reader, { account: victim.address, delegate: victimDelegate.address }), (d) => d?.active === true);
     await stack.chain.waitFor(() => getDelegation(stack.chain.reader, { account: victim.address, delegate: revokedDelegate.address }), (d) => d?.active === false);
     // One generous voucher: the balance and the price, not the voucher, bound what a call costs.
-    agentPayment = await voucherHeader(stack.chain.deployment, { signer: agent, maxCumulative: BIG });
+    agentPayment = await voucherHeader(stack.chain.deployment, { signer: agent, provider: provider.address, maxCumulative: BIG });
     // The victim has charges and a provider has earnings, so there is data to leak.
-    const victimPaid = await get("/v1/proxy/target/private", { "payment-signature": await voucherHeader(stack.chain.deployment, { signer: victim, maxCumulative: PRICE }) });
+    const victimPaid = await get("/v1/proxy/target/private", { "payment-signature": await voucherHeader(stack.chain.deployment, { signer: victim, provider: provider.address, maxCumulative: PRICE }) });
     expect(victimPaid.statusCode).toBe(200);
     seen.length = 0;
   }, 180_000);
@@ -140,19 +140,24 @@ describe("reliability: hostile input", () => {
 
     it("refuses structurally valid payloads with hostile fields: replays across chain and contract, zero and high-s signatures, other people's accounts", async () => {
       const { deployment } = stack.chain;
-      const sign = (signer: LocalAccount, { chainId = deployment.chainId, escrow = deployment.escrow, account = signer.address, max = BIG } = {}) =>
-        signVoucher(signer, { chainId, escrow, account, maxCumulative: max });
+      const sign = (
+        signer: LocalAccount,
+        { chainId = deployment.chainId, escrow = deployment.escrow, account = signer.address, payee = provider.address, max = BIG }: { chainId?: number; escrow?: Address; account?: Address; payee?: Address; max?: bigint } = {},
+      ) => signVoucher(signer, { chainId, escrow, account, provider: payee, maxCumulative: max });
       const good = await sign(agent);
       const s = BigInt(`0x${good.slice(66, 130)}`);
       const v = Number.parseInt(good.slice(130), 16);
       const highS = `0x${good.slice(2, 66)}${(SECP256K1_N - s).toString(16).padStart(64, "0")}${(v === 27 ? 28 : 27).toString(16)}` as Hex;
       const forVictim = await sign(attacker, { account: victim.address });
+      const forOtherProvider = await sign(agent, { payee: otherProvider.address });
       const pool: Hex[] = [
         await sign(agent, { chainId: 8453 }),
         await sign(agent, { chainId: 84532 }),
         await sign(agent, { escrow: deployment.reputation }),
         await sign(agent, { escrow: deployment.usdc }),
         await sign(agent, { max: BIG + 1n }),
+        forOtherProvider,
+        await sign(attacker, { account: victim.address, payee: otherProvider.address }),
         highS,
         `0x${"00".repeat(65)}`,
         `0x${"ff".repeat(65)}`,
@@ -166,7 +171,10 @@ describe("reliability: hostile input", () => {
         x402Version: fc.oneof(fc.constant<unknown>(2), fc.constant<unknown>(2), fc.integer(), fc.constant<unknown>("2")),
         scheme: fc.oneof(fc.constant("agenttab-voucher"), fc.constant("agenttab-voucher"), fc.constant("exact"), fc.string()),
         network: fc.oneof(fc.constant(deployment.network as string), fc.constant(deployment.network as string), fc.constantFrom("eip155:8453", "eip155:84532", "eip155:1"), fc.string()),
-        payTo: fc.oneof(fc.constant(deployment.escrow as string), fc.constant(deployment.escrow as string), fc.constantFrom(deployment.reputation, deployment.usdc), address),
+        // The provider paid; the escrow in `extra.escrow`, or (older clients) in payTo with no extra.escrow.
+        payTo: fc.oneof(fc.constant(provider.address as string), fc.constant(deployment.escrow as string), fc.constantFrom(deployment.reputation, deployment.usdc), address),
+        extraEscrow: fc.oneof(fc.constant<string | undefined>(deployment.escrow), fc.constant<string | undefined>(deployment.escrow), fc.constant<string | undefined>(undefined), fc.constantFrom(deployment.reputation, deployment.usdc), address),
+        provider: fc.oneof(fc.constant(provider.address as string), fc.constant(provider.address as string), fc.constant(otherProvider.address as string), address, fc.string()),
         account: fc.oneof(fc.constant(agent.address as string), fc.constant(victim.address as string), fc.constant(attacker.address as string), address, fc.string()),
         signer: fc.oneof(fc.constant(agent.address as string), fc.constant(victim.address as string), fc.constant(attacker.address as string), address, fc.string()),
         maxCumulative: fc.oneof(fc.constant(BIG.toString()), fc.bigInt({ min: -10n, max: 1n << 260n }).map(String), fc.constantFrom("1e18", "0x10", " 1", "", "01"), fc.string()),
@@ -179,7 +187,9 @@ describe("reliability: hostile input", () => {
         x402Version: 2 as unknown,
         scheme: "agenttab-voucher",
         network: deployment.network as string,
-        payTo: deployment.escrow as string,
+        payTo: provider.address as string,
+        extraEscrow: deployment.escrow as string | undefined,
+        provider: provider.address as string,
         account: agent.address as string,
         signer: agent.address as string,
         maxCumulative: BIG.toString(),
@@ -189,7 +199,9 @@ describe("reliability: hostile input", () => {
         ...pool.map((signature): [typeof valid] => [{ ...valid, signature }]),
         [{ ...valid, account: victim.address, signer: attacker.address, signature: forVictim }],
         [{ ...valid, network: "eip155:8453" }],
-        [{ ...valid, payTo: deployment.usdc }],
+        [{ ...valid, extraEscrow: deployment.reputation }],
+        [{ ...valid, payTo: deployment.usdc, extraEscrow: undefined }],
+        [{ ...valid, provider: otherProvider.address, signature: forOtherProvider }],
         [{ ...valid, maxCumulative: "1e18" }],
       ];
       const before = await ledgerTotals();
@@ -199,8 +211,16 @@ describe("reliability: hostile input", () => {
           const header = Buffer.from(
             JSON.stringify({
               x402Version: p.x402Version,
-              accepted: { scheme: p.scheme, network: p.network, amount: PRICE.toString(), asset: deployment.usdc, payTo: p.payTo, maxTimeoutSeconds: 60, extra: {} },
-              payload: { account: p.account, signer: p.signer, maxCumulative: p.maxCumulative, signature: p.signature },
+              accepted: {
+                scheme: p.scheme,
+                network: p.network,
+                amount: PRICE.toString(),
+                asset: deployment.usdc,
+                payTo: p.payTo,
+                maxTimeoutSeconds: 60,
+                extra: p.extraEscrow === undefined ? {} : { escrow: p.extraEscrow },
+              },
+              payload: { account: p.account, signer: p.signer, provider: p.provider, maxCumulative: p.maxCumulative, signature: p.signature },
             }),
           ).toString("base64");
           const res = await get("/v1/proxy/target/x", { "payment-signature": header });
@@ -209,15 +229,16 @@ describe("reliability: hostile input", () => {
           const body = res.json();
           expect(body.code).toMatch(/^[a-z][a-z0-9_]*$/);
           codes.set(body.code, (codes.get(body.code) ?? 0) + 1);
-          // A refusal never tells one account's totals to a payer who did not sign for it.
-          if (p.account.toLowerCase() === victim.address.toLowerCase()) expect(res.body).not.toContain(`"charged"`);
+          // A refusal never tells one account's totals to a payer who did not sign for it: at most
+          // (wrong_provider) the signer's own track on it, empty for a signer that may not spend there.
+          if (p.account.toLowerCase() === victim.address.toLowerCase()) expect(res.body).not.toMatch(/"(charged|spent)":"[1-9]/);
         }),
         { numRuns: RUNS * 2, examples },
       );
       expect(seen).toEqual([]);
       expect(await ledgerTotals()).toEqual(before);
       // The examples reached past the envelope checks into signature and ledger refusals.
-      expect([...codes.keys()]).toEqual(expect.arrayContaining(["invalid_signature", "wrong_network", "wrong_escrow", "invalid_amount"]));
+      expect([...codes.keys()]).toEqual(expect.arrayContaining(["invalid_signature", "wrong_network", "wrong_escrow", "wrong_provider", "invalid_amount"]));
     });
   });
 
@@ -235,13 +256,13 @@ describe("reliability: hostile input", () => {
     const before = await ledgerTotals();
     const hits = seen.length;
     const header = (signer: `0x${string}`, signature: Hex) =>
-      voucherPaymentHeader({ requirements: voucherRequirements({ deployment, amount: 0n }), account: wallet, signer, maxCumulative: BIG, signature });
-    const ownerSigned = await signVoucher(owner, { chainId: deployment.chainId, escrow: deployment.escrow, account: wallet, maxCumulative: BIG });
+      voucherPaymentHeader({ accepted: voucherRequirements({ deployment, amount: 0n, provider: provider.address }), account: wallet, signer, provider: provider.address, maxCumulative: BIG, signature });
+    const ownerSigned = await signVoucher(owner, { chainId: deployment.chainId, escrow: deployment.escrow, account: wallet, provider: provider.address, maxCumulative: BIG });
     const cases: [string, string, number, string][] = [
       ["the owner's signature, as the wallet", header(wallet, ownerSigned), 402, "invalid_signature"],
       ["a zero signature, as the wallet", header(wallet, `0x${"00".repeat(65)}`), 402, "invalid_signature"],
       ["junk the lying wallet would accept", header(wallet, `0x${"ab".repeat(65)}`), 402, "invalid_signature"],
-      ["the attacker's own signature on the wallet's account", header(attacker.address, await signVoucher(attacker, { chainId: deployment.chainId, escrow: deployment.escrow, account: wallet, maxCumulative: BIG })), 402, "delegate_not_authorized"],
+      ["the attacker's own signature on the wallet's account", header(attacker.address, await signVoucher(attacker, { chainId: deployment.chainId, escrow: deployment.escrow, account: wallet, provider: provider.address, maxCumulative: BIG })), 402, "delegate_not_authorized"],
     ];
     for (const [name, payment, status, code] of cases) {
       const res = await get("/v1/proxy/target/x", { "payment-signature": payment });

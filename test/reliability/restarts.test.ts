@@ -90,6 +90,7 @@ describe("reliability: restarts under load", () => {
   it("answers 503 while PostgreSQL is down, recovers by itself, and loses no charge or voucher", async () => {
     const traffic = startTraffic({
       deployment: stack.chain.deployment,
+      provider: provider.address,
       agents: dbAgents,
       price: PRICE,
       send: injectSend(stack.app, "/v1/proxy/echo/q"),
@@ -194,6 +195,7 @@ describe("reliability: restarts under load", () => {
     }
     const traffic = startTraffic({
       deployment: stack.chain.deployment,
+      provider: provider.address,
       agents: killAgents,
       price: PRICE,
       pauseMs: 20,

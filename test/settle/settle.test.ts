@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 
-import type { Address, LocalAccount } from "viem";
+import { getAddress, parseEventLogs } from "viem";
+import type { Address, Hex, LocalAccount } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { getAgentAccount, getDelegation } from "../../indexer/read/index.ts";
@@ -13,7 +14,7 @@ import type { CrashPoint, SettleReport } from "../../scripts/settle/run.ts";
 import type { SettleChain } from "../../scripts/settle/chain.ts";
 import { planEntries } from "../../scripts/settle/plan.ts";
 import { simulateEntries } from "../../scripts/settle/simulate.ts";
-import { agentTabEscrowAbi, serializeDeployment } from "../../sdk/src/index.ts";
+import { agentTabEscrowAbi, decodeClaimsLog, serializeDeployment, verifyVoucher } from "../../sdk/src/index.ts";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService, voucherHeader } from "../api/helpers/payments.ts";
@@ -27,9 +28,11 @@ const carolDelegate = testAccount("settle carol's delegate");
 const dave = testAccount("settle dave");
 const agents = [alice, bob, carol, dave];
 const providers = [testAccount("settle provider 1").address, testAccount("settle provider 2").address, testAccount("settle provider 3").address];
+// Prices whose 1% has a fraction: each provider's fee on its batch gross (rounded down once) is
+// above the sum of its charges' fees rounded down one by one.
 const services = [
-  { id: "weather", provider: providers[0] as Address, price: 25_000n },
-  { id: "search", provider: providers[1] as Address, price: 40_000n },
+  { id: "weather", provider: providers[0] as Address, price: 25_050n },
+  { id: "search", provider: providers[1] as Address, price: 40_030n },
   { id: "ocr", provider: providers[2] as Address, price: 10_001n },
 ];
 
@@ -41,15 +44,15 @@ describe("settle: the weekly batch on the real stack", () => {
   const gasUsed: bigint[] = [];
   const events: { event: string; fields?: Record<string, unknown> }[] = [];
 
-  const read = <F extends "accountOf" | "delegationOf" | "earningsOf" | "accruedFees">(functionName: F, args: readonly unknown[]) =>
+  const read = <F extends "accountOf" | "delegationOf" | "claimedOf" | "earningsOf" | "accruedFees" | "feeBps">(functionName: F, args: readonly unknown[]) =>
     stack.chain.publicClient.readContract({ address: stack.chain.deployment.escrow, abi: agentTabEscrowAbi, functionName, args } as never) as Promise<any>;
 
-  /** One paid call through the proxy, with a voucher for what this signer was charged plus the price. */
+  /** One paid call through the proxy, with a voucher for what this signer was charged on the service's provider's track plus the price. */
   const pay = async (signer: LocalAccount, serviceIndex: number, account: Address = signer.address) => {
     const service = services[serviceIndex]!;
-    const key = `${account}:${signer.address}`;
+    const key = `${account}:${signer.address}:${service.provider}`;
     const next = (spent.get(key) ?? 0n) + service.price;
-    const payment = await voucherHeader(stack.chain.deployment, { signer, account, maxCumulative: next });
+    const payment = await voucherHeader(stack.chain.deployment, { signer, account, provider: service.provider, maxCumulative: next });
     let res = await stack.app.inject({ method: "GET", url: `/v1/proxy/${service.id}/q`, headers: { "payment-signature": payment } });
     // Right after a settlement the proxy waits for the index to catch up (seconds on a loaded machine).
     for (const deadline = Date.now() + 30_000; res.statusCode === 503 && res.json().code === "index_stale" && Date.now() < deadline; ) {
@@ -78,19 +81,27 @@ describe("settle: the weekly batch on the real stack", () => {
     return report;
   };
 
-  /** Chain and ledger agree to the unit. `open` lists tracks expected to stay unsettled. */
+  /** Chain and ledger agree to the unit. `open` lists signers whose tracks are expected to stay unsettled. */
   const expectBalanced = async (open: { account: Address; signer: Address }[] = []) => {
     const isOpen = (account: string, signer: string) => open.some((o) => o.account.toLowerCase() === account && o.signer.toLowerCase() === signer);
-    const tracks = await stack.app.sql<{ account: Address; signer: Address; charged: string }[]>`SELECT account, signer, charged::text FROM spend_tracks`;
+    const tracks = await stack.app.sql<{ account: Address; signer: Address; provider: Address; charged: string }[]>`
+      SELECT account, signer, provider, charged::text FROM spend_tracks`;
     let claimedTotal = 0n;
     for (const t of tracks) {
-      const claimed: bigint =
-        t.account === t.signer ? (await read("accountOf", [t.account])).claimed : (await read("delegationOf", [t.account, t.signer])).claimed;
+      const track = `${t.account}/${t.signer}/${t.provider}`;
+      const claimed: bigint = await read("claimedOf", [t.account, t.signer, t.provider]);
       const [settled] = await stack.app.sql<{ sum: string }[]>`
-        SELECT coalesce(sum(amount), 0)::text AS sum FROM charges WHERE account = ${t.account} AND signer = ${t.signer} AND settlement_batch IS NOT NULL`;
-      expect(claimed, `claimed on ${t.account}/${t.signer}`).toBe(BigInt(settled!.sum));
-      if (!isOpen(t.account, t.signer)) expect(claimed, `claimed == charged on ${t.account}/${t.signer}`).toBe(BigInt(t.charged));
+        SELECT coalesce(sum(amount), 0)::text AS sum FROM charges
+        WHERE account = ${t.account} AND signer = ${t.signer} AND provider = ${t.provider} AND settlement_batch IS NOT NULL`;
+      expect(claimed, `claimed on ${track}`).toBe(BigInt(settled!.sum));
+      if (!isOpen(t.account, t.signer)) expect(claimed, `claimed == charged on ${track}`).toBe(BigInt(t.charged));
       claimedTotal += claimed;
+    }
+    // The account's claimed total is every track's, its own and its delegates'.
+    for (const a of agents) {
+      const [own] = await stack.app.sql<{ sum: string }[]>`
+        SELECT coalesce(sum(amount), 0)::text AS sum FROM charges WHERE account = ${a.address.toLowerCase()} AND settlement_batch IS NOT NULL`;
+      expect((await read("accountOf", [a.address])).claimed, `claimed from ${a.address}`).toBe(BigInt(own!.sum));
     }
     let debits = 0n;
     for (const a of agents) debits += DEPOSIT - (await read("accountOf", [a.address])).balance;
@@ -107,6 +118,13 @@ describe("settle: the weekly batch on the real stack", () => {
     const [feeRow] = await stack.app.sql<{ sum: string }[]>`SELECT coalesce(sum(fee), 0)::text AS sum FROM charges WHERE settlement_batch IS NOT NULL`;
     expect(fees).toBe(BigInt(feeRow!.sum));
     expect(debits).toBe(credits + fees);
+    // Batch by batch, provider by provider: the escrow's credit and fee are what the ledger says.
+    const batches = await stack.app.sql<{ batch_id: Hex; tx_hash: Hex }[]>`SELECT batch_id, tx_hash FROM settlement_batches WHERE status = 'marked' ORDER BY seq`;
+    for (const b of batches) {
+      const onChain = await providerFeesOf(b.tx_hash, b.batch_id);
+      const ledger = await ledgerFeesOf(b.batch_id);
+      expect(onChain, `batch ${b.batch_id}`).toEqual(ledger);
+    }
     // Every marked charge belongs to a batch the ledger marked, and nothing else is left unsettled.
     const [stray] = await stack.app.sql<{ n: number }[]>`
       SELECT count(*)::int AS n FROM charges c LEFT JOIN settlement_batches b ON b.batch_id = c.settlement_batch
@@ -114,6 +132,31 @@ describe("settle: the weekly batch on the real stack", () => {
     expect(stray!.n).toBe(0);
     const unsettled = await stack.app.sql<{ account: string; signer: string }[]>`SELECT DISTINCT account, signer FROM charges WHERE settlement_batch IS NULL`;
     for (const u of unsettled) expect(isOpen(u.account, u.signer), `unsettled ${u.account}/${u.signer}`).toBe(true);
+  };
+
+  /** Per provider of a mined batch, from its transaction: gross (its claims in BatchSettled), fee and credit (ProviderCredited). */
+  const providerFeesOf = async (txHash: Hex, batchId: Hex) => {
+    const receipt = await stack.chain.publicClient.getTransactionReceipt({ hash: txHash });
+    const [settled] = parseEventLogs({ abi: agentTabEscrowAbi, eventName: "BatchSettled", logs: receipt.logs }).filter((l) => l.args.batchId === batchId);
+    const out: Record<string, { gross: bigint; fee: bigint; credited: bigint }> = {};
+    for (const claim of decodeClaimsLog(settled!.args.claims)) {
+      const line = (out[claim.provider.toLowerCase()] ??= { gross: 0n, fee: 0n, credited: 0n });
+      line.gross += claim.amount;
+    }
+    for (const credit of parseEventLogs({ abi: agentTabEscrowAbi, eventName: "ProviderCredited", logs: receipt.logs })) {
+      if (credit.args.batchId !== batchId || credit.args.amount === 0n) continue;
+      const line = out[credit.args.provider.toLowerCase()]!;
+      line.credited = credit.args.amount;
+      line.fee = line.gross - credit.args.amount;
+    }
+    return out;
+  };
+
+  /** Per provider of a marked batch, from the ledger: Σ amount, Σ fee and Σ (amount − fee) of its charges. */
+  const ledgerFeesOf = async (batchId: Hex) => {
+    const rows = await stack.app.sql<{ provider: string; gross: string; fee: string }[]>`
+      SELECT provider, sum(amount)::text AS gross, sum(fee)::text AS fee FROM charges WHERE settlement_batch = ${batchId} GROUP BY provider`;
+    return Object.fromEntries(rows.map((r) => [r.provider, { gross: BigInt(r.gross), fee: BigInt(r.fee), credited: BigInt(r.gross) - BigInt(r.fee) }]));
   };
 
   beforeAll(async () => {
@@ -142,7 +185,11 @@ describe("settle: the weekly batch on the real stack", () => {
   it("settles many paid calls of several agents and providers in one batch, balanced to the unit", async () => {
     await round(3);
     // A failed call is not charged, and is reported to the chain as the provider's failure.
-    const payment = await voucherHeader(stack.chain.deployment, { signer: dave, maxCumulative: spent.get(`${dave.address}:${dave.address}`)! + 25_000n });
+    const payment = await voucherHeader(stack.chain.deployment, {
+      signer: dave,
+      provider: services[0]!.provider,
+      maxCumulative: spent.get(`${dave.address}:${dave.address}:${services[0]!.provider}`)! + services[0]!.price,
+    });
     expect((await stack.app.inject({ method: "GET", url: "/v1/proxy/weather/fail", headers: { "payment-signature": payment } })).statusCode).toBe(502);
 
     const dry = await settle({ sql: stack.app.sql, chain, dryRun: true });
@@ -155,7 +202,8 @@ describe("settle: the weekly batch on the real stack", () => {
     expect(report.status).toBe("settled");
     expect(report.batches).toHaveLength(1);
     const batch = report.batches[0]!;
-    expect(batch).toMatchObject({ agents: 4, claims: 5, recovered: false });
+    // One claim per track: 5 signers, each on 3 providers.
+    expect(batch).toMatchObject({ agents: 4, claims: 15, recovered: false });
     expect(batch.payouts.map((p) => p.callsServed)).toEqual([15, 15, 15]);
     expect(batch.payouts.find((p) => p.provider === services[0]!.provider)?.callsFailed).toBe(1);
     await expectBalanced();
@@ -163,6 +211,59 @@ describe("settle: the weekly batch on the real stack", () => {
     const again = await run();
     expect(again.status).toBe("nothing");
     expect(again.batches).toEqual([]);
+  });
+
+  it("credits each provider exactly what its vouchers' charges came to less its own fee, the ledger's fees adding up to it to the unit", async () => {
+    // Two calls of 25 050 at 1%: 250.5 each. The escrow takes floor(50 100 · 1%) = 501 from the
+    // provider, one unit more than the charges' fees rounded down one by one.
+    await pay(alice, 0);
+    await pay(alice, 0);
+    await pay(carolDelegate, 0, carol.address);
+    await pay(carolDelegate, 1, carol.address);
+    await pay(bob, 1);
+    await pay(bob, 2);
+    await pay(bob, 2);
+    const feeBps = BigInt(await read("feeBps", []));
+    const earnedBefore = await Promise.all(providers.map((p) => read("earningsOf", [p]) as Promise<bigint>));
+    const report = keep(await run());
+    expect(report.status).toBe("settled");
+    expect(report.batches).toHaveLength(1);
+    const batch = report.batches[0]!;
+    // One claim per (account, signer, provider) track.
+    expect(batch).toMatchObject({ agents: 3, claims: 5 });
+
+    const charges = await stack.app.sql<{ request_id: string; account: Address; signer: Address; provider: Address; amount: string; fee: string }[]>`
+      SELECT request_id::text, account, signer, provider, amount::text, fee::text FROM charges WHERE settlement_batch = ${batch.batchId} ORDER BY request_id`;
+    expect(charges).toHaveLength(7);
+    let roundedUp = 0;
+    for (const [i, provider] of providers.entries()) {
+      const own = charges.filter((c) => c.provider === provider.toLowerCase());
+      const gross = own.reduce((sum, c) => sum + BigInt(c.amount), 0n);
+      const fee = (gross * feeBps) / 10_000n;
+      // What the escrow credited is what the provider's charges came to, less its fee.
+      expect((await read("earningsOf", [provider])) - earnedBefore[i]!, `credited to ${provider}`).toBe(gross - fee);
+      expect(batch.payouts.find((p) => p.provider === provider)).toMatchObject({ gross, fee, amount: gross - fee, callsServed: own.length });
+      // The charges' fees add up to that fee exactly: each is its floor, or one more, the extra
+      // units on the first charges by request id.
+      expect(own.reduce((sum, c) => sum + BigInt(c.fee), 0n), `fees of ${provider}'s charges`).toBe(fee);
+      const floors = own.map((c) => (BigInt(c.amount) * feeBps) / 10_000n);
+      const extra = Number(fee - floors.reduce((sum, f) => sum + f, 0n));
+      expect(own.map((c) => BigInt(c.fee))).toEqual(floors.map((f, k) => f + (k < extra ? 1n : 0n)));
+      roundedUp += extra;
+      // Every charge paid the provider its track's voucher names.
+      for (const c of own) {
+        const [track] = await stack.app.sql<{ voucher_max: string; voucher_signature: Hex }[]>`
+          SELECT voucher_max::text, voucher_signature FROM spend_tracks WHERE account = ${c.account} AND signer = ${c.signer} AND provider = ${c.provider}`;
+        const voucher = { chainId: chain.chainId, escrow: chain.escrow, account: getAddress(c.account), signer: getAddress(c.signer), maxCumulative: BigInt(track!.voucher_max) };
+        expect(await verifyVoucher({ ...voucher, provider, signature: track!.voucher_signature })).toBe(true);
+        const other = providers.find((p) => p !== provider)!;
+        expect(await verifyVoucher({ ...voucher, provider: other, signature: track!.voucher_signature })).toBe(false);
+      }
+    }
+    // The prices make the per-provider rounding matter: the ledger's floors alone would fall short.
+    expect(roundedUp).toBeGreaterThan(0);
+    expect(await providerFeesOf(batch.txHash!, batch.batchId)).toEqual(await ledgerFeesOf(batch.batchId));
+    await expectBalanced();
   });
 
   it("splits into several batches under a gas limit", async () => {
@@ -200,9 +301,11 @@ describe("settle: the weekly batch on the real stack", () => {
 
     await round(1);
     await expect(run({ crashAt: "afterRecord" })).rejects.toBeInstanceOf(SimulatedCrash);
-    // A recorded batch the chain refuses now (here: its fee no longer balances).
+    // A recorded batch the chain refuses now (here: its provider reports are no longer ascending).
     const [open] = await stack.app.sql<{ batch_id: string }[]>`
-      UPDATE settlement_batches SET plan = jsonb_set(plan, '{fee}', '"1"') WHERE status = 'planned' RETURNING batch_id`;
+      UPDATE settlement_batches
+      SET plan = jsonb_set(plan, '{payouts}', (SELECT jsonb_agg(p ORDER BY i DESC) FROM jsonb_array_elements(plan->'payouts') WITH ORDINALITY AS r(p, i)))
+      WHERE status = 'planned' RETURNING batch_id`;
     events.length = 0;
     const replanned = keep(await run());
     expect(replanned.status).toBe("settled");
@@ -230,7 +333,9 @@ describe("settle: the weekly batch on the real stack", () => {
     const refused = await stack.app.inject({
       method: "GET",
       url: "/v1/proxy/weather/q",
-      headers: { "payment-signature": await voucherHeader(stack.chain.deployment, { signer: carolDelegate, account: carol.address, maxCumulative: 10n ** 9n }) },
+      headers: {
+        "payment-signature": await voucherHeader(stack.chain.deployment, { signer: carolDelegate, account: carol.address, provider: services[0]!.provider, maxCumulative: 10n ** 9n }),
+      },
     });
     expect(refused.json()).toMatchObject({ code: "delegate_not_authorized" });
 

@@ -39,14 +39,15 @@ contract TypedDataParityTest is TestBase {
     /// @dev Hardhat's account #2: the receipt's payer, who signs the relayed feedback.
     address internal constant PAYER = 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC;
 
-    // test/vectors/voucher.json
+    // test/vectors/voucher.json: PAYER's account, signed by SIGNER as its delegate, paying VOUCHER_PROVIDER
+    address internal constant VOUCHER_PROVIDER = 0x90F79bf6EB2c4f870365E785982E1f101E93b906;
     uint256 internal constant VOUCHER_MAX = 1234567;
-    bytes32 internal constant VOUCHER_TYPEHASH = 0xb8a2cbd1f0bd51c3a071b86ece3a67384326d0d0e72a9485c72a128e6c0e26c0;
+    bytes32 internal constant VOUCHER_TYPEHASH = 0x23e019eb59004957d117f63ddaabc9ae1ced820f4f8c592de11f6e115039b004;
     bytes32 internal constant VOUCHER_DOMAIN = 0xae3713a7d4c894ec424f43985abffc2ea1d382ea32ca53cef716cc634dbedbf8;
-    bytes32 internal constant VOUCHER_STRUCT = 0x28579aba12b01a30a3da58f75b5a52e3dab8504b0b44c157abb7b4360d21c024;
-    bytes32 internal constant VOUCHER_DIGEST = 0x2113533858d1aefee150384ac25369bd1adde76e249e8a8d5fd5cab8af3498a4;
+    bytes32 internal constant VOUCHER_STRUCT = 0x04f128348c8a5b1d0397b9288828856ac78d00b1f46a17838e9dcda396a1c305;
+    bytes32 internal constant VOUCHER_DIGEST = 0x8c7b032cc09535fe0e764ee8b89d304588a830e6fa49ad9604281fe85da7d02d;
     bytes internal constant VOUCHER_SIG =
-        hex"86214b2e9994fad57eb7c2f4f819f657413205fa32d92464b5780c1be4cc144b24c982ad873aaab987fbed5473078e5b3ff8dd6933455629753b9c38afac9edd1c";
+        hex"c020ea5af44bb08f1864ed1cbf8889fb8486989566f552fca33723632db849a30868525b134bcd973579834acf004a7e281898dccf75d7121843c6b1642aed471b";
 
     // test/vectors/transferWithAuthorization.json
     uint256 internal constant AUTH_VALUE = 1_000_000;
@@ -128,25 +129,36 @@ contract TypedDataParityTest is TestBase {
 
     function test_parity_voucherHashesMatchViem() public view {
         assertEq(VoucherHash.VOUCHER_TYPEHASH, VOUCHER_TYPEHASH, "type hash");
-        assertEq(VoucherHash.hashVoucher(SIGNER, VOUCHER_MAX), VOUCHER_STRUCT, "struct hash");
+        assertEq(VoucherHash.hashVoucher(PAYER, SIGNER, VOUCHER_PROVIDER, VOUCHER_MAX), VOUCHER_STRUCT, "struct hash");
         assertEq(VoucherHash.toTypedDataHash(VOUCHER_DOMAIN, VOUCHER_STRUCT), VOUCHER_DIGEST, "digest from parts");
-        assertEq(escrow.voucherDigest(SIGNER, VOUCHER_MAX), VOUCHER_DIGEST, "escrow digest");
+        assertEq(escrow.voucherDigest(PAYER, SIGNER, VOUCHER_PROVIDER, VOUCHER_MAX), VOUCHER_DIGEST, "escrow digest");
     }
 
-    function test_parity_escrowSettlesTheViemSignedVoucher() public {
-        usdc.mint(SIGNER, 2e6);
-        vm.startPrank(SIGNER);
+    function test_parity_voucherHashDependsOnEveryField() public pure {
+        // A swap of two addresses (or a provider other than the one signed) is another voucher.
+        assertTrue(VoucherHash.hashVoucher(SIGNER, PAYER, VOUCHER_PROVIDER, VOUCHER_MAX) != VOUCHER_STRUCT, "account/signer");
+        assertTrue(VoucherHash.hashVoucher(PAYER, VOUCHER_PROVIDER, SIGNER, VOUCHER_MAX) != VOUCHER_STRUCT, "signer/provider");
+        assertTrue(VoucherHash.hashVoucher(PAYER, SIGNER, address(0xF001), VOUCHER_MAX) != VOUCHER_STRUCT, "provider");
+    }
+
+    function test_parity_escrowSettlesTheViemSignedVoucherToItsProvider() public {
+        usdc.mint(PAYER, 2e6);
+        vm.startPrank(PAYER);
         usdc.approve(address(escrow), 2e6);
         escrow.deposit(2e6);
+        escrow.authorizeDelegate(SIGNER, uint96(VOUCHER_MAX), uint40(4102444800));
         vm.stopPrank();
-        bytes memory claim =
-            abi.encodePacked(uint8(0), SIGNER, uint128(VOUCHER_MAX), uint128(VOUCHER_MAX), uint16(65), VOUCHER_SIG);
-        IAgentTabEscrow.Payout[] memory p = new IAgentTabEscrow.Payout[](1);
-        uint256 fee = VOUCHER_MAX * 100 / 10_000;
-        p[0] = IAgentTabEscrow.Payout(address(0xF001), uint128(VOUCHER_MAX - fee), 1, 0);
+        bytes memory claim = abi.encodePacked(
+            uint8(1), PAYER, SIGNER, uint16(0), uint128(VOUCHER_MAX), uint128(VOUCHER_MAX), uint16(65), VOUCHER_SIG
+        );
+        IAgentTabEscrow.ProviderReport[] memory providers = new IAgentTabEscrow.ProviderReport[](1);
+        providers[0] = IAgentTabEscrow.ProviderReport(VOUCHER_PROVIDER, 1, 0);
         vm.prank(settler);
-        assertTrue(escrow.settle("parity", claim, p, fee), "settled");
-        assertEq(escrow.accountOf(SIGNER).claimed, VOUCHER_MAX, "claimed by the viem voucher");
+        assertTrue(escrow.settle("parity", claim, providers), "settled");
+        uint256 fee = VOUCHER_MAX * escrow.feeBps() / 10_000;
+        assertEq(escrow.accountOf(PAYER).claimed, VOUCHER_MAX, "claimed by the viem voucher");
+        assertEq(escrow.claimedOf(PAYER, SIGNER, VOUCHER_PROVIDER), VOUCHER_MAX, "the track's claimed total");
+        assertEq(escrow.earningsOf(VOUCHER_PROVIDER), VOUCHER_MAX - fee, "the provider the voucher names is paid");
     }
 
     function test_parity_authorizationHashesMatchViem() public view {

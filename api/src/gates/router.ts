@@ -14,7 +14,7 @@ export type QualityGate = {
 };
 
 /** What routing needs to know about a service. */
-type RoutableService = { id: string; maxPrice: bigint };
+type RoutableService = { id: string; provider: string; maxPrice: bigint };
 
 /** Where a call goes, and why. */
 export type Route<service> = {
@@ -39,7 +39,10 @@ const RELIABILITY_CACHE_MS = 200;
  * per `probeIntervalMs` across all instances), in which case it goes to the primary, whose window
  * then records the outcome: once enough probes succeed, the primary is restored. The backup only
  * serves when its maximum price is within both the primary's and the caller's `X-Payment-Max-Amount`,
- * so the caller's voucher and limit, made for the primary, still cover it.
+ * so the caller's limit, made for the primary, still covers it. A voucher pays one provider: the
+ * probe slot is only taken by a call whose voucher pays the primary's provider (`payee`), since
+ * any other would be refused before reaching the primary and waste the slot; the others go to the
+ * backup (and are refused there unless their voucher pays the backup's provider).
  *
  * @example
  * const gates = gateRouter(app);
@@ -91,6 +94,7 @@ export function gateRouter(app: FastifyInstance) {
       account,
       service,
       cap,
+      payee,
       load,
     }: {
       /** The escrow account the call draws on (lowercase or checksummed). */
@@ -98,11 +102,14 @@ export function gateRouter(app: FastifyInstance) {
       service: service;
       /** The caller's X-Payment-Max-Amount, if sent. */
       cap: bigint | undefined;
+      /** The provider the caller's voucher pays, when known. */
+      payee?: string | undefined;
       load: (serviceId: string) => Promise<service>;
     }): Promise<Route<service>> {
       const gate = await gateOf(account.toLowerCase(), service.id);
       if (!gate || !(await degraded(gate))) return { service, via: "primary" };
-      if (await claimProbe(gate)) return { service, via: "probe" };
+      const canPayPrimary = payee === undefined || payee.toLowerCase() === service.provider.toLowerCase();
+      if (canPayPrimary && (await claimProbe(gate))) return { service, via: "probe" };
       const backup = await load(gate.backup).catch(() => undefined);
       const limit = cap !== undefined && cap < service.maxPrice ? cap : service.maxPrice;
       if (!backup || backup.maxPrice > limit) return { service, via: "primary" };

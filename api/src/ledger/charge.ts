@@ -6,7 +6,6 @@ import type { Reservation } from "./reserve.ts";
 export type ChargeDetails = {
   amount: bigint;
   fee: bigint;
-  provider: string;
   method: string;
   path: string;
   upstreamStatus: number;
@@ -16,18 +15,20 @@ export type ChargeDetails = {
 };
 
 /**
- * Turns a reservation into a charge in one round trip (`charge_call`, migrations/003): the actual
- * amount (≤ the reserved maximum) joins the signer's and the account's charged totals, the hold is
- * released, and the charge row (with every field its receipt signs) and the call's outcome are
- * written, in one transaction that commits before the response is sent.
+ * Turns a reservation into a charge in one round trip (`charge_call`, migrations/012): the actual
+ * amount (≤ the reserved maximum) joins its spend track's and the account's charged totals, the
+ * hold is released, and the charge row (paying the track's provider, with every field its receipt
+ * signs) and the call's outcome are written, in one transaction that commits before the response
+ * is sent.
  *
- * @returns the signer's new cumulative charged total, which the receipt carries.
+ * @returns the (account, signer, provider) track's new cumulative charged total, which the
+ * receipt carries.
  */
 export async function charge(sql: Sql, reservation: Reservation, details: ChargeDetails): Promise<{ cumulative: bigint }> {
   if (details.amount > reservation.maxAmount) throw new Error(`charge ${details.amount} above its reservation ${reservation.maxAmount}`);
   const [row] = await sql<{ cumulative: string }[]>`
     SELECT cumulative FROM charge_call(${reservation.requestId}, ${reservation.account}, ${details.amount.toString()},
-      ${details.fee.toString()}, ${details.provider.toLowerCase()}, ${details.method}, ${details.path},
+      ${details.fee.toString()}, ${details.method}, ${details.path},
       ${details.upstreamStatus}, ${details.latencyMs}, ${details.issuedAt.toString()})`;
   if (!row) throw new Error("charge_call returned nothing");
   return { cumulative: BigInt(row.cumulative) };

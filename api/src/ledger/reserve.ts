@@ -3,11 +3,13 @@ import type { Address, Hex } from "viem";
 
 import { ApiError } from "../errors.ts";
 
-/** A call's hold on an agent's balance and on its signer's voucher, until charged or released. */
+/** A call's hold on an agent's balance and on one spend track's voucher, until charged or released. */
 export type Reservation = {
   requestId: string;
   account: string;
   signer: string;
+  /** The provider the track's vouchers pay: the serving service's (lowercase). */
+  provider: string;
   serviceId: string;
   maxAmount: bigint;
   /** Calls left in the (agent, service) rate-limit window. */
@@ -18,6 +20,8 @@ type ReserveParameters = {
   requestId: string;
   account: Address;
   signer: Address;
+  /** The serving service's provider: the voucher names it, and its track is the one reserved on. */
+  provider: Address;
   serviceId: string;
   maxAmount: bigint;
   voucherMax: bigint;
@@ -37,14 +41,17 @@ type ReserveRow = {
   available: string | null;
   cap: string | null;
   expires_at: string | null;
+  spent: string | null;
 };
 
 /**
- * Counts the call against the rate limit and reserves its maximum price, in one round trip to
- * `reserve_call` (migrations/003), atomically with every check that keeps the escrow whole:
+ * Counts the call against the rate limit and reserves its maximum price on the (account, signer,
+ * provider) spend track, in one round trip to `reserve_call` (migrations/012), atomically with
+ * every check that keeps the escrow whole:
  *
  *   available = indexed balance − pending withdrawal − (charged − claimed on-chain) − reserved
- *   voucher   ≥ the signer's charged + reserved + this maximum (and, for a delegate, within its cap)
+ *   voucher   ≥ the track's charged + reserved + this maximum
+ *   a delegate: Σ over its tracks on the account (charged + reserved) + this maximum ≤ its cap
  *
  * The account's ledger row is locked while this runs, so concurrent calls by one agent (or by the
  * members spending one owner's deposit) serialize and can never overdraw. The voucher is stored
@@ -57,9 +64,10 @@ type ReserveRow = {
 export async function reserve(sql: Sql, p: ReserveParameters): Promise<Reservation> {
   const account = p.account.toLowerCase();
   const signer = p.signer.toLowerCase();
+  const provider = p.provider.toLowerCase();
   const rateLimit = p.rateLimit ?? { max: 2 ** 31 - 1, windowMs: 60_000 };
   const [row] = await sql<ReserveRow[]>`
-    SELECT * FROM reserve_call(${p.requestId}, ${account}, ${signer}, ${p.serviceId}, ${p.maxAmount.toString()},
+    SELECT * FROM reserve_call(${p.requestId}, ${account}, ${signer}, ${provider}, ${p.serviceId}, ${p.maxAmount.toString()},
       ${p.voucherMax.toString()}, ${p.signature}, ${p.viewsSchema}, ${p.ttlMs}, ${rateLimit.max}, ${rateLimit.windowMs})`;
   if (!row) throw new Error("reserve_call returned nothing");
   const headers = { "x-acf-rate-limit-remaining": String(row.rate_remaining) };
@@ -67,7 +75,7 @@ export async function reserve(sql: Sql, p: ReserveParameters): Promise<Reservati
     new ApiError({ status: 402, code, message, reason, details, headers });
   switch (row.outcome) {
     case "reserved":
-      return { requestId: p.requestId, account, signer, serviceId: p.serviceId, maxAmount: p.maxAmount, rateRemaining: row.rate_remaining };
+      return { requestId: p.requestId, account, signer, provider, serviceId: p.serviceId, maxAmount: p.maxAmount, rateRemaining: row.rate_remaining };
     case "rate_limited":
       throw new ApiError({
         status: 429,
@@ -80,11 +88,15 @@ export async function reserve(sql: Sql, p: ReserveParameters): Promise<Reservati
     case "delegate_expired":
       throw refused("delegate_expired", `The delegation of ${p.signer} expires at ${row.expires_at}`, { expiresAt: row.expires_at }, "invalid_payload");
     case "delegate_cap_exceeded":
-      throw refused("delegate_cap_exceeded", `This call would take ${p.signer} past its cap of ${row.cap}`, { cap: row.cap, charged: row.charged });
+      throw refused(
+        "delegate_cap_exceeded",
+        `This call would take ${p.signer} past its cap of ${row.cap}: it has spent or holds ${row.spent} over all providers, and this call may cost up to ${p.maxAmount}`,
+        { cap: row.cap, spent: row.spent, charged: row.charged },
+      );
     case "voucher_too_low":
       throw refused(
         "voucher_too_low",
-        `The voucher covers ${p.voucherMax}; this call needs a cumulative of at least ${row.required} (charged and in flight ${row.charged}, plus up to ${p.maxAmount})`,
+        `The voucher covers ${p.voucherMax}; this call needs a cumulative of at least ${row.required} (charged and in flight on this provider's track ${row.charged}, plus up to ${p.maxAmount})`,
         { charged: row.charged, required: row.required },
         "invalid_payload",
       );

@@ -158,7 +158,7 @@ export function exactPayments(app: FastifyInstance, relayer: Relayer) {
             url: resourceUrl,
             description: service.name,
             error: error.code,
-            requirements: [voucherRequirements({ deployment, amount: service.maxPrice }), ...offers(service)],
+            requirements: [voucherRequirements({ deployment, amount: service.maxPrice, provider: service.provider }), ...offers(service)],
           }),
         );
       }

@@ -17,27 +17,38 @@ const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 
 describe("native voucher verification agrees with viem", () => {
   const digestOf = voucherDigester({ chainId: 31337, escrow });
+  const provider = privateKeyToAccount(keccak256(toHex("payments unit test provider"))).address;
+  const delegate = privateKeyToAccount(keccak256(toHex("payments unit test delegate"))).address;
 
-  it("computes the same digest as hashTypedData with the SDK's types", () => {
+  it("computes the same digest as hashTypedData with the SDK's types, over all four fields", () => {
     for (const max of [0n, 1n, 25_000n, (1n << 128n) - 1n]) {
-      const expected = hashTypedData({ domain: voucherDomain({ chainId: 31337, escrow }), types: voucherTypes, primaryType: "Voucher", message: { account: account.address, maxCumulative: max } });
-      expect(digestOf(account.address, max)).toBe(expected);
+      for (const signer of [account.address, delegate]) {
+        const message = { account: account.address, signer, provider, maxCumulative: max };
+        const expected = hashTypedData({ domain: voucherDomain({ chainId: 31337, escrow }), types: voucherTypes, primaryType: "Voucher", message });
+        expect(digestOf(message)).toBe(expected);
+      }
     }
+    // Each field is signed: changing any one changes the digest.
+    const base = { account: account.address, signer: account.address, provider, maxCumulative: 5n };
+    const digests = new Set([base, { ...base, signer: delegate }, { ...base, provider: delegate }, { ...base, account: delegate }, { ...base, maxCumulative: 6n }].map(digestOf));
+    expect(digests.size).toBe(5);
   });
 
   it("recovers the signer of an SDK-signed voucher, and nobody for a tampered one", async () => {
-    const signature = await signVoucher(account, { chainId: 31337, escrow, account: account.address, maxCumulative: 5_000n });
-    expect(recoverSigner(digestOf(account.address, 5_000n), signature)).toBe(account.address.toLowerCase());
-    expect(recoverSigner(digestOf(account.address, 5_001n), signature)).not.toBe(account.address.toLowerCase());
+    const voucher = { account: account.address, signer: account.address, provider, maxCumulative: 5_000n };
+    const signature = await signVoucher(account, { chainId: 31337, escrow, account: account.address, provider, maxCumulative: 5_000n });
+    expect(recoverSigner(digestOf(voucher), signature)).toBe(account.address.toLowerCase());
+    expect(recoverSigner(digestOf({ ...voucher, maxCumulative: 5_001n }), signature)).not.toBe(account.address.toLowerCase());
+    expect(recoverSigner(digestOf({ ...voucher, provider: delegate }), signature)).not.toBe(account.address.toLowerCase());
   });
 
   it("refuses the malleable high-s twin, wrong v and wrong lengths", async () => {
-    const signature = await signVoucher(account, { chainId: 31337, escrow, account: account.address, maxCumulative: 7n });
+    const signature = await signVoucher(account, { chainId: 31337, escrow, account: account.address, provider, maxCumulative: 7n });
     const r = signature.slice(2, 66);
     const s = BigInt(`0x${signature.slice(66, 130)}`);
     const v = Number.parseInt(signature.slice(130), 16);
     const twin = `0x${r}${(N - s).toString(16).padStart(64, "0")}${(v === 27 ? 28 : 27).toString(16)}` as const;
-    const digest = digestOf(account.address, 7n);
+    const digest = digestOf({ account: account.address, signer: account.address, provider, maxCumulative: 7n });
     expect(recoverSigner(digest, twin)).toBeUndefined();
     expect(recoverSigner(digest, `${signature.slice(0, 130)}1d` as `0x${string}`)).toBeUndefined();
     expect(recoverSigner(digest, signature.slice(0, 130) as `0x${string}`)).toBeUndefined();

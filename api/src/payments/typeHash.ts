@@ -6,7 +6,7 @@ import type { Hex } from "viem";
  * definition so that the hot path never carries a second copy of a type string.
  *
  * @example
- * typeHashOf(voucherTypes.Voucher, "Voucher"); // keccak256("Voucher(address account,uint256 maxCumulative)")
+ * typeHashOf(voucherTypes.Voucher, "Voucher"); // keccak256("Voucher(address account,address signer,address provider,uint256 maxCumulative)")
  */
 export function typeHashOf(fields: readonly { name: string; type: string }[], primaryType: string): Hex {
   return keccak256(stringToHex(`${primaryType}(${fields.map((f) => `${f.type} ${f.name}`).join(",")})`));

@@ -6,19 +6,31 @@ import { voucherDomain, voucherTypes } from "@agenttab/sdk";
 import { typeHashOf } from "./typeHash.ts";
 
 const VOUCHER_TYPEHASH = typeHashOf(voucherTypes.Voucher, "Voucher");
+const VOUCHER_FIELDS: readonly { name: string; type: string }[] = voucherTypes.Voucher;
+
+/** What a voucher says: `signer` lets the platform claim up to `maxCumulative` from `account`'s (signer, provider) track, for `provider`. */
+export type VoucherMessage = { account: Address; signer: Address; provider: Address; maxCumulative: bigint };
 
 /**
  * Builds the voucher digest function for one escrow: the domain separator is computed once, so
- * each call costs two keccaks over a few words instead of a full typed-data hash. Tests check it
- * against viem's `hashTypedData` with the SDK's types.
+ * each call costs two keccaks over a few words instead of a full typed-data hash. The fields are
+ * encoded in the order of the SDK's type definition (atomic `address` and `uint256` fields only);
+ * tests check the digest against viem's `hashTypedData` with the SDK's types.
  *
  * @example
- * const digest = voucherDigester({ chainId, escrow })(account, maxCumulative);
+ * const digest = voucherDigester({ chainId, escrow })({ account, signer, provider, maxCumulative });
  */
 export function voucherDigester({ chainId, escrow }: { chainId: number; escrow: Address }) {
   const separator = domainSeparator({ domain: voucherDomain({ chainId, escrow }) });
-  return (account: Address, maxCumulative: bigint): Hex => {
-    const structHash = keccak256(concatHex([VOUCHER_TYPEHASH, padHex(account, { size: 32 }), numberToHex(maxCumulative, { size: 32 })]));
+  return (voucher: VoucherMessage): Hex => {
+    const values = voucher as Record<string, Address | bigint>;
+    const words = VOUCHER_FIELDS.map(({ name, type }) => {
+      const value = values[name];
+      if (type === "address" && typeof value === "string") return padHex(value, { size: 32 });
+      if (type === "uint256" && typeof value === "bigint") return numberToHex(value, { size: 32 });
+      throw new Error(`voucher field ${name} (${type}) is missing or of the wrong kind`);
+    });
+    const structHash = keccak256(concatHex([VOUCHER_TYPEHASH, ...words]));
     return keccak256(concatHex(["0x1901", separator, structHash]));
   };
 }

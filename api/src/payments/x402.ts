@@ -17,30 +17,41 @@ export { VOUCHER_SCHEME };
 const MAX_UINT128 = (1n << 128n) - 1n;
 const MAX_HEADER_LENGTH = 4_096;
 
-/** What a paid call offers in `accepts[]`. */
+/**
+ * What a paid call offers in `accepts[]`: a voucher paying `provider` (`payTo`), drawn on the
+ * escrow named in `extra`.
+ *
+ * @example
+ * voucherRequirements({ deployment, amount: service.maxPrice, provider: service.provider, charged: 75_000n });
+ */
 export function voucherRequirements({
   deployment,
   amount,
+  provider,
   charged,
 }: {
   deployment: Deployment;
   /** The most this call can cost. */
   amount: bigint;
-  /** The signer's charged total plus calls in flight, when the payer is known. */
+  /** The provider of the service that will serve the call: the payee the voucher must name. */
+  provider: Address;
+  /** The signer's charged total plus calls in flight on `provider`'s track, when the payer is known. */
   charged?: bigint | undefined;
 }): PaymentRequirements {
   const domain = voucherDomain({ chainId: deployment.chainId, escrow: deployment.escrow });
+  const payee = getAddress(provider);
   return {
     scheme: VOUCHER_SCHEME,
     network: deployment.network,
     asset: deployment.usdc,
     amount: amount.toString(),
-    payTo: deployment.escrow,
+    payTo: payee,
     maxTimeoutSeconds: 60,
     extra: {
       escrow: deployment.escrow,
       eip712: { ...domain, chainId: deployment.chainId },
       primaryType: "Voucher",
+      provider: payee,
       ...(charged === undefined ? {} : { charged: charged.toString() }),
     },
   };
@@ -72,6 +83,8 @@ export function paymentRequiredHeader({
 export type VoucherPayment = {
   account: Address;
   signer: Address;
+  /** The provider the voucher pays (not yet compared with the serving service's). */
+  provider: Address;
   maxCumulative: bigint;
   signature: Hex;
 };
@@ -81,7 +94,8 @@ const invalid = (code: string, message: string) =>
 
 /**
  * Decodes a PAYMENT-SIGNATURE header into a voucher payment, refusing anything malformed or meant
- * for another scheme, network or escrow with a 400 and a stable code.
+ * for another scheme, network or escrow with a 400 and a stable code. Whether the provider it pays
+ * is the one serving the call is for the caller to decide (after routing).
  *
  * @example
  * const payment = decodeVoucherPayment(request.headers["payment-signature"], deployment);
@@ -104,14 +118,19 @@ export function decodeVoucherPayment(header: string, deployment: Deployment): Vo
   if (accepted.network !== deployment.network) {
     throw new ApiError({ status: 400, code: "wrong_network", message: `This proxy takes payments on ${deployment.network}, not ${String(accepted.network)}`, reason: "invalid_network" });
   }
-  if (typeof accepted.payTo !== "string" || accepted.payTo.toLowerCase() !== deployment.escrow.toLowerCase()) {
+  // The escrow is `extra.escrow`; `payTo` is the provider paid. A client of the older shape, with
+  // no `extra.escrow`, named the escrow in `payTo`.
+  const extra = accepted.extra as Record<string, unknown> | undefined;
+  const escrow = typeof extra === "object" && extra !== null && extra.escrow !== undefined ? extra.escrow : accepted.payTo;
+  if (typeof escrow !== "string" || escrow.toLowerCase() !== deployment.escrow.toLowerCase()) {
     throw invalid("wrong_escrow", `Vouchers must be for the escrow ${deployment.escrow}`);
   }
   const payload = decoded.payload as Record<string, unknown> | undefined;
   if (typeof payload !== "object" || payload === null) throw invalid("invalid_payment_header", "`payload` is missing");
-  const { account, signer, maxCumulative, signature } = payload;
+  const { account, signer, provider, maxCumulative, signature } = payload;
   if (typeof account !== "string" || !isAddress(account, { strict: false })) throw invalid("invalid_voucher", "`payload.account` is not an address");
   if (typeof signer !== "string" || !isAddress(signer, { strict: false })) throw invalid("invalid_voucher", "`payload.signer` is not an address");
+  if (typeof provider !== "string" || !isAddress(provider, { strict: false })) throw invalid("invalid_voucher", "`payload.provider` is not an address");
   if (typeof maxCumulative !== "string" || !/^(0|[1-9][0-9]{0,38})$/.test(maxCumulative)) {
     throw invalid("invalid_amount", "`payload.maxCumulative` must be a decimal string of USDC atomic units");
   }
@@ -120,7 +139,7 @@ export function decodeVoucherPayment(header: string, deployment: Deployment): Vo
   if (typeof signature !== "string" || !isHex(signature) || signature.length !== 132) {
     throw invalid("invalid_signature", "`payload.signature` must be a 65-byte hex signature");
   }
-  return { account: getAddress(account), signer: getAddress(signer), maxCumulative: max, signature: signature.toLowerCase() as Hex };
+  return { account: getAddress(account), signer: getAddress(signer), provider: getAddress(provider), maxCumulative: max, signature: signature.toLowerCase() as Hex };
 }
 
 /** The PAYMENT-RESPONSE header value: the signed receipt, in an x402 v2 SettleResponse. */

@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { Type } from "typebox";
 import { errors as undiciErrors } from "undici";
 import type { Dispatcher } from "undici";
+import { getAddress } from "viem";
 import type { Address } from "viem";
 
 import { serviceIdToBytes32 } from "@agenttab/sdk";
@@ -12,6 +13,7 @@ import { ApiError } from "../errors.ts";
 import { charge, release } from "../ledger/charge.ts";
 import { gateRouter } from "../gates/router.ts";
 import type { Reservation } from "../ledger/reserve.ts";
+import { getTrackCharged } from "../ledger/tracks.ts";
 import { reserveWithTeamRules } from "../teams/reserve.ts";
 import { billingHeaders } from "../payments/billing.ts";
 import { relayableHeaders, requestReceived, upstreamForwarder } from "../forwarding/forward.ts";
@@ -48,10 +50,14 @@ const ProxyParams = Type.Object({
 
 /**
  * The paid call: any method on `/v1/proxy/:serviceId/*`. Without payment → 402 with
- * PAYMENT-REQUIRED (x402 v2); with PAYMENT-SIGNATURE → verify the voucher, reserve the call's
- * maximum, forward, charge the actual price and sign the receipt (committed before answering),
- * then stream the upstream's response with PAYMENT-RESPONSE and the X-ACF-* billing headers.
- * An upstream timeout, connection error or 5xx releases the reservation: nothing is charged.
+ * PAYMENT-REQUIRED (x402 v2) naming the addressed service's provider as the payee; with
+ * PAYMENT-SIGNATURE → verify the voucher, route it (quality gates), refuse it with 402
+ * `wrong_provider` unless it pays the serving service's provider (the 402 names that provider and
+ * the signer's charged total on its track, so one re-signed voucher gets through), reserve the
+ * call's maximum on the (account, signer, provider) track, forward, charge the actual price and
+ * sign the receipt (committed before answering), then stream the upstream's response with
+ * PAYMENT-RESPONSE and the X-ACF-* billing headers. An upstream timeout, connection error or 5xx
+ * releases the reservation: nothing is charged.
  */
 export default async function proxy(app: FastifyInstance) {
   const { deployment } = app.config;
@@ -114,7 +120,7 @@ export default async function proxy(app: FastifyInstance) {
       const resourceUrl = `/v1/proxy/${serviceId}${path}`;
       const paymentHeader = request.headers["payment-signature"];
       if (paymentHeader === undefined || paymentHeader === "") {
-        reply.header("payment-required", paymentRequiredHeader({ url: resourceUrl, description: service.name, requirements: [voucherRequirements({ deployment, amount: maxAmount }), ...(exact?.offers(service) ?? [])] }));
+        reply.header("payment-required", paymentRequiredHeader({ url: resourceUrl, description: service.name, requirements: [voucherRequirements({ deployment, amount: maxAmount, provider: service.provider }), ...(exact?.offers(service) ?? [])] }));
         throw new ApiError({ status: 402, code: "payment_required", message: `Paying for "${serviceId}" takes a voucher in PAYMENT-SIGNATURE (x402 v2, scheme agenttab-voucher)` });
       }
       if (Array.isArray(paymentHeader)) throw new ApiError({ status: 400, code: "invalid_payment_header", message: "Send one PAYMENT-SIGNATURE header", reason: "invalid_payload" });
@@ -122,14 +128,20 @@ export default async function proxy(app: FastifyInstance) {
         return exact.pay({ request, reply, service, header: paymentHeader, resourceUrl, path, started, forward: () => forward(request, service, target), relayHeaders: (headers) => relayUpstreamHeaders(reply, headers) });
       }
       const payment = decodeVoucherPayment(paymentHeader, deployment);
+      // A 402 offers a voucher for the service that would serve the call (the backup once routed).
       const refuse = (code: string, message: string, extra: { charged?: bigint; reason?: string; details?: Record<string, unknown> } = {}) => {
         reply.header(
           "payment-required",
-          paymentRequiredHeader({ url: resourceUrl, description: service.name, error: code, requirements: voucherRequirements({ deployment, amount: maxAmount, charged: extra.charged }) }),
+          paymentRequiredHeader({
+            url: resourceUrl,
+            description: service.name,
+            error: code,
+            requirements: voucherRequirements({ deployment, amount: maxAmount, provider: service.provider, charged: extra.charged }),
+          }),
         );
         return new ApiError({ status: 402, code, message, reason: extra.reason ?? "invalid_payload", ...(extra.details ? { details: extra.details } : {}) });
       };
-      if (recoverSigner(digestOf(payment.account, payment.maxCumulative), payment.signature)?.toLowerCase() !== payment.signer.toLowerCase()) {
+      if (recoverSigner(digestOf(payment), payment.signature)?.toLowerCase() !== payment.signer.toLowerCase()) {
         throw refuse("invalid_signature", "The voucher's signature does not recover to its signer");
       }
       if (!(await indexIsFresh())) {
@@ -137,10 +149,21 @@ export default async function proxy(app: FastifyInstance) {
       }
 
       // Quality gates (api/src/gates): a call to a degraded primary is served by its backup.
-      ({ service } = await gates.route({ account: payment.account, service, cap, load: (id) => services.get(id) }));
+      ({ service } = await gates.route({ account: payment.account, service, cap, payee: payment.provider, load: (id) => services.get(id) }));
       serviceId = service.id;
       maxAmount = service.maxPrice;
       reply.header("x-acf-served-by", serviceId);
+
+      // The voucher pays the provider it names and no other: nothing is reserved on any track for
+      // a voucher made out to another provider (another service's, or the primary's when a gate
+      // routed the call to a backup run by someone else).
+      if (payment.provider.toLowerCase() !== service.provider.toLowerCase()) {
+        const charged = await getTrackCharged(app.sql, { account: payment.account, signer: payment.signer, provider: service.provider });
+        throw refuse("wrong_provider", `"${serviceId}" is served by ${getAddress(service.provider)}; the voucher pays ${payment.provider}. Sign one for ${getAddress(service.provider)}`, {
+          charged,
+          details: { provider: getAddress(service.provider), servedBy: serviceId, charged: charged.toString() },
+        });
+      }
 
       const requestId = randomUUID();
       let reservation: Reservation;
@@ -150,6 +173,7 @@ export default async function proxy(app: FastifyInstance) {
           requestId,
           account: payment.account,
           signer: payment.signer,
+          provider: service.provider,
           serviceId,
           maxAmount: maxAmount > maxAmountCap ? maxAmountCap : maxAmount,
           voucherMax: payment.maxCumulative,
@@ -226,7 +250,6 @@ export default async function proxy(app: FastifyInstance) {
         ({ cumulative } = await charge(app.sql, reservation, {
           amount,
           fee,
-          provider: service.provider,
           method: request.method,
           path,
           upstreamStatus: upstream.statusCode,

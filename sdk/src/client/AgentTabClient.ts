@@ -8,18 +8,19 @@ import type { ChainAccess, TransactionResult } from "./chain.ts";
 import { ChainAccessError, IndexerTimeoutError } from "./chainErrors.ts";
 import { deposit } from "./deposit.ts";
 import type { DepositParameters, DepositResult } from "./deposit.ts";
-import { PriceExceedsMaxError, ReceiptRejectedError, UnexpectedResponseError, apiErrorFromResponse } from "./errors.ts";
+import { PriceExceedsMaxError, ReceiptRejectedError, UnexpectedResponseError, VoucherRequirementError, apiErrorFromResponse } from "./errors.ts";
 import type { ReceiptRejection } from "./errors.ts";
 import * as escrowActions from "./escrowActions.ts";
 import type { AuthorizeDelegateParameters, DelegateResult, WithdrawalFinalizeResult, WithdrawalRequestResult } from "./escrowActions.ts";
 import { apiUrlOf, getJson, isoTime, readBody } from "./http.ts";
 import { getApiNetwork } from "./network.ts";
 import type { ApiNetwork } from "./network.ts";
-import { receiptFromPaymentResponse, voucherPaymentHeader, voucherRequirement } from "./payment.ts";
-import type { SignedReceipt } from "./payment.ts";
+import { receiptFromPaymentResponse, voucherOffer, voucherPaymentHeader, voucherRequirement } from "./payment.ts";
+import type { SignedReceipt, VoucherOffer } from "./payment.ts";
 import { defaultRetry, isRefusedBeforeWork, refusedBeforeWork, retryDelayMs, sendWithRetry } from "./retry.ts";
 import type { RetryOptions } from "./retry.ts";
 import { SignInSession } from "./session.ts";
+import { SpendBudget } from "./spendBudget.ts";
 import type {
   AgentTabClientOptions,
   AgentTabConnectOptions,
@@ -40,16 +41,21 @@ import { VoucherBook } from "./voucherBook.ts";
  * An agent's client of the AgentTab API: discovers services, pays for calls with cumulative
  * vouchers (x402 `agenttab-voucher`), and reads its own balance, transactions and spending.
  *
- * Voucher state lives in memory: concurrent calls sign non-overlapping cumulative totals, and a
- * fresh client (after a restart) catches up from the proxy's corrective 402 on its first call.
+ * A voucher names the provider it pays (the 402's `payTo`), so the client keeps one voucher track
+ * per provider, each cumulative on its own; `maxSpend` bounds the sum of what it signs over all of
+ * them. Voucher state lives in memory: concurrent calls sign non-overlapping cumulative totals, and
+ * a fresh client (after a restart) catches up from the proxy's corrective 402 on its first call.
+ * When the proxy's quality gate serves a call from a backup run by another provider, its 402
+ * `wrong_provider` names that provider, and the client signs once more, for it.
  *
  * It checks what the proxy tells it. What it was charged (`knownCharged`) comes from receipts
  * only, and only from those signed by the API's receipt signer (`GET /v1/network`), naming this
- * signer as payer, for no more than the price it signed for; any other receipt throws
- * {@link ReceiptRejectedError}. A corrective 402 that claims more was charged is believed up to
- * `maxCatchUp` (one call's maximum price by default), else `ChargedTotalMismatchError`. A
- * price above the call's `maxAmount` (without one: above the price this client first saw for that
- * service) is refused before signing ({@link PriceExceedsMaxError}).
+ * signer as payer and the provider the voucher paid, for no more than the price it signed for; any
+ * other receipt throws {@link ReceiptRejectedError}. A corrective 402 that claims more was charged
+ * on a track is believed up to `maxCatchUp` (one call's maximum price by default), else
+ * `ChargedTotalMismatchError`. A price above the call's `maxAmount` (without one: above the price
+ * this client first saw for that service) is refused before signing ({@link PriceExceedsMaxError}),
+ * and so is a 402 for another escrow or chain ({@link VoucherRequirementError}).
  *
  * On-chain, it deposits (gasless through the API's relayer when it has one), withdraws, and
  * manages delegates; `connect` configures it from the API's URL alone.
@@ -92,7 +98,9 @@ export class AgentTabClient {
   /** The API's relayer (null: it relays nothing), when known. */
   readonly relayer: Address | null | undefined;
   #network: Promise<ApiNetwork> | undefined;
-  readonly #vouchers: VoucherBook;
+  /** One voucher book per provider track (keyed by the provider's lowercase address), all within one budget. */
+  readonly #books = new Map<string, VoucherBook>();
+  readonly #budget: SpendBudget;
   readonly #session: SignInSession;
   /**
    * Per service: the last voucher requirement seen, to pay without a first unpaid round trip, and
@@ -116,10 +124,7 @@ export class AgentTabClient {
     this.maxSpend = maxSpend;
     this.maxCatchUp = maxCatchUp;
     this.#fetch = fetch ?? globalThis.fetch.bind(globalThis);
-    this.#vouchers = new VoucherBook({
-      maxSpend,
-      sign: (maxCumulative) => signVoucher(signer, { chainId, escrow, account: this.account, maxCumulative }),
-    });
+    this.#budget = new SpendBudget({ maxSpend });
     this.#session = new SignInSession({ signer, chainId, escrow });
   }
 
@@ -143,14 +148,39 @@ export class AgentTabClient {
   }
 
   /**
-   * The charged total this client knows of, in USDC atomic units: the highest `cumulative` of the
-   * receipts it verified (never a corrective 402's unproven claim).
+   * The charged total this client knows of, in USDC atomic units, over all the providers it paid:
+   * on each provider's track, the highest `cumulative` of the receipts it verified (never a
+   * corrective 402's unproven claim).
    *
    * @example
    * console.log(`spent ${client.knownCharged} so far`);
    */
   get knownCharged(): bigint {
-    return this.#vouchers.charged;
+    let total = 0n;
+    for (const book of this.#books.values()) total += book.charged;
+    return total;
+  }
+
+  /**
+   * The charged total this client knows of on one provider's track (from verified receipts).
+   *
+   * @example
+   * const { receipt } = await client.call("weather-api");
+   * client.knownChargedBy(receipt.provider) === receipt.cumulative; // true
+   */
+  knownChargedBy(provider: Address): bigint {
+    return this.#books.get(provider.toLowerCase())?.charged ?? 0n;
+  }
+
+  /**
+   * The most the escrow may claim on what this client has signed, in USDC atomic units: the sum,
+   * over provider tracks, of the highest voucher signed on each. Never above `maxSpend`.
+   *
+   * @example
+   * console.log(`signed for ${client.signedTotal} of ${client.maxSpend}`);
+   */
+  get signedTotal(): bigint {
+    return this.#budget.signed;
   }
 
   /**
@@ -189,6 +219,11 @@ export class AgentTabClient {
    *   (without one: more than the price this client first saw for the service).
    * @throws {ChargedTotalMismatchError} before signing, when the proxy claims more was charged than
    *   the client can account for, by more than `maxCatchUp`.
+   * @throws {VoucherRequirementError} before signing, when the 402 asks for a voucher on another
+   *   escrow or chain, or is not an offer the client understands.
+   * A 402 `wrong_provider` (a quality gate routed the call to a backup run by another provider) is
+   * answered once with a voucher for the provider it names; a second one is thrown as an
+   * {@link ApiRequestError} with that code.
    * @throws {ReceiptRejectedError} when the call came back with a receipt the client does not believe
    *   (its `result` holds the response).
    * A refusal made before anything was forwarded (429 `rate_limited`, 503 `index_stale`) is retried
@@ -235,8 +270,10 @@ export class AgentTabClient {
     this.#quotes.set(serviceId, { requirements, firstPrice });
     const agreedPrice = maxAmount ?? firstPrice;
     let caughtUp = false;
+    let rerouted = false;
     for (let retries = 0; ; ) {
-      const amount = BigInt(requirements.amount);
+      const offer = this.#offerOf(requirements);
+      const { amount, provider } = offer;
       if (amount > agreedPrice) {
         const limit = maxAmount === undefined ? `the ${firstPrice} this client first saw for "${serviceId}" (pass maxAmount to accept more)` : `maxAmount ${maxAmount}`;
         throw new PriceExceedsMaxError({
@@ -244,10 +281,10 @@ export class AgentTabClient {
           body: { code: "price_exceeds_max", message: `This call may cost up to ${amount}, above ${limit}`, details: { price: amount.toString(), max: agreedPrice.toString() } },
         });
       }
-      const ticket = await this.#vouchers.sign(amount, { maxCatchUp: this.maxCatchUp ?? amount });
+      const ticket = await this.#bookFor(provider).sign(amount, { maxCatchUp: this.maxCatchUp ?? amount });
       let chargedCumulative: bigint | undefined;
       try {
-        const payment = voucherPaymentHeader({ requirements, account: this.account, signer: this.signer.address, maxCumulative: ticket.maxCumulative, signature: ticket.signature });
+        const payment = voucherPaymentHeader({ requirements, account: this.account, signer: this.signer.address, provider, maxCumulative: ticket.maxCumulative, signature: ticket.signature });
         const started = performance.now();
         const response = await sendOnce(payment);
         const data = await readBody(response);
@@ -263,8 +300,9 @@ export class AgentTabClient {
             receipt,
             requestId: response.headers.get("x-acf-request-id") ?? receipt.requestId,
           };
-          const rejection = await this.#receiptRejection(receipt, { price: amount, ...receiptKeys });
+          const rejection = await this.#receiptRejection(receipt, { price: amount, provider, ...receiptKeys });
           if (rejection !== undefined) throw new ReceiptRejectedError({ ...rejection, result });
+          // The receipt's `cumulative` is the total charged on this provider's track.
           chargedCumulative = receipt.cumulative;
           return result;
         }
@@ -283,11 +321,21 @@ export class AgentTabClient {
         }
         const corrective = response.status === 402 ? voucherRequirement(response.headers.get("payment-required")) : undefined;
         if (corrective) this.#quotes.set(serviceId, { requirements: corrective.requirements, firstPrice });
+        // The quality gate routed the call to a backup run by another provider: sign once more, for
+        // the provider the 402 names (its price is checked against the agreed one like any other).
+        // Its `charged` is that provider's track, believed within maxCatchUp like a catch-up.
+        const rerouteTo = corrective?.error === "wrong_provider" && !rerouted ? this.#offerOf(corrective.requirements) : undefined;
+        if (rerouteTo !== undefined && rerouteTo.provider !== provider) {
+          rerouted = true;
+          if (rerouteTo.charged !== undefined) this.#bookFor(rerouteTo.provider).observeClaim(rerouteTo.charged);
+          requirements = corrective?.requirements ?? requirements;
+          continue;
+        }
         if (corrective?.error === "voucher_too_low" && corrective.charged !== undefined && !caughtUp) {
           caughtUp = true;
           // A restarted client, or another client on the same key: catch up and pay again, once,
           // if the claim is within maxCatchUp (checked when signing).
-          this.#vouchers.observeClaim(corrective.charged);
+          this.#bookFor(this.#offerOf(corrective.requirements).provider).observeClaim(corrective.charged);
           requirements = corrective.requirements;
           continue;
         }
@@ -297,6 +345,31 @@ export class AgentTabClient {
         ticket.settle(chargedCumulative);
       }
     }
+  }
+
+  /** The voucher track of one provider, created on first use; all tracks share the client's budget. */
+  #bookFor(provider: Address): VoucherBook {
+    const key = provider.toLowerCase();
+    let book = this.#books.get(key);
+    if (book === undefined) {
+      book = new VoucherBook({
+        budget: this.#budget,
+        sign: (maxCumulative) => signVoucher(this.signer, { chainId: this.chainId, escrow: this.escrow, account: this.account, provider, maxCumulative }),
+      });
+      this.#books.set(key, book);
+    }
+    return book;
+  }
+
+  /** A 402's voucher offer, checked: it must draw on this client's escrow, on its chain. */
+  #offerOf(requirements: PaymentRequirements): VoucherOffer {
+    const offer = voucherOffer(requirements);
+    if (offer.chainId !== this.chainId || !isAddressEqual(offer.escrow, this.escrow)) {
+      throw new VoucherRequirementError({
+        reason: `the proxy asks for a voucher on escrow ${offer.escrow} (chain ${offer.chainId}); this client pays escrow ${this.escrow} on chain ${this.chainId}`,
+      });
+    }
+    return offer;
   }
 
   /**
@@ -479,14 +552,19 @@ export class AgentTabClient {
 
   /**
    * Why a paid call's receipt is not believed, or undefined when it is: it must be signed by the
-   * receipt signer, name this client's signer as payer, and charge at most the price signed for.
+   * receipt signer, name this client's signer as payer and the provider the voucher paid, and
+   * charge at most the price signed for.
    */
-  async #receiptRejection(receipt: SignedReceipt, { price, reputation, receiptSigner }: ReceiptKeys & { price: bigint }): Promise<{ reason: ReceiptRejection; detail: string } | undefined> {
+  async #receiptRejection(
+    receipt: SignedReceipt,
+    { price, provider, reputation, receiptSigner }: ReceiptKeys & { price: bigint; provider: Address },
+  ): Promise<{ reason: ReceiptRejection; detail: string } | undefined> {
     const { signature, ...message } = receipt;
     if (!(await verifyReceipt({ chainId: this.chainId, reputation, receipt: message, signature, signer: receiptSigner }))) {
       return { reason: "invalid_signature", detail: `its signature does not recover to the receipt signer ${receiptSigner}` };
     }
     if (!isAddressEqual(receipt.payer, this.signer.address)) return { reason: "wrong_payer", detail: `it names ${receipt.payer} as payer, not ${this.signer.address}` };
+    if (!isAddressEqual(receipt.provider, provider)) return { reason: "wrong_provider", detail: `it names ${receipt.provider} as provider, not ${provider}, whom the voucher paid` };
     if (receipt.amount > price) return { reason: "amount_above_price", detail: `it charges ${receipt.amount}, above the ${price} signed for` };
     return undefined;
   }

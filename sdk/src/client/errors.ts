@@ -130,27 +130,53 @@ export class UpstreamFailedError extends ApiRequestError {
 }
 
 /**
- * Paying for a call would take the client's signed cumulative total past its `maxSpend`. Thrown
- * before anything is signed.
+ * Paying for a call would take what the client has signed for past its `maxSpend`: the sum, over
+ * the escrow's provider tracks, of the highest voucher signed on each (a voucher pays one provider,
+ * so each track is a separate claim on the deposit). Thrown before anything is signed.
  *
  * @example
  * const client = new AgentTabClient({ ...options, maxSpend: 1_000_000n });
  * try {
  *   await client.call("weather-api");
  * } catch (error) {
- *   if (error instanceof SpendLimitError) console.log(error.maxSpend, error.wouldSign);
+ *   if (error instanceof SpendLimitError) console.log(error.maxSpend, error.wouldSign, error.signedElsewhere);
  * }
  */
 export class SpendLimitError extends AgentTabError {
   override name = "SpendLimitError";
   readonly maxSpend: bigint;
-  /** The cumulative total the voucher would have carried. */
+  /** The cumulative total the voucher would have carried on its provider's track. */
   readonly wouldSign: bigint;
+  /** What is already signed for on the escrow's other provider tracks (their highest vouchers, summed). */
+  readonly signedElsewhere: bigint;
 
-  constructor({ maxSpend, wouldSign }: { maxSpend: bigint; wouldSign: bigint }) {
-    super("This call would exceed the client's maxSpend.", { details: `a voucher for ${wouldSign} is above maxSpend ${maxSpend}` });
+  constructor({ maxSpend, wouldSign, signedElsewhere = 0n }: { maxSpend: bigint; wouldSign: bigint; signedElsewhere?: bigint }) {
+    super("This call would exceed the client's maxSpend.", {
+      details:
+        signedElsewhere === 0n
+          ? `a voucher for ${wouldSign} is above maxSpend ${maxSpend}`
+          : `a voucher for ${wouldSign} on this provider's track, with ${signedElsewhere} signed for other providers, is above maxSpend ${maxSpend}`,
+    });
     this.maxSpend = maxSpend;
     this.wouldSign = wouldSign;
+    this.signedElsewhere = signedElsewhere;
+  }
+}
+
+/**
+ * A payment requirement the SDK will not sign for: not an `agenttab-voucher` offer it understands
+ * (a `payTo` that is not the provider `extra.provider` names, no `extra.escrow`), one for another
+ * escrow or chain than the signer's, one from an origin outside the x402 plug-in's `apiOrigins`,
+ * or one whose `extra.charged` jumps above the known total by more than `maxCatchUp`.
+ *
+ * @example
+ * if (error instanceof VoucherRequirementError) console.log(error.shortMessage);
+ */
+export class VoucherRequirementError extends AgentTabError {
+  override name = "VoucherRequirementError";
+
+  constructor({ reason }: { reason: string }) {
+    super("The payment requirement cannot be paid with an AgentTab voucher.", { details: reason });
   }
 }
 
@@ -174,7 +200,7 @@ export class ChargedTotalMismatchError extends AgentTabError {
   readonly knownCharged: bigint;
   /** The maxima of the client's calls in flight, which the proxy may already count. */
   readonly inFlight: bigint;
-  /** What the proxy says is charged and in flight on this signer's track (`extra.charged`). */
+  /** What the proxy says is charged and in flight on this (account, signer, provider) track (`extra.charged`). */
   readonly claimedCharged: bigint;
   /** The most the client would have believed above `knownCharged + inFlight`. */
   readonly maxCatchUp: bigint;
@@ -192,10 +218,11 @@ export class ChargedTotalMismatchError extends AgentTabError {
 
 /**
  * Why a receipt was not believed: its signature does not recover to the API's receipt signer
- * (`invalid_signature`), it names another payer than this client's signer (`wrong_payer`), or it
- * charges more than the price the client signed for (`amount_above_price`).
+ * (`invalid_signature`), it names another payer than this client's signer (`wrong_payer`) or
+ * another provider than the voucher paid (`wrong_provider`), or it charges more than the price the
+ * client signed for (`amount_above_price`).
  */
-export type ReceiptRejection = "invalid_signature" | "wrong_payer" | "amount_above_price";
+export type ReceiptRejection = "invalid_signature" | "wrong_payer" | "wrong_provider" | "amount_above_price";
 
 /**
  * A paid call came back with a receipt the client does not believe (see {@link ReceiptRejection}).

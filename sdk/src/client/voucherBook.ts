@@ -1,5 +1,6 @@
-import { ChargedTotalMismatchError, SpendLimitError } from "./errors.ts";
+import { ChargedTotalMismatchError } from "./errors.ts";
 import { Mutex } from "./mutex.ts";
+import { SpendBudget } from "./spendBudget.ts";
 
 /** One signed voucher of a call in flight; `settle` once the call is over, whatever its outcome. */
 export type VoucherTicket = {
@@ -13,18 +14,21 @@ export type VoucherTicket = {
 };
 
 /**
- * A signer's voucher state in memory: the charged total it knows of (from receipts), the maxima of
- * its calls in flight, so that concurrent calls sign cumulative totals that cover each other, and
- * the highest total the proxy has claimed (a corrective 402's `charged`, charged and in flight),
- * which vouchers cover only within the `maxCatchUp` a `sign` allows. Signing is serialized by a
- * mutex.
+ * One spend track's voucher state in memory (a track is (account, signer, provider): vouchers on it
+ * name one provider, and `maxCumulative` is cumulative on it): the charged total it knows of (from
+ * receipts), the maxima of its calls in flight, so that concurrent calls sign cumulative totals
+ * that cover each other, and the highest total the proxy has claimed (a corrective 402's
+ * `charged`, charged and in flight), which vouchers cover only within the `maxCatchUp` a `sign`
+ * allows. Signing is serialized by a mutex.
  *
  * The known total only grows. A claim counts the proxy's calls in flight, this book's own among
- * them, so it is weighed against `known charged + in flight`; it never moves the known total, and
- * no voucher goes above `maxSpend`.
+ * them, so it is weighed against `known charged + in flight`; it never moves the known total. What
+ * the book signs counts against its {@link SpendBudget}, which the books of one escrow's other
+ * provider tracks share: `maxSpend` bounds the sum.
  *
  * @example
- * const book = new VoucherBook({ maxSpend: 1_000_000n, sign: (maxCumulative) => signVoucher(agent, { chainId, escrow, account, maxCumulative }) });
+ * const budget = new SpendBudget({ maxSpend: 1_000_000n });
+ * const book = new VoucherBook({ budget, sign: (maxCumulative) => signVoucher(agent, { chainId, escrow, account, provider, maxCumulative }) });
  * const ticket = await book.sign(25_000n);
  * try {
  *   // ...send the call with ticket.maxCumulative and ticket.signature...
@@ -35,15 +39,19 @@ export type VoucherTicket = {
 export class VoucherBook {
   readonly #mutex = new Mutex();
   readonly #sign: (maxCumulative: bigint) => Promise<`0x${string}`>;
-  readonly #maxSpend: bigint | undefined;
+  readonly #budget: SpendBudget;
   #charged = 0n;
   #inFlight = 0n;
   #claimed = 0n;
   #signedMax = 0n;
 
-  constructor({ sign, maxSpend }: { sign: (maxCumulative: bigint) => Promise<`0x${string}`>; maxSpend?: bigint | undefined }) {
+  /**
+   * @param budget - the escrow's budget this track shares with the signer's other provider tracks;
+   *   without one, the book has its own, of `maxSpend` (unbounded without either).
+   */
+  constructor({ sign, budget, maxSpend }: { sign: (maxCumulative: bigint) => Promise<`0x${string}`>; budget?: SpendBudget | undefined; maxSpend?: bigint | undefined }) {
     this.#sign = sign;
-    this.#maxSpend = maxSpend;
+    this.#budget = budget ?? new SpendBudget({ maxSpend });
   }
 
   /** The charged total known from receipts (and from `observeCharged`). */
@@ -54,6 +62,11 @@ export class VoucherBook {
   /** The sum of the maxima of calls signed and not yet settled. */
   get inFlight(): bigint {
     return this.#inFlight;
+  }
+
+  /** The highest voucher signed on this track: what the escrow may claim on it at most. */
+  get signedMax(): bigint {
+    return this.#signedMax;
   }
 
   /** Raises the known charged total (it never goes down). */
@@ -73,7 +86,8 @@ export class VoucherBook {
    * Signs a voucher for `known charged + in flight + amount` (or `claimed + amount`, when the
    * proxy's claim is higher) and counts `amount` in flight.
    *
-   * @throws {SpendLimitError} before signing, when that total is above `maxSpend`.
+   * @throws {SpendLimitError} before signing, when that total, with what the budget's other tracks
+   *   have signed, is above `maxSpend`.
    * @throws {ChargedTotalMismatchError} before signing, when the claim is more than `maxCatchUp`
    *   above `known charged + in flight`.
    */
@@ -82,8 +96,9 @@ export class VoucherBook {
       const explained = this.#charged + this.#inFlight;
       const covered = this.#claimed > explained ? this.#claimed : explained;
       const maxCumulative = covered + amount;
-      if (this.#maxSpend !== undefined && maxCumulative > this.#maxSpend) throw new SpendLimitError({ maxSpend: this.#maxSpend, wouldSign: maxCumulative });
+      const raise = this.#budget.raise({ trackSigned: this.#signedMax, wouldSign: maxCumulative });
       if (maxCatchUp !== undefined && covered - explained > maxCatchUp) {
+        this.#budget.release(raise);
         throw new ChargedTotalMismatchError({ knownCharged: this.#charged, inFlight: this.#inFlight, claimedCharged: this.#claimed, maxCatchUp });
       }
       this.#inFlight += amount;
@@ -92,6 +107,7 @@ export class VoucherBook {
         signature = await this.#sign(maxCumulative);
       } catch (error) {
         this.#inFlight -= amount;
+        this.#budget.release(raise);
         throw error;
       }
       if (maxCumulative > this.#signedMax) this.#signedMax = maxCumulative;

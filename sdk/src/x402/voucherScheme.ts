@@ -7,16 +7,21 @@ import type {
   SchemeClientHooks,
   SchemeNetworkClient,
 } from "@x402/core/types";
-import { getAddress, isAddress } from "viem";
+import { getAddress } from "viem";
 import type { Address } from "viem";
 
+import { VoucherRequirementError } from "../client/errors.ts";
+import { VOUCHER_SCHEME, voucherOffer } from "../client/payment.ts";
+import type { VoucherOffer } from "../client/payment.ts";
+import { SpendBudget } from "../client/spendBudget.ts";
 import { VoucherBook } from "../client/voucherBook.ts";
 import type { VoucherTicket } from "../client/voucherBook.ts";
-import { VOUCHER_SCHEME } from "../client/payment.ts";
 import { AgentTabError } from "../errors.ts";
 import { caip2ToChainId, getNetwork } from "../networks.ts";
 import { signVoucher } from "../typedData.ts";
 import type { VoucherSigner } from "../typedData.ts";
+
+export { VoucherRequirementError };
 
 /** What the AgentTab voucher scheme plug-in is built with. */
 export type AgentTabVoucherSchemeOptions = {
@@ -24,7 +29,10 @@ export type AgentTabVoucherSchemeOptions = {
   signer: VoucherSigner;
   /** The escrow account the vouchers draw on: the signer's own unless it is a delegate. */
   account?: Address | undefined;
-  /** The most the plug-in will ever sign for, cumulatively, per escrow (USDC atomic units). */
+  /**
+   * The most the plug-in will ever sign for per escrow (USDC atomic units): the sum, over the
+   * providers paid, of the highest voucher signed for each.
+   */
   maxSpend?: bigint | undefined;
   /** Pays only this escrow; any other requirement is refused before signing (recommended). */
   escrow?: Address | undefined;
@@ -47,29 +55,17 @@ export type AgentTabVoucherSchemeOptions = {
 export const DEFAULT_MAX_CATCH_UP = 1_000_000n;
 
 /**
- * A requirement the plug-in will not sign for: not an `agenttab-voucher` offer it understands, one
- * for another escrow than it was pinned to, one from an origin outside `apiOrigins`, or one whose
- * `extra.charged` jumps above the known total by more than `maxCatchUp`.
- *
- * @example
- * if (error instanceof VoucherRequirementError) console.log(error.shortMessage);
- */
-export class VoucherRequirementError extends AgentTabError {
-  override name = "VoucherRequirementError";
-
-  constructor({ reason }: { reason: string }) {
-    super("The payment requirement cannot be paid with an AgentTab voucher.", { details: reason });
-  }
-}
-
-/**
  * AgentTab's cumulative escrow vouchers as an x402 v2 client scheme (`agenttab-voucher`), for a
- * stock `@x402/core` client and so `@x402/fetch`'s `wrapFetchWithPayment`. Each payment signs
- * `charged so far + calls in flight + this call's maximum`: the charged total comes from the
- * proxy's `extra.charged` (at most `maxCatchUp` above what it knew) and from receipts, and concurrent calls through one instance cover each
- * other. After a restart the first voucher is too low; the proxy's corrective 402 carries the
- * charged total and the scheme's `onPaymentResponse` hook asks the transport to retry once with a
- * voucher that covers it. Never signs above `maxSpend`. Signs only for 402s that answered a
+ * stock `@x402/core` client and so `@x402/fetch`'s `wrapFetchWithPayment`. A voucher pays the
+ * provider the 402's `payTo` names, so the scheme keeps one track per (network, escrow, provider).
+ * Each payment signs `charged so far + calls in flight + this call's maximum` on its track: the
+ * charged total comes from the proxy's `extra.charged` (at most `maxCatchUp` above what it knew)
+ * and from receipts, and concurrent calls through one instance cover each other. After a restart
+ * the first voucher is too low; the proxy's corrective 402 carries the charged total and the
+ * scheme's `onPaymentResponse` hook asks the transport to retry once with a voucher that covers
+ * it. When a quality gate routes the call to a backup run by another provider, the 402
+ * `wrong_provider` names it, and the transport's one retry signs for that provider instead (within
+ * x402's per-payment spend cap). Never signs past `maxSpend`, summed over an escrow's providers. Signs only for 402s that answered a
  * request to one of `apiOrigins`: x402 shows the requested URL only to the HTTP client's
  * `onPaymentRequired` hook, so register {@link AgentTabVoucherScheme.onPaymentRequired} there
  * (without it, nothing is signed); the scheme's `onBeforePaymentCreation` hook checks it.
@@ -113,11 +109,15 @@ export class AgentTabVoucherScheme implements SchemeNetworkClient {
   readonly onPaymentRequired: PaymentRequiredHook = async ({ paymentRequired, requestUrl }) => {
     this.#requestUrls.set(paymentRequired, requestUrl);
   };
-  // One book per (chain, escrow): a voucher only ever draws on one escrow deposit.
+  // One book per (chain, escrow, provider) track; the tracks of one escrow share its budget.
   readonly #books = new Map<string, VoucherBook>();
+  readonly #budgets = new Map<string, SpendBudget>();
   // Calls in flight, by the payload object the transport hands back to the response hook (two
   // vouchers for the same total have the same signature, so the signature is no key).
-  readonly #tickets = new Map<object, { ticket: VoucherTicket; book: VoucherBook; timer: ReturnType<typeof setTimeout> }>();
+  readonly #tickets = new Map<object, { ticket: VoucherTicket; book: VoucherBook; network: string; offer: VoucherOffer; timer: ReturnType<typeof setTimeout> }>();
+  // A 402 `wrong_provider` names the provider serving the call; the transport's retry passes the
+  // first 402's requirements again, so the next payment for them signs for this offer instead.
+  readonly #reroutes = new WeakMap<PaymentRequirements, PaymentRequirements>();
 
   constructor({ signer, account, maxSpend, escrow, apiOrigins, maxCatchUp }: AgentTabVoucherSchemeOptions) {
     this.#signer = signer;
@@ -149,17 +149,34 @@ export class AgentTabVoucherScheme implements SchemeNetworkClient {
       onPaymentResponse: async (context) => {
         const entry = this.#tickets.get(context.paymentPayload.payload);
         if (!entry) return;
+        // The receipt's `cumulative` is the total charged on the track the voucher paid.
         this.#settle(context.paymentPayload.payload, cumulativeOf(context.settleResponse?.extensions));
-        const offer = context.paymentRequired?.accepts.find((a) => a.scheme === VOUCHER_SCHEME);
-        const charged = chargedOf(offer);
-        if (charged === undefined) return;
-        // A jump above maxCatchUp is not believed: no retry, the 402 goes back to the caller.
-        if (charged > entry.book.charged + this.#maxCatchUp) return;
-        entry.book.observeCharged(charged);
+        const requirements = context.paymentRequired?.accepts.find((a) => a.scheme === VOUCHER_SCHEME);
+        let offer: VoucherOffer;
+        try {
+          if (requirements === undefined || requirements.network !== entry.network) return;
+          offer = voucherOffer(requirements);
+        } catch {
+          return;
+        }
+        if (offer.escrow !== entry.offer.escrow) return;
+        const book = this.#bookFor(entry.network, offer);
+        if (offer.charged !== undefined) {
+          // A jump above maxCatchUp is not believed: no retry, the 402 goes back to the caller.
+          if (offer.charged > book.charged + this.#maxCatchUp) return;
+          book.observeCharged(offer.charged);
+        }
+        const error = context.paymentRequired?.error;
         // The voucher was below what the proxy had charged and holds in flight (another instance on
         // this key, a restart, or concurrent calls arriving out of order): the transport's one retry
         // signs from the corrected total.
-        if (context.paymentRequired?.error === "voucher_too_low") return { recovered: true };
+        if (error === "voucher_too_low" && offer.charged !== undefined) return { recovered: true };
+        // A quality gate routed the call to a backup run by another provider: the transport's one
+        // retry signs for the provider the 402 names.
+        if (error === "wrong_provider" && offer.provider !== entry.offer.provider) {
+          this.#reroutes.set(context.requirements, requirements);
+          return { recovered: true };
+        }
         return;
       },
     };
@@ -178,16 +195,23 @@ export class AgentTabVoucherScheme implements SchemeNetworkClient {
   };
 
   /**
-   * The charged total this instance knows of for an escrow (from receipts and corrective 402s).
+   * The charged total this instance knows of for an escrow (from receipts and corrective 402s),
+   * summed over the providers it paid, or on one provider's track.
    *
    * @example
    * scheme.knownCharged(deployment.escrow); // 75_000n
+   * scheme.knownCharged(deployment.escrow, { provider: weatherProvider }); // 50_000n
    */
-  knownCharged(escrow: Address, network?: string): bigint {
+  knownCharged(escrow: Address, { network, provider }: { network?: string; provider?: Address } = {}): bigint {
+    let total = 0n;
     for (const [key, book] of this.#books) {
-      if (key.endsWith(`|${escrow.toLowerCase()}`) && (network === undefined || key.startsWith(`${network}|`))) return book.charged;
+      const [bookNetwork, bookEscrow, bookProvider] = key.split("|");
+      if (bookEscrow !== escrow.toLowerCase()) continue;
+      if (network !== undefined && bookNetwork !== network) continue;
+      if (provider !== undefined && bookProvider !== provider.toLowerCase()) continue;
+      total += book.charged;
     }
-    return 0n;
+    return total;
   }
 
   /**
@@ -196,19 +220,35 @@ export class AgentTabVoucherScheme implements SchemeNetworkClient {
    * has passed.
    *
    * @throws {VoucherRequirementError} for a requirement it cannot pay, or one whose 402 did not
-   *   come through `onBeforePaymentCreation` from one of `apiOrigins`.
-   * @throws {SpendLimitError} when the voucher would go above `maxSpend`.
+   *   come through `onBeforePaymentCreation` from one of `apiOrigins`, or a reroute to a backup
+   *   priced above x402's per-payment spend cap.
+   * @throws {SpendLimitError} when the voucher would take the escrow's signed total past `maxSpend`.
    */
-  async createPaymentPayload(x402Version: number, requirements: PaymentRequirements): Promise<PaymentPayloadResult> {
+  async createPaymentPayload(
+    x402Version: number,
+    requirements: PaymentRequirements,
+    context?: { maxAmountPerPayment?: string | undefined },
+  ): Promise<PaymentPayloadResult> {
     if (!this.#vetted.has(requirements)) {
       throw new VoucherRequirementError({ reason: "the requirement's resource was not checked against apiOrigins: use the plug-in through an x402Client" });
     }
     this.#vetted.delete(requirements);
-    const { escrow, amount, charged } = parseRequirement(requirements);
+    const original = voucherOffer(requirements);
+    const rerouted = this.#reroutes.get(requirements);
+    this.#reroutes.delete(requirements);
+    const offer = rerouted === undefined ? original : voucherOffer(rerouted);
+    if (offer.escrow !== original.escrow) {
+      throw new VoucherRequirementError({ reason: `the rerouted offer is for the escrow ${offer.escrow}, not ${original.escrow}` });
+    }
+    const cap = context?.maxAmountPerPayment;
+    if (rerouted !== undefined && cap !== undefined && /^[0-9]+$/.test(cap) && offer.amount > BigInt(cap)) {
+      throw new VoucherRequirementError({ reason: `the backup provider ${offer.provider} may charge ${offer.amount}, above the spend cap of ${cap} per payment` });
+    }
+    const { escrow, amount, charged } = offer;
     if (this.#escrow !== undefined && this.#escrow !== escrow) {
       throw new VoucherRequirementError({ reason: `the escrow ${escrow} is not the one this plug-in pays (${this.#escrow})` });
     }
-    const book = this.#bookFor(requirements.network, escrow);
+    const book = this.#bookFor(requirements.network, offer);
     if (charged !== undefined) {
       if (charged > book.charged + this.#maxCatchUp) {
         throw new VoucherRequirementError({
@@ -219,21 +259,33 @@ export class AgentTabVoucherScheme implements SchemeNetworkClient {
     }
     const ticket = await book.sign(amount);
     const timeoutMs = Math.max(requirements.maxTimeoutSeconds, 1) * 1_000 + 5_000;
-    const payload = { account: this.#account, signer: this.#signer.address, maxCumulative: ticket.maxCumulative.toString(), signature: ticket.signature };
+    const payload = {
+      account: this.#account,
+      signer: this.#signer.address,
+      provider: offer.provider,
+      maxCumulative: ticket.maxCumulative.toString(),
+      signature: ticket.signature,
+    };
     const timer = setTimeout(() => this.#settle(payload), timeoutMs);
     timer.unref?.();
-    this.#tickets.set(payload, { ticket, book, timer });
+    this.#tickets.set(payload, { ticket, book, network: requirements.network, offer, timer });
     return { x402Version, payload };
   }
 
-  #bookFor(network: string, escrow: Address): VoucherBook {
-    const key = `${network}|${escrow.toLowerCase()}`;
+  /** The track of (network, escrow, provider), created on first use within the escrow's budget. */
+  #bookFor(network: string, { chainId, escrow, provider }: Pick<VoucherOffer, "chainId" | "escrow" | "provider">): VoucherBook {
+    const escrowKey = `${network}|${escrow.toLowerCase()}`;
+    const key = `${escrowKey}|${provider.toLowerCase()}`;
     let book = this.#books.get(key);
     if (!book) {
-      const chainId = caip2ToChainId(network) as number;
+      let budget = this.#budgets.get(escrowKey);
+      if (!budget) {
+        budget = new SpendBudget({ maxSpend: this.#maxSpend });
+        this.#budgets.set(escrowKey, budget);
+      }
       book = new VoucherBook({
-        maxSpend: this.#maxSpend,
-        sign: (maxCumulative) => signVoucher(this.#signer, { chainId, escrow, account: this.#account, maxCumulative }),
+        budget,
+        sign: (maxCumulative) => signVoucher(this.#signer, { chainId, escrow, account: this.#account, provider, maxCumulative }),
       });
       this.#books.set(key, book);
     }
@@ -249,19 +301,6 @@ export class AgentTabVoucherScheme implements SchemeNetworkClient {
   }
 }
 
-function parseRequirement(requirements: PaymentRequirements): { chainId: number; escrow: Address; amount: bigint; charged: bigint | undefined } {
-  if (requirements.scheme !== VOUCHER_SCHEME) throw new VoucherRequirementError({ reason: `scheme "${requirements.scheme}" is not "${VOUCHER_SCHEME}"` });
-  const chainId = caip2ToChainId(requirements.network);
-  if (chainId === undefined) throw new VoucherRequirementError({ reason: `network "${requirements.network}" is not an EVM chain` });
-  if (!/^(0|[1-9][0-9]{0,38})$/.test(String(requirements.amount))) throw new VoucherRequirementError({ reason: `amount "${requirements.amount}" is not a decimal amount` });
-  const escrow = requirements.extra?.escrow;
-  if (typeof escrow !== "string" || !isAddress(escrow, { strict: false })) throw new VoucherRequirementError({ reason: "`extra.escrow` is not an address" });
-  if (typeof requirements.payTo !== "string" || requirements.payTo.toLowerCase() !== escrow.toLowerCase()) {
-    throw new VoucherRequirementError({ reason: `payTo ${requirements.payTo} is not the escrow ${escrow}` });
-  }
-  return { chainId, escrow: getAddress(escrow), amount: BigInt(requirements.amount), charged: chargedOf(requirements) };
-}
-
 /** The origin (`scheme://host[:port]`) of a URL, or undefined when it is not an http(s) URL. */
 function originOf(url: string): string | undefined {
   try {
@@ -274,11 +313,6 @@ function originOf(url: string): string | undefined {
 
 function invalidOrigin(origin: string): never {
   throw new AgentTabError(`apiOrigins: "${origin}" is not an http(s) URL.`);
-}
-
-function chargedOf(requirements: PaymentRequirements | undefined): bigint | undefined {
-  const charged = requirements?.extra?.charged;
-  return typeof charged === "string" && /^(0|[1-9][0-9]{0,77})$/.test(charged) ? BigInt(charged) : undefined;
 }
 
 function cumulativeOf(extensions: Record<string, unknown> | undefined): bigint | undefined {

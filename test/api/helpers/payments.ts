@@ -1,20 +1,53 @@
-import type { LocalAccount } from "viem";
+import { decodePaymentRequiredHeader, encodePaymentSignatureHeader } from "@x402/core/http";
+import type { PaymentRequirements } from "@x402/core/types";
+import type { Address, Hex, LocalAccount } from "viem";
 
 import { voucherRequirements } from "../../../api/src/payments/x402.ts";
 import type { Deployment } from "../../../sdk/src/index.ts";
-import { signVoucher, voucherPaymentHeader } from "../../../sdk/src/index.ts";
+import { signVoucher } from "../../../sdk/src/index.ts";
 import type { ApiStack } from "./apiStack.ts";
 
 /**
- * A PAYMENT-SIGNATURE header carrying a voucher for `maxCumulative`, signed by `signer` against
- * `account` (the signer's own account unless given), encoded with @x402/core's codec.
+ * A PAYMENT-SIGNATURE header carrying a voucher for `maxCumulative` on the (account, signer,
+ * provider) track, signed by `signer` against `account` (the signer's own account unless given),
+ * encoded with @x402/core's codec.
  */
 export async function voucherHeader(
   deployment: Deployment,
-  { signer, account = signer.address, maxCumulative }: { signer: LocalAccount; account?: `0x${string}`; maxCumulative: bigint },
+  { signer, account = signer.address, provider, maxCumulative }: { signer: LocalAccount; account?: Address; provider: Address; maxCumulative: bigint },
 ): Promise<string> {
-  const signature = await signVoucher(signer, { chainId: deployment.chainId, escrow: deployment.escrow, account, maxCumulative });
-  return voucherPaymentHeader({ requirements: voucherRequirements({ deployment, amount: 0n }), account, signer: signer.address, maxCumulative, signature });
+  const signature = await signVoucher(signer, { chainId: deployment.chainId, escrow: deployment.escrow, account, provider, maxCumulative });
+  return voucherPaymentHeader({ accepted: voucherRequirements({ deployment, amount: 0n, provider }), account, signer: signer.address, provider, maxCumulative, signature });
+}
+
+/** The PAYMENT-SIGNATURE header of a voucher payment as the wire carries it, whatever its fields say. */
+export function voucherPaymentHeader({
+  accepted,
+  account,
+  signer,
+  provider,
+  maxCumulative,
+  signature,
+}: {
+  accepted: PaymentRequirements;
+  account: Address;
+  signer: Address;
+  provider: Address;
+  maxCumulative: bigint;
+  signature: Hex;
+}): string {
+  return encodePaymentSignatureHeader({ x402Version: 2, accepted, payload: { account, signer, provider, maxCumulative: maxCumulative.toString(), signature } });
+}
+
+/**
+ * The provider a 402 `wrong_provider` names (its PAYMENT-REQUIRED `payTo`), or undefined for any
+ * other response: what a client re-signs its voucher for, once.
+ */
+export function wrongProviderPayee(status: number, paymentRequired: string | string[] | null | undefined): Address | undefined {
+  if (status !== 402 || typeof paymentRequired !== "string") return undefined;
+  const required = decodePaymentRequiredHeader(paymentRequired);
+  if (required.error !== "wrong_provider") return undefined;
+  return required.accepts.find((a) => a.scheme === "agenttab-voucher")?.payTo as Address | undefined;
 }
 
 /**

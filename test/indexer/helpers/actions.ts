@@ -2,7 +2,7 @@ import { keccak256, toHex } from "viem";
 import type { Address, LocalAccount } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
-import { agentTabEscrowAbi, encodeClaims, mockUsdcAbi, signVoucher } from "../../../sdk/src/index.ts";
+import { agentTabEscrowAbi, encodeClaims, mockUsdcAbi, settlementProviders, signVoucher } from "../../../sdk/src/index.ts";
 import type { IndexerStack } from "./stack.ts";
 
 /** A deterministic test key. */
@@ -31,9 +31,12 @@ export async function escrowAs<const F extends "requestWithdrawal" | "cancelWith
 }
 
 /**
- * Settles one batch as the deployer (the settler): each entry claims `cumulative` on a voucher for
- * exactly that much, signed by `signer` (the agent itself unless a delegate is given); the debits
- * go to `provider` less the 1% fee.
+ * Settles one batch as the deployer (the settler): each entry claims `cumulative` on its track
+ * (account, signer, provider) with a voucher for exactly that much, signed by `signer` (the agent
+ * itself unless a delegate is given) for the entry's provider (`provider` unless the entry names
+ * one). The escrow credits each provider its claims less the fee at its rate. `callsServed` and
+ * `callsFailed` are reported for every provider of the batch. (`debit` is what the test expects
+ * the entry to debit; the escrow computes it.)
  */
 export async function settleAs(
   stack: IndexerStack,
@@ -45,7 +48,7 @@ export async function settleAs(
     callsFailed = 0,
   }: {
     batchLabel: string;
-    entries: { agent: Address; signer: LocalAccount; cumulative: bigint; debit: bigint }[];
+    entries: { agent: Address; signer: LocalAccount; cumulative: bigint; debit?: bigint; provider?: Address }[];
     provider: Address;
     callsServed?: number;
     callsFailed?: number;
@@ -53,22 +56,22 @@ export async function settleAs(
 ) {
   const { chainId, escrow } = stack.deployment;
   const claims = await Promise.all(
-    entries.map(async ({ agent, signer, cumulative }) => ({
+    entries.map(async ({ agent, signer, cumulative, provider: paid = provider }) => ({
       account: agent,
       signer: signer.address,
+      provider: paid,
       maxCumulative: cumulative,
       cumulative,
-      signature: await signVoucher(signer, { chainId, escrow, account: agent, maxCumulative: cumulative }),
+      signature: await signVoucher(signer, { chainId, escrow, account: agent, provider: paid, maxCumulative: cumulative }),
     })),
   );
-  const debited = entries.reduce((sum, e) => sum + e.debit, 0n);
-  const fee = debited / 100n;
+  const providers = settlementProviders(claims);
   return stack.mined(
     stack.deployer.writeContract({
       address: escrow,
       abi: agentTabEscrowAbi,
       functionName: "settle",
-      args: [keccak256(toHex(batchLabel)), encodeClaims(claims), [{ provider, amount: debited - fee, callsServed, callsFailed }], fee],
+      args: [keccak256(toHex(batchLabel)), encodeClaims(claims, providers), providers.map((p) => ({ provider: p, callsServed, callsFailed }))],
     }),
   );
 }

@@ -212,7 +212,7 @@ async function main() {
   // voucher, is what the proxy checks for money.
   let signing: { count: number; seconds: number; perVoucherUs: number; viemPerVoucherUs: number } | undefined;
   if (MODES.includes("paid")) {
-    const signer = voucherHeaders(chain.deployment);
+    const signer = voucherHeaders(chain.deployment, { provider: provider.address });
     const first = agents[0] as VoucherAgent;
     await signer.checkParity(first);
     const viemStart = performance.now();

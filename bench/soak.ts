@@ -171,7 +171,7 @@ async function main() {
   });
   log(`funding ${AGENTS} agents with ${deposit} each`);
   await fundAgents(chain, agents.map((a) => a.account), deposit);
-  const vouchers = voucherHeaders(chain.deployment);
+  const vouchers = voucherHeaders(chain.deployment, { provider: provider as `0x${string}` });
   await vouchers.checkParity(agents[0]!);
 
   const dispatcher = new Agent({ connections: AGENTS, keepAliveTimeout: 60_000 });

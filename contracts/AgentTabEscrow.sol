@@ -205,9 +205,9 @@ contract AgentTabEscrow is IAgentTabEscrow, AccessControlDefaultAdminRules, Paus
         _settledBatches[batchId] = true;
 
         uint256[] memory gross = new uint256[](providers.length);
-        (uint256 debited, uint256 claimCount, bytes memory claimsLog) = _applyClaims(claims, providers, gross);
+        (uint256 claimCount, bytes memory claimsLog) = _applyClaims(claims, providers, gross);
 
-        uint256 totalFee = _creditProviders(batchId, providers, gross);
+        (uint256 debited, uint256 totalFee) = _creditProviders(batchId, providers, gross);
         if (totalFee != 0) accruedFees += totalFee;
 
         emit BatchSettled(batchId, debited, totalFee, claimCount, claimsLog);
@@ -215,10 +215,10 @@ contract AgentTabEscrow is IAgentTabEscrow, AccessControlDefaultAdminRules, Paus
     }
 
     /// @dev Credits each provider its batch gross less the fee at the rate in force (rounded down
-    /// per provider) and returns the fees' total.
+    /// per provider) and returns the batch's total debit (every claim pays one provider) and fee.
     function _creditProviders(bytes32 batchId, ProviderReport[] calldata providers, uint256[] memory gross)
         private
-        returns (uint256 totalFee)
+        returns (uint256 debited, uint256 totalFee)
     {
         uint256 rate = feeBps;
         for (uint256 i; i < providers.length; ++i) {
@@ -234,6 +234,7 @@ contract AgentTabEscrow is IAgentTabEscrow, AccessControlDefaultAdminRules, Paus
                 balance += credit;
                 _earnings[report.provider] = balance;
             }
+            debited += gross[i];
             totalFee += fee;
             emit ProviderCredited(batchId, report.provider, credit, report.callsServed, report.callsFailed, balance);
         }
@@ -252,11 +253,11 @@ contract AgentTabEscrow is IAgentTabEscrow, AccessControlDefaultAdminRules, Paus
     }
 
     /// @dev Verifies and applies every claim, adding each amount to `gross[providerIndex]`, and
-    /// returns the total debited and the packed log of
+    /// returns the number of claims and the packed log of
     /// `flags account [signer] provider amount cumulative` entries for {BatchSettled}.
     function _applyClaims(bytes calldata claims, ProviderReport[] calldata providers, uint256[] memory gross)
         private
-        returns (uint256 debited, uint256 count, bytes memory log)
+        returns (uint256 count, bytes memory log)
     {
         uint256 logCursor;
         (log, logCursor) = _allocateLog(claims.length);
@@ -268,7 +269,6 @@ contract AgentTabEscrow is IAgentTabEscrow, AccessControlDefaultAdminRules, Paus
             (uint256 amount, address provider, uint256 next) =
                 _applyClaim(claims, offset, providers, domainSeparator, claim);
             gross[claim.providerIndex] += amount;
-            debited += amount;
             logCursor = _appendLog(logCursor, claim, provider, amount);
             offset = next;
             ++count;
@@ -326,20 +326,26 @@ contract AgentTabEscrow is IAgentTabEscrow, AccessControlDefaultAdminRules, Paus
     /// @dev Counts `amount` against `delegate`'s cap on `account`, over all its providers.
     function _chargeDelegate(address account, address delegate, uint256 amount) private {
         Delegation storage d = _delegations[account][delegate];
-        Delegation memory dm = d;
-        if (dm.expiresAt != 0 && block.timestamp >= uint256(dm.expiresAt) + WITHDRAWAL_DELAY) {
-            revert DelegateExpired(account, delegate, dm.expiresAt);
+        (uint256 cap, uint256 claimed, uint256 expiresAt, bool active) = (d.cap, d.claimed, d.expiresAt, d.active);
+        if (expiresAt != 0 && block.timestamp >= expiresAt + WITHDRAWAL_DELAY) {
+            revert DelegateExpired(account, delegate, expiresAt);
         }
-        uint256 total = uint256(dm.claimed) + amount;
+        uint256 total = claimed + amount;
         // The common case (active, within its cap) reads one slot; a revocation or a lowered cap
         // is checked against its grace.
-        if (!dm.active || total > dm.cap) {
-            DelegateClaimLimit memory limit = _claimLimit(account, delegate, d);
-            if (!dm.active && (limit.until == 0 || block.timestamp >= limit.until)) revert DelegateNotActive(account, delegate);
-            if (total > limit.cap) revert ClaimAboveDelegateCap(account, delegate, limit.cap, total);
-        }
-        // Fits: total <= a cap that was set as a uint96.
+        if (!active || total > cap) _checkGrace(account, delegate, d, total);
+        // Fits: total <= a cap that was set as a uint96 (checked above or by {_checkGrace}).
         d.claimed = uint96(total);
+    }
+
+    /// @dev Checks a delegate's new total against its limit with the grace of a revocation or a
+    /// lowered cap (see {_claimLimit}).
+    function _checkGrace(address account, address delegate, Delegation storage d, uint256 total) private view {
+        DelegateClaimLimit memory limit = _claimLimit(account, delegate, d);
+        if (!limit.active && (limit.until == 0 || block.timestamp >= limit.until)) {
+            revert DelegateNotActive(account, delegate);
+        }
+        if (total > limit.cap) revert ClaimAboveDelegateCap(account, delegate, limit.cap, total);
     }
 
     /// @dev The key of the (account, signer, provider) spend track:

@@ -6,8 +6,8 @@
  */
 import { encodePaymentSignatureHeader } from "@x402/core/http";
 import secp256k1 from "secp256k1";
-import { bytesToHex, hexToBytes } from "viem";
-import type { Hex, LocalAccount } from "viem";
+import { bytesToHex, getAddress, hexToBytes } from "viem";
+import type { Address, Hex, LocalAccount } from "viem";
 
 import { voucherDigester } from "../../api/src/payments/voucherDigest.ts";
 import { voucherRequirements } from "../../api/src/payments/x402.ts";
@@ -16,32 +16,38 @@ import { signVoucher } from "../../sdk/src/index.ts";
 
 export type VoucherAgent = { account: LocalAccount; privateKey: Hex };
 
-/** Builds a signer of voucher headers for one deployment. */
-export function voucherHeaders(deployment: Deployment) {
+/**
+ * Builds a signer of voucher headers for one deployment, every voucher paying `provider` (the
+ * provider of the service the benchmark calls).
+ */
+export function voucherHeaders(deployment: Deployment, { provider }: { provider: Address }) {
+  const payee = getAddress(provider);
   const digestOf = voucherDigester({ chainId: deployment.chainId, escrow: deployment.escrow });
-  const accepted = voucherRequirements({ deployment, amount: 0n });
+  const accepted = voucherRequirements({ deployment, amount: 0n, provider: payee });
   const keys = new Map<string, Uint8Array>();
 
-  const header = (account: `0x${string}`, signer: `0x${string}`, maxCumulative: bigint, signature: Hex) =>
+  const header = (account: Address, signer: Address, maxCumulative: bigint, signature: Hex) =>
     encodePaymentSignatureHeader({
       x402Version: 2,
       accepted,
-      payload: { account, signer, maxCumulative: maxCumulative.toString(), signature },
+      payload: { account, signer, provider: payee, maxCumulative: maxCumulative.toString(), signature },
     });
 
   /** Signs natively: one voucher of `agent` for its own account, up to `maxCumulative`. */
   const fast = (agent: VoucherAgent, maxCumulative: bigint): string => {
     let key = keys.get(agent.privateKey);
     if (!key) keys.set(agent.privateKey, (key = hexToBytes(agent.privateKey)));
-    const { signature, recid } = secp256k1.ecdsaSign(hexToBytes(digestOf(agent.account.address, maxCumulative)), key);
+    const { address } = agent.account;
+    const { signature, recid } = secp256k1.ecdsaSign(hexToBytes(digestOf({ account: address, signer: address, provider: payee, maxCumulative })), key);
     const sig = `${bytesToHex(signature)}${(27 + recid).toString(16)}` as Hex;
-    return header(agent.account.address, agent.account.address, maxCumulative, sig);
+    return header(address, address, maxCumulative, sig);
   };
 
   /** The reference: viem's typed-data signature through the SDK. */
   const reference = async (agent: VoucherAgent, maxCumulative: bigint): Promise<string> => {
-    const sig = await signVoucher(agent.account, { chainId: deployment.chainId, escrow: deployment.escrow, account: agent.account.address, maxCumulative });
-    return header(agent.account.address, agent.account.address, maxCumulative, sig);
+    const { address } = agent.account;
+    const sig = await signVoucher(agent.account, { chainId: deployment.chainId, escrow: deployment.escrow, account: address, provider: payee, maxCumulative });
+    return header(address, address, maxCumulative, sig);
   };
 
   /** Throws unless the native and viem signatures agree on a few vouchers. */

@@ -134,7 +134,7 @@ async function planAndSend(ctx: Ctx, run: RunState, scope: { accounts?: readonly
   const failedBefore = now?.at ?? new Date().toISOString();
   const accounts = scope.tracks ? [...new Set(scope.tracks.map((t) => t.account))] : scope.accounts;
   const planned = await planEntries(sql, chain, { accounts, progress: ctx.progress });
-  const inScope = <T extends Track>(list: T[]) => (scope.tracks ? list.filter((e) => scope.tracks!.some((t) => sameTrack(t, e))) : list);
+  const inScope = <T extends TrackLike>(list: T[]) => (scope.tracks ? list.filter((e) => scope.tracks!.some((t) => sameTrack(t, e))) : list);
   ctx.progress?.("verify", 0, 1);
   const verified = await verifyEntries(chain, inScope(planned.entries));
   ctx.progress?.("simulate", 0, 1);
@@ -198,9 +198,14 @@ async function planAndSend(ctx: Ctx, run: RunState, scope: { accounts?: readonly
   if (plans.length > 0) ctx.progress?.("send", plans.length, plans.length);
 }
 
-function sameTrack(a: Track, b: Track): boolean {
+/** A track, or what an exclusion names of one (a track without a provider stands for all the signer's). */
+type TrackLike = { account: Address; signer: Address; provider?: Address | undefined };
+
+function sameTrack(a: Track, b: TrackLike): boolean {
   return (
-    a.account.toLowerCase() === b.account.toLowerCase() && a.signer.toLowerCase() === b.signer.toLowerCase() && a.provider.toLowerCase() === b.provider.toLowerCase()
+    a.account.toLowerCase() === b.account.toLowerCase() &&
+    a.signer.toLowerCase() === b.signer.toLowerCase() &&
+    (b.provider === undefined || a.provider.toLowerCase() === b.provider.toLowerCase())
   );
 }
 
@@ -227,15 +232,37 @@ async function reconcileClosed(ctx: Ctx): Promise<void> {
   }
 }
 
-/** Of the transactions sent for a batch, the one whose receipt holds its BatchSettled event. */
+// How far back a batch's BatchSettled event is looked for when no recorded transaction holds it
+// (a run that died between sending and recording the hash); many RPCs bound a log query's range.
+const LOG_LOOKBACK_BLOCKS = 10_000n;
+
+/**
+ * Of the transactions sent for a batch, the one whose receipt holds its BatchSettled event; failing
+ * that (its hash was never recorded), the one that emitted it in the last LOG_LOOKBACK_BLOCKS.
+ */
 async function settlementTransaction(
   chain: SettleChain,
   batchId: Hex,
   hashes: readonly Hex[],
 ): Promise<{ hash: Hex; blockNumber: bigint; gasUsed: bigint; receipt: TransactionReceipt } | undefined> {
+  const found = (receipt: TransactionReceipt) => ({ hash: receipt.transactionHash, blockNumber: receipt.blockNumber, gasUsed: receipt.gasUsed, receipt });
   for (const hash of [...hashes].reverse()) {
     const receipt = await chain.publicClient.getTransactionReceipt({ hash }).catch(() => undefined);
-    if (receipt && emitsBatchSettled(receipt, batchId)) return { hash, blockNumber: receipt.blockNumber, gasUsed: receipt.gasUsed, receipt };
+    if (receipt && emitsBatchSettled(receipt, batchId)) return found(receipt);
+  }
+  try {
+    const head = await chain.publicClient.getBlockNumber();
+    const [event] = await chain.publicClient.getContractEvents({
+      address: chain.escrow,
+      abi: agentTabEscrowAbi,
+      eventName: "BatchSettled",
+      args: { batchId },
+      fromBlock: head > LOG_LOOKBACK_BLOCKS ? head - LOG_LOOKBACK_BLOCKS : 0n,
+      toBlock: head,
+    });
+    if (event?.transactionHash) return found(await chain.publicClient.getTransactionReceipt({ hash: event.transactionHash }));
+  } catch {
+    // An RPC that refuses the range: the batch is marked from its plan.
   }
   return undefined;
 }

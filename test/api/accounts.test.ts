@@ -40,7 +40,7 @@ type ExactFixture = {
 };
 
 /** A reservation of a call in flight. */
-type ReservationFixture = { account: Address; signer: Address; serviceId: string; maxAmount: bigint };
+type ReservationFixture = { account: Address; signer: Address; serviceId: string; provider: Address; maxAmount: bigint };
 
 const micros = (ms: number) => BigInt(ms) * 1_000n;
 const isoMicros = (t: bigint) => `${new Date(Number(t / 1_000n)).toISOString().slice(0, 19)}.${(t % 1_000_000n).toString().padStart(6, "0")}Z`;
@@ -49,8 +49,8 @@ const sum = (values: bigint[]) => values.reduce((a, b) => a + b, 0n);
 const key = (address: Address) => address.toLowerCase();
 
 /**
- * Writes ledger rows directly, as the paid call (api/src/ledger) would: charges, each signer's
- * spend track, reservations, and the account totals (charged = Σ charges, reserved = Σ
+ * Writes ledger rows directly, as the paid call (api/src/ledger) would: charges, each (account,
+ * signer, provider) spend track, reservations, and the account totals (charged = Σ charges, reserved = Σ
  * reservations). Stands in for real paid calls in these read-side tests.
  */
 async function insertLedgerFixtures(sql: Sql, { charges, reservations }: { charges: ChargeFixture[]; reservations: ReservationFixture[] }) {
@@ -66,17 +66,17 @@ async function insertLedgerFixtures(sql: Sql, { charges, reservations }: { charg
     }
     for (const r of reservations) {
       await tx`
-        INSERT INTO reservations (request_id, account, signer, service_id, max_amount, expires_at)
-        VALUES (${randomUUID()}, ${key(r.account)}, ${key(r.signer)}, ${r.serviceId}, ${r.maxAmount.toString()}, now() + interval '1 hour')`;
+        INSERT INTO reservations (request_id, account, signer, provider, service_id, max_amount, expires_at)
+        VALUES (${randomUUID()}, ${key(r.account)}, ${key(r.signer)}, ${key(r.provider)}, ${r.serviceId}, ${r.maxAmount.toString()}, now() + interval '1 hour')`;
     }
-    const tracks = new Map<string, { account: string; signer: string; charged: bigint; reserved: bigint }>();
+    const tracks = new Map<string, { account: string; signer: string; provider: string; charged: bigint; reserved: bigint }>();
     const accounts = new Map<string, { charged: bigint; reserved: bigint }>();
     for (const [row, charged, reserved] of [
       ...charges.map((c) => [c, c.amount, 0n] as const),
       ...reservations.map((r) => [r, 0n, r.maxAmount] as const),
     ]) {
-      const trackKey = `${key(row.account)}:${key(row.signer)}`;
-      const track = tracks.get(trackKey) ?? { account: key(row.account), signer: key(row.signer), charged: 0n, reserved: 0n };
+      const trackKey = `${key(row.account)}:${key(row.signer)}:${key(row.provider)}`;
+      const track = tracks.get(trackKey) ?? { account: key(row.account), signer: key(row.signer), provider: key(row.provider), charged: 0n, reserved: 0n };
       tracks.set(trackKey, { ...track, charged: track.charged + charged, reserved: track.reserved + reserved });
       const totals = accounts.get(key(row.account)) ?? { charged: 0n, reserved: 0n };
       accounts.set(key(row.account), { charged: totals.charged + charged, reserved: totals.reserved + reserved });
@@ -84,8 +84,8 @@ async function insertLedgerFixtures(sql: Sql, { charges, reservations }: { charg
     for (const t of tracks.values()) {
       const voucherMax = (t.charged + t.reserved).toString();
       await tx`
-        INSERT INTO spend_tracks (account, signer, voucher_max, voucher_signature, charged, reserved)
-        VALUES (${t.account}, ${t.signer}, ${voucherMax}, ${`0x${"cd".repeat(65)}`}, ${t.charged.toString()}, ${t.reserved.toString()})`;
+        INSERT INTO spend_tracks (account, signer, provider, voucher_max, voucher_signature, charged, reserved)
+        VALUES (${t.account}, ${t.signer}, ${t.provider}, ${voucherMax}, ${`0x${"cd".repeat(65)}`}, ${t.charged.toString()}, ${t.reserved.toString()})`;
     }
     for (const [account, t] of accounts) {
       await tx`INSERT INTO ledger_accounts (account, charged, reserved) VALUES (${account}, ${t.charged.toString()}, ${t.reserved.toString()})`;
@@ -203,8 +203,8 @@ describe("api: reading your own money", () => {
     await insertLedgerFixtures(stack.app.sql, {
       charges,
       reservations: [
-        { account: alice.address, signer: alice.address, serviceId: "weather-api", maxAmount: 200_000n },
-        { account: alice.address, signer: aliceDelegate.address, serviceId: "search-api", maxAmount: RESERVED - 200_000n },
+        { account: alice.address, signer: alice.address, serviceId: "weather-api", provider: providerOf["weather-api"] as Address, maxAmount: 200_000n },
+        { account: alice.address, signer: aliceDelegate.address, serviceId: "search-api", provider: providerOf["search-api"] as Address, maxAmount: RESERVED - 200_000n },
       ],
     });
 

@@ -40,7 +40,7 @@ const payerKey = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab
 const payer = privateKeyToAccount(payerKey);
 // Hardhat's account #3: the provider the voucher pays and the receipt names. Account, signer and
 // provider all differ so that a swap of any two voucher fields changes the hashes.
-const voucherProvider = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
+const voucherProvider = "0x90F79bf6EB2c4f870365E785982E1f101E93b906" as const;
 // Where deployAgentTab puts MockUSDC (nonce 0), the escrow (nonce 1) and the reputation contract
 // (nonce 2) from Hardhat's account #0 on a fresh chain, so that the deployed contracts can be
 // checked against the vectors themselves.

@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 
 import fc from "fast-check";
 import type { FastifyInstance } from "fastify";
-import type { Hex, LocalAccount } from "viem";
+import type { Address, Hex, LocalAccount } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 

@@ -103,7 +103,7 @@ describe("cli: agenttab for providers, spending limits and delegates, against th
     expect(badEnv.stderr).toContain("AGENTTAB_MAX_SPEND must be a USDC amount");
     expect(await charged(spender.address)).toBe(18_000_000n);
 
-    const maxSpendHelp = "--max-spend <usdc> never sign a voucher above this cumulative total, in USDC: everything this key was charged through AgentTab, plus the call (default 10; env AGENTTAB_MAX_SPEND)";
+    const maxSpendHelp = "--max-spend <usdc> never sign vouchers for more than this in total, in USDC: what this key was charged through AgentTab by each provider it pays, plus the call (default 10; env AGENTTAB_MAX_SPEND)";
     for (const command of ["call", "mcp"]) expect((await agenttab([command, "--help"])).stdout.replace(/\s+/g, " "), command).toContain(maxSpendHelp);
   }, 120_000);
 

@@ -98,14 +98,17 @@ function receiptForger({ chainId, reputation }: { chainId: number; reputation: `
     };
 }
 
+/** An `agenttab-voucher` offer, as a test rewrites it. */
+type Offer = { amount: string; payTo: string; extra: Record<string, unknown> };
+
 /** Rewrites the `agenttab-voucher` offer of every 402, or of corrective ones (`voucher_too_low`) only. */
-function offerRewriter(change: (offer: { amount: string; extra: Record<string, unknown> }) => void, { correctiveOnly }: { correctiveOnly: boolean }): Tamper {
+function offerRewriter(change: (offer: Offer) => void, { correctiveOnly }: { correctiveOnly: boolean }): Tamper {
   return ({ status, headers }) => {
     const header = headers.get("payment-required");
     if (status !== 402 || !header) return;
     const required = decodePaymentRequiredHeader(header);
     if (correctiveOnly && required.error !== "voucher_too_low") return;
-    for (const offer of required.accepts) if (offer.scheme === "agenttab-voucher") change(offer as { amount: string; extra: Record<string, unknown> });
+    for (const offer of required.accepts) if (offer.scheme === "agenttab-voucher") change(offer as Offer);
     headers.set("payment-required", encodePaymentRequiredHeader(required));
   };
 }
@@ -119,6 +122,7 @@ describe("sdk: AgentTabClient checks what a faulty or compromised proxy tells it
   const inflated = testAccount("trust inflated catch-up agent");
   const within = testAccount("trust catch-up within bound agent");
   const raised = testAccount("trust raised price agent");
+  const misled = testAccount("trust misled agent");
   const stranger = testAccount("trust stranger");
 
   /** A client straight to the API (no relay) on the same key: it makes the relayed client's record lag, as a restart or a second client would. */
@@ -151,7 +155,7 @@ describe("sdk: AgentTabClient checks what a faulty or compromised proxy tells it
     await world?.stop();
   });
 
-  it("does not believe a forged receipt (bad signature, wrong payer, amount above the price), and its record does not move", async () => {
+  it("does not believe a forged receipt (bad signature, wrong payer, another provider, amount above the price), and its record does not move", async () => {
     const { connecting } = relayed(forged, { maxCatchUp: 10n * PRICE });
     const client = await connecting;
     const honest = await client.call("echo", { path: "/honest" });
@@ -161,6 +165,8 @@ describe("sdk: AgentTabClient checks what a faulty or compromised proxy tells it
     const cases = [
       { reason: "invalid_signature", tamper: forge((r) => ({ ...r, cumulative: r.cumulative + 1_000_000n }), { resign: false }) },
       { reason: "wrong_payer", tamper: forge((r) => ({ ...r, payer: stranger.address, cumulative: r.cumulative + 1_000_000n }), { resign: true }) },
+      // A receipt for another provider than the voucher paid would move the wrong track.
+      { reason: "wrong_provider", tamper: forge((r) => ({ ...r, provider: stranger.address, cumulative: r.cumulative + 1_000_000n }), { resign: true }) },
       { reason: "amount_above_price", tamper: forge((r) => ({ ...r, amount: PRICE + 1n, cumulative: r.cumulative + 1_000_000n }), { resign: true }) },
     ] as const;
     for (const { reason, tamper } of cases) {
@@ -172,7 +178,7 @@ describe("sdk: AgentTabClient checks what a faulty or compromised proxy tells it
       // The call went through and the API charged it; the client's record stays where verified receipts put it.
       expect(client.knownCharged, reason).toBe(PRICE);
     }
-    expect(await charged(forged.address)).toBe(4n * PRICE);
+    expect(await charged(forged.address)).toBe(5n * PRICE);
 
     // A receipt the real key signed, claiming a cumulative above every voucher signed, moves the record no further than the highest voucher.
     relay.tamper = forge((r) => ({ ...r, cumulative: 1_000n * PRICE }), { resign: true });
@@ -235,6 +241,25 @@ describe("sdk: AgentTabClient checks what a faulty or compromised proxy tells it
     expect(patient.signed).toEqual([PRICE, 7n * PRICE]);
     expect(paid.receipt.cumulative).toBe(5n * PRICE);
     expect(trusting.knownCharged).toBe(5n * PRICE);
+  });
+
+  it("signs nothing for a 402 that asks for another escrow, names the escrow as payee, or two different providers", async () => {
+    const { signed, connecting } = relayed(misled);
+    const client = await connecting;
+    const cases = [
+      { change: (offer: Offer) => void (offer.extra.escrow = stranger.address), message: `escrow ${stranger.address}` },
+      { change: (offer: Offer) => void (offer.payTo = offer.extra.escrow as string), message: "payTo names the escrow" },
+      { change: (offer: Offer) => void (offer.extra.provider = stranger.address), message: "name different providers" },
+    ];
+    for (const { change, message } of cases) {
+      relay.tamper = offerRewriter(change, { correctiveOnly: false });
+      const error = await client.call("echo", { path: "/misled" }).catch((e: unknown) => e);
+      expect(error, message).toMatchObject({ name: "VoucherRequirementError" });
+      expect((error as Error).message).toContain(message);
+    }
+    expect(signed).toEqual([]);
+    expect(relay.payments).toEqual([]);
+    expect(await charged(misled.address)).toBe(0n);
   });
 
   it("refuses a price above the one it first saw when the caller set no maxAmount, before signing", async () => {

@@ -153,13 +153,21 @@ describe("mcp: the AgentTab MCP server, driven by the official MCP SDK client", 
       expect(JSON.parse((unpaid.content[0] as { text: string }).text)).toEqual(required);
       const accepted = required.accepts.find((r) => r.scheme === "agenttab-voucher") as PaymentRequirements;
       expect(required.x402Version).toBe(2);
-      expect(accepted).toMatchObject({ amount: PRICE.toString(), payTo: stack.chain.deployment.escrow });
+      // The voucher pays the service's provider (payTo), drawn on the escrow (extra.escrow).
+      expect(accepted).toMatchObject({ amount: PRICE.toString(), payTo: provider.address, extra: { escrow: stack.chain.deployment.escrow, provider: provider.address } });
       expect(await charged(payer.address)).toBe(0n);
 
       const { chainId, escrow } = stack.chain.deployment;
       const payment = async (maxCumulative: bigint) =>
         decodePaymentSignatureHeader(
-          voucherPaymentHeader({ requirements: accepted, account: payer.address, signer: payer.address, maxCumulative, signature: await signVoucher(payer, { chainId, escrow, account: payer.address, maxCumulative }) }),
+          voucherPaymentHeader({
+            requirements: accepted,
+            account: payer.address,
+            signer: payer.address,
+            provider: accepted.payTo as `0x${string}`,
+            maxCumulative,
+            signature: await signVoucher(payer, { chainId, escrow, account: payer.address, provider: accepted.payTo as `0x${string}`, maxCumulative }),
+          }),
         );
       const voucher = await payment(PRICE);
       const paid = (await client.callTool({ name: "call_service", arguments: args, _meta: { "x402/payment": voucher } })) as CallToolResult;

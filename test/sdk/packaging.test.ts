@@ -14,6 +14,8 @@ import { startApiStack } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 
 const run = promisify(execFile);
+// The provider the consumer's voucher pays (Hardhat's account #3), checksummed as the SDK returns it.
+const PROVIDER = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
 // `--no`: never fetch a package named agenttab from the registry; `--`: the rest is the bin's, --help included.
 const NPX_AGENTTAB = ["--no", "--", "agenttab"];
 const REPO = path.resolve(import.meta.dirname, "../..");
@@ -34,7 +36,7 @@ async function sh(command: string, args: string[], cwd: string, { timeout = 60_0
 
 // Plain ESM in a project that knows nothing of this repository: one real call per public subpath.
 const consumerScript = `
-import { AgentTabClient, decodeClaims, encodeClaims, signVoucher, voucherPaymentHeader, voucherTypedData, VOUCHER_SCHEME } from "@agenttab/sdk";
+import { AgentTabClient, decodeClaims, encodeClaims, settlementProviders, signVoucher, voucherPaymentHeader, voucherTypedData, VOUCHER_SCHEME } from "@agenttab/sdk";
 import { agentTabEscrowBytecode } from "@agenttab/sdk/bytecode";
 import { DEFAULT_MAX_SPEND, buildProgram } from "@agenttab/sdk/cli";
 import { createAgentTabMcpServer } from "@agenttab/sdk/mcp";
@@ -45,16 +47,20 @@ import { privateKeyToAccount } from "viem/accounts";
 
 const signer = privateKeyToAccount(process.env.AGENTTAB_PRIVATE_KEY);
 const client = await AgentTabClient.connect({ apiUrl: process.env.AGENTTAB_API_URL, signer, maxSpend: DEFAULT_MAX_SPEND });
-const voucher = { chainId: client.chainId, escrow: client.escrow, account: signer.address, maxCumulative: 25_000n };
+const provider = process.env.AGENTTAB_PROVIDER;
+const voucher = { chainId: client.chainId, escrow: client.escrow, account: signer.address, provider, maxCumulative: 25_000n };
 const signature = await signVoucher(signer, voucher);
 const header = voucherPaymentHeader({
-  requirements: { scheme: VOUCHER_SCHEME, network: "eip155:" + client.chainId, asset: client.usdc, amount: "25000", payTo: client.escrow, maxTimeoutSeconds: 60, extra: {} },
+  requirements: { scheme: VOUCHER_SCHEME, network: "eip155:" + client.chainId, asset: client.usdc, amount: "25000", payTo: provider, maxTimeoutSeconds: 60, extra: { escrow: client.escrow, provider } },
   account: signer.address,
   signer: signer.address,
+  provider,
   maxCumulative: voucher.maxCumulative,
   signature,
 });
-const claims = decodeClaims(encodeClaims([{ account: signer.address, maxCumulative: 25_000n, cumulative: 10_000n, signature }]));
+const owed = [{ account: signer.address, provider, maxCumulative: 25_000n, cumulative: 10_000n, signature }];
+const providers = settlementProviders(owed);
+const claims = decodeClaims(encodeClaims(owed, providers), providers);
 
 const [clientEnd, serverEnd] = InMemoryTransport.createLinkedPair();
 const server = createAgentTabMcpServer({ client });
@@ -68,7 +74,7 @@ const io = { env: {}, stdout: process.stdout, stderr: process.stderr };
 console.log(JSON.stringify({
   chainId: client.chainId,
   escrow: client.escrow,
-  recovered: await recoverTypedDataAddress({ ...voucherTypedData(voucher), signature }),
+  recovered: await recoverTypedDataAddress({ ...voucherTypedData({ ...voucher, signer: signer.address }), signature }),
   payment: JSON.parse(Buffer.from(header, "base64").toString("utf8")).payload,
   claims: claims.map((claim) => ({ ...claim, maxCumulative: String(claim.maxCumulative), cumulative: String(claim.cumulative) })),
   bytecode: agentTabEscrowBytecode.slice(0, 2) + agentTabEscrowBytecode.length,
@@ -91,12 +97,16 @@ export async function consume(key: Hex, claims: readonly Claim[]) {
   const client = await AgentTabClient.connect({ apiUrl: "http://127.0.0.1:8787", signer, maxSpend: DEFAULT_MAX_SPEND });
   const result: CallResult = await client.call("weather-api", { path: "/forecast", maxAmount: 5_000n });
   const amount: bigint = result.amount;
-  const encoded: Hex = encodeClaims(claims);
+  const encoded: Hex = encodeClaims(claims, claims.map((claim) => claim.provider));
+  // @ts-expect-error the claims' providers are required: a claim's provider is an index into them
+  encodeClaims(claims);
   const bytecode: Hex = agentTabEscrowBytecode;
   const exitCode: number = await runCli(["--help"]);
   createAgentTabMcpServer({ client });
   // @ts-expect-error maxCumulative is a bigint of USDC atomic units
-  await signVoucher(signer, { chainId: 1, escrow: signer.address, account: signer.address, maxCumulative: "1" });
+  await signVoucher(signer, { chainId: 1, escrow: signer.address, account: signer.address, provider: signer.address, maxCumulative: "1" });
+  // @ts-expect-error a voucher names the provider it pays
+  await signVoucher(signer, { chainId: 1, escrow: signer.address, account: signer.address, maxCumulative: 1n });
   // @ts-expect-error apiOrigins is required
   registerAgentTabScheme({} as Parameters<typeof registerAgentTabScheme>[0], { signer });
   return { amount, encoded, bytecode, exitCode };
@@ -195,7 +205,7 @@ describe("sdk packaging: npm pack of @agenttab/sdk installs and runs in a projec
 
   it("(a) plain ESM imports every public subpath and uses it: a signed voucher, its payment header, claims, bytecode, the CLI program, the MCP server", async () => {
     await writeFile(path.join(project, "consumer.mjs"), consumerScript);
-    const { stdout } = await sh(process.execPath, ["consumer.mjs"], project, { env: { AGENTTAB_API_URL: apiUrl, AGENTTAB_PRIVATE_KEY: agentKey } });
+    const { stdout } = await sh(process.execPath, ["consumer.mjs"], project, { env: { AGENTTAB_API_URL: apiUrl, AGENTTAB_PRIVATE_KEY: agentKey, AGENTTAB_PROVIDER: PROVIDER } });
     const agent = privateKeyToAccount(agentKey).address;
     const { deployment } = (stack as ApiStack).chain;
     const out = JSON.parse(stdout) as Record<string, unknown>;
@@ -203,8 +213,8 @@ describe("sdk packaging: npm pack of @agenttab/sdk installs and runs in a projec
       chainId: 31337,
       escrow: deployment.escrow,
       recovered: agent,
-      payment: { account: agent, signer: agent, maxCumulative: "25000" },
-      claims: [{ account: agent, signer: agent, maxCumulative: "25000", cumulative: "10000" }],
+      payment: { account: agent, signer: agent, provider: PROVIDER, maxCumulative: "25000" },
+      claims: [{ account: agent, signer: agent, provider: PROVIDER, maxCumulative: "25000", cumulative: "10000" }],
       help: "Usage: agenttab [options] [command]",
       tools: ["call_service", "discover_services", "get_balance", "get_spending_report"],
     });

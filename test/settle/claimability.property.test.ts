@@ -50,8 +50,8 @@ type Delegate = { key: LocalAccount; cap: bigint; expiresAt: bigint; active: boo
 type Run = {
   owner: LocalAccount;
   delegates: Delegate[];
-  /** Per signer, what the proxy answered 200 for: the voucher book signs this plus the next price. */
-  charged: Map<Address, bigint>;
+  /** Per (signer, provider) track, what the proxy answered 200 for: the voucher book signs this plus the next price. */
+  charged: Map<string, bigint>;
   accepted: bigint;
   withdrawal: { unlockAt: bigint } | undefined;
   /** Chain time of the last watchtower pass. */
@@ -85,18 +85,24 @@ describe("claimability: whatever an owner does, every charge the proxy accepted 
     await synced();
   };
 
+  const trackKey = (signer: Address, provider: Address) => `${signer.toLowerCase()}:${provider.toLowerCase()}`;
+  /** What a signer was charged on one provider's track. */
+  const chargedOn = (run: Run, signer: Address, provider: Address) => run.charged.get(trackKey(signer, provider)) ?? 0n;
+  /** What a signer was charged over all its tracks: what a delegate's cap bounds. */
+  const chargedBy = (run: Run, signer: Address) => services.reduce((sum, s) => sum + chargedOn(run, signer, s.provider), 0n);
+
   /** One paid call; only a 200 is a charge. */
   const pay = async (run: Run, signer: LocalAccount, serviceIndex: number) => {
     const service = services[serviceIndex]!;
-    const before = run.charged.get(signer.address) ?? 0n;
-    const payment = await voucherHeader(stack.chain.deployment, { signer, account: run.owner.address, maxCumulative: before + service.price });
+    const before = chargedOn(run, signer.address, service.provider);
+    const payment = await voucherHeader(stack.chain.deployment, { signer, account: run.owner.address, provider: service.provider, maxCumulative: before + service.price });
     const call = () => stack.app.inject({ method: "GET", url: `/v1/proxy/${service.id}/q`, headers: { "payment-signature": payment } });
     let res = await call();
     for (const deadline = Date.now() + 30_000; res.statusCode === 503 && res.json().code === "index_stale" && Date.now() < deadline; res = await call()) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     if (res.statusCode === 200) {
-      run.charged.set(signer.address, before + service.price);
+      run.charged.set(trackKey(signer.address, service.provider), before + service.price);
       run.accepted += service.price;
     }
     return res;
@@ -148,19 +154,29 @@ describe("claimability: whatever an owner does, every charge the proxy accepted 
     const account = owner.toLowerCase();
     const signers = [owner, ...run.delegates.map((d) => d.key.address)];
 
-    // The ledger recorded exactly what the proxy answered 200 for, per signer.
-    const rows = await sql<{ signer: string; charged: string; settled: string; unsettled: string }[]>`
-      SELECT signer, coalesce(sum(amount), 0)::text AS charged,
+    // The ledger recorded exactly what the proxy answered 200 for, per (signer, provider) track.
+    const rows = await sql<{ signer: string; provider: string; charged: string; settled: string; unsettled: string }[]>`
+      SELECT signer, provider, coalesce(sum(amount), 0)::text AS charged,
              coalesce(sum(amount) FILTER (WHERE settlement_batch IS NOT NULL), 0)::text AS settled,
              coalesce(sum(amount) FILTER (WHERE settlement_batch IS NULL), 0)::text AS unsettled
-      FROM charges WHERE account = ${account} GROUP BY signer`;
-    const bySigner = (signer: Address) => rows.find((r) => r.signer === signer.toLowerCase()) ?? { charged: "0", settled: "0", unsettled: "0" };
+      FROM charges WHERE account = ${account} GROUP BY signer, provider`;
+    const onTrack = (signer: Address, provider: Address) =>
+      rows.find((r) => r.signer === signer.toLowerCase() && r.provider === provider.toLowerCase()) ?? { charged: "0", settled: "0", unsettled: "0" };
+    const settledBy = (signer: Address) => services.reduce((sum, s) => sum + BigInt(onTrack(signer, s.provider).settled), 0n);
+    const unsettledBy = (signer: Address) => services.reduce((sum, s) => sum + BigInt(onTrack(signer, s.provider).unsettled), 0n);
     for (const signer of signers) {
-      expect(BigInt(bySigner(signer).charged), `${step}: charges of ${signer} in the ledger`).toBe(run.charged.get(signer) ?? 0n);
-      // For every settled charge the chain agrees: claimed on the signer's track == Σ settled.
-      const claimed: bigint = signer === owner ? (await read("accountOf", [owner])).claimed : (await read("delegationOf", [owner, signer])).claimed;
-      expect(claimed, `${step}: claimed on-chain on ${signer}'s track`).toBe(BigInt(bySigner(signer).settled));
+      for (const s of services) {
+        const track = onTrack(signer, s.provider);
+        expect(BigInt(track.charged), `${step}: charges of ${signer} on ${s.id}'s provider in the ledger`).toBe(chargedOn(run, signer, s.provider));
+        // For every settled charge the chain agrees: claimed on the track == Σ settled.
+        const claimed: bigint = await read("claimedOf", [owner, signer, s.provider]);
+        expect(claimed, `${step}: claimed on-chain on ${signer}'s track for ${s.id}'s provider`).toBe(BigInt(track.settled));
+      }
+      // A delegate's claimed total is its tracks' sum.
+      if (signer !== owner) expect(BigInt((await read("delegationOf", [owner, signer])).claimed), `${step}: ${signer}'s claimed total`).toBe(settledBy(signer));
     }
+    // The account's claimed total is every signer's on every provider.
+    expect((await read("accountOf", [owner])).claimed, `${step}: claimed from the account`).toBe(signers.reduce((sum, signer) => sum + settledBy(signer), 0n));
     const unsettled = rows.reduce((sum, r) => sum + BigInt(r.unsettled), 0n);
 
     // On-chain: Σ agent debits == Σ provider credits + Σ fees, and each matches the settled rows.
@@ -190,11 +206,11 @@ describe("claimability: whatever an owner does, every charge the proxy accepted 
 
     const now = await chainNow();
     for (const d of run.delegates) {
-      if (BigInt(bySigner(d.key.address).unsettled) === 0n) continue;
+      if (unsettledBy(d.key.address) === 0n) continue;
       const onChain = await read("delegationOf", [owner, d.key.address]);
       if (!onChain.active) graceInUse.revoked++;
       else if (onChain.expiresAt !== 0 && BigInt(onChain.expiresAt) <= now) graceInUse.expired++;
-      else if ((run.charged.get(d.key.address) ?? 0n) > onChain.cap) graceInUse.capLowered++;
+      else if (chargedBy(run, d.key.address) > onChain.cap) graceInUse.capLowered++;
     }
     return unsettled;
   };
@@ -208,7 +224,8 @@ describe("claimability: whatever an owner does, every charge the proxy accepted 
         const price = services[c.service]!.price;
         for (let i = 0; i < c.times; i++) {
           if (d !== undefined && d.expiresAt !== 0n && (await chainNow()) + PROXY_EXPIRY_MARGIN >= d.expiresAt) return;
-          const charged = run.charged.get(signer.address) ?? 0n;
+          // A delegate's cap bounds what it was charged over all its providers.
+          const charged = chargedBy(run, signer.address);
           const mustRefuse =
             run.withdrawal !== undefined ? "the whole balance is being withdrawn"
             : d !== undefined && !d.active ? "the delegate is revoked"
@@ -228,7 +245,7 @@ describe("claimability: whatever an owner does, every charge the proxy accepted 
       }
       case "setCap": {
         const d = delegate(c.delegate);
-        const charged = run.charged.get(d.key.address) ?? 0n;
+        const charged = chargedBy(run, d.key.address);
         const cap = c.below ? (charged * BigInt(c.percent)) / 100n : charged + 10_000n + BigInt(c.percent) * 5_000n;
         // Keeps the expiry while it is ahead (an expiry must be in the future), else none.
         const expiresAt = d.expiresAt > (await chainNow()) + 600n ? d.expiresAt : 0n;
@@ -302,7 +319,7 @@ describe("claimability: whatever an owner does, every charge the proxy accepted 
     await upstream?.close();
   });
 
-  it("over random calls, revocations, cap changes, expiries, withdrawals, time jumps and settlements: Σ credits + fees == Σ accepted charges, none left unsettled", async () => {
+  it("over random calls to several providers, revocations, cap changes, expiries, withdrawals, time jumps and settlements: Σ credits + fees == Σ accepted charges, none left unsettled", async () => {
     const delay = stack.chain.deployment.withdrawalDelay;
     expect(delay).toBe(8 * DAY);
     const setupArb: fc.Arbitrary<Setup> = fc.record({
@@ -358,9 +375,11 @@ describe("claimability: whatever an owner does, every charge the proxy accepted 
     ];
 
     await fc.assert(
-      fc.asyncProperty(setupArb, fc.array(commandArb, { maxLength: 12 }), async (setup, commands) => {
+      fc.asyncProperty(setupArb, fc.array(commandArb, { maxLength: 12 }), async (setup, drawn) => {
         const run = await startRun(setup);
         await checkInvariants(run, "start");
+        // Every agent pays at least two providers.
+        const commands: Command[] = [{ kind: "call", signer: 0, service: 0, times: 1 }, { kind: "call", signer: 0, service: 2, times: 1 }, ...drawn];
         for (const [i, c] of commands.entries()) {
           await execute(run, c);
           await checkInvariants(run, `after #${i} ${JSON.stringify(c)}`);

@@ -25,7 +25,7 @@ const agents = [testAccount("payout agent 1"), testAccount("payout agent 2")];
 const providerLabels = ["payout provider 1", "payout provider 2"];
 const providers = providerLabels.map(testAccount);
 const services = [
-  { id: "translate", provider: providers[0]!, price: 30_000n },
+  { id: "translate", provider: providers[0]!, price: 30_007n }, // a fee with a fraction: rounded down once, on the sum
   { id: "summarize", provider: providers[1]!, price: 20_000n },
 ];
 const coldWallet = testAccount("payout provider 1's cold wallet").address;
@@ -36,7 +36,8 @@ describe("payout: providers withdraw what the weekly settlement credited", () =>
   let stack: ApiStack;
   let upstream: Awaited<ReturnType<typeof startUpstream>>;
   let dir: string;
-  const spent = new Map<Address, bigint>();
+  /** What each agent was charged on each provider's track. */
+  const spent = new Map<string, bigint>();
 
   const earningsOf = (provider: Address) =>
     stack.chain.publicClient.readContract({ address: stack.chain.deployment.escrow, abi: agentTabEscrowAbi, functionName: "earningsOf", args: [provider] });
@@ -45,11 +46,12 @@ describe("payout: providers withdraw what the weekly settlement credited", () =>
 
   /** One paid call through the proxy. */
   const pay = async (agent: LocalAccount, service: (typeof services)[number]) => {
-    const next = (spent.get(agent.address) ?? 0n) + service.price;
-    const payment = await voucherHeader(stack.chain.deployment, { signer: agent, maxCumulative: next });
+    const key = `${agent.address}:${service.provider.address}`;
+    const next = (spent.get(key) ?? 0n) + service.price;
+    const payment = await voucherHeader(stack.chain.deployment, { signer: agent, provider: service.provider.address, maxCumulative: next });
     const res = await stack.app.inject({ method: "GET", url: `/v1/proxy/${service.id}/q`, headers: { "payment-signature": payment } });
     expect(res.statusCode, res.body).toBe(200);
-    spent.set(agent.address, next);
+    spent.set(key, next);
   };
 
   /** The provider's earnings as the API shows them, signed in as the provider. */
@@ -72,10 +74,10 @@ describe("payout: providers withdraw what the weekly settlement credited", () =>
       (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
     );
 
-  /** What each provider was credited: its calls' prices less the 1% fee, per charge. */
+  /** What each provider was credited in the one batch: its calls' prices less the 1% fee on their sum. */
   const credited = (service: (typeof services)[number]) => {
-    const fee = (service.price * FEE_BPS) / 10_000n;
-    return (service.price - fee) * BigInt(CALLS_EACH * agents.length);
+    const gross = service.price * BigInt(CALLS_EACH * agents.length);
+    return gross - (gross * FEE_BPS) / 10_000n;
   };
 
   beforeAll(async () => {

@@ -14,7 +14,7 @@ import { listService, voucherHeader } from "../api/helpers/payments.ts";
 import { depositAs, escrowAs, testAccount } from "../indexer/helpers/actions.ts";
 
 const DEPOSIT = 5_000_000n;
-const PRICE = 30_007n; // not a round number: fees round down charge by charge
+const PRICE = 30_007n; // not a round number: a fee rounds down
 const agents = [1, 2, 3].map((i) => testAccount(`recovery agent ${i}`));
 const owner = testAccount("recovery owner");
 const delegate = testAccount("recovery owner's delegate");
@@ -171,6 +171,28 @@ describe("settle: the chain is the truth, and one bad entry never sinks a batch"
     expect(BigInt(last!.fee)).toBe((PRICE * 250n) / 10_000n);
     await setRate(100);
     await run();
+  });
+
+  it("records the fees the escrow took when the rate changed between planning and mining", async () => {
+    await round();
+    const feesBefore = await read<bigint>("accruedFees");
+    let changed = false;
+    const report = await run({
+      // After the batch is planned (at 100 bps) and recorded, the admin changes the rate.
+      beforeSend: async () => {
+        if (changed) return;
+        changed = true;
+        await stack.chain.mined(stack.chain.deployer.writeContract({ address: chain.escrow, abi: agentTabEscrowAbi, functionName: "setFeeRate", args: [73], chain: stack.chain.deployer.chain }));
+      },
+    });
+    expect(report.status).toBe("settled");
+    const fee = (PRICE * BigInt(agents.length) * 73n) / 10_000n;
+    expect((await read<bigint>("accruedFees")) - feesBefore).toBe(fee);
+    expect(report.batches[0]).toMatchObject({ fee, payouts: [expect.objectContaining({ provider, fee, amount: PRICE * BigInt(agents.length) - fee })] });
+    const [row] = await stack.app.sql<{ fee: string }[]>`SELECT sum(fee)::text AS fee FROM charges WHERE settlement_batch = ${report.batches[0]!.batchId}`;
+    expect(BigInt(row!.fee)).toBe(fee);
+    await expectBalanced();
+    await stack.chain.mined(stack.chain.deployer.writeContract({ address: chain.escrow, abi: agentTabEscrowAbi, functionName: "setFeeRate", args: [100], chain: stack.chain.deployer.chain }));
   });
 
   it("drops only an entry that turned bad between planning and sending, and sends the rest at once (exit 2 with the list)", async () => {

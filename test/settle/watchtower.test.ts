@@ -55,18 +55,21 @@ describe("watchtower: a withdrawal request gets its vouchers settled before the 
   let stack: ApiStack;
   let upstream: Awaited<ReturnType<typeof startUpstream>>;
   let chain: SettleChain;
-  const spent = new Map<Address, bigint>();
+  /** What each signer was charged, per provider's track, and in all. */
+  const spent = new Map<string, bigint>();
+  const spentBy = (signer: Address) => [...spent].filter(([key]) => key.startsWith(`${signer}:`)).reduce((sum, [, v]) => sum + v, 0n);
 
   const read = <F extends "accountOf" | "earningsOf" | "WITHDRAWAL_DELAY">(functionName: F, args: readonly unknown[] = []) =>
     stack.chain.publicClient.readContract({ address: stack.chain.deployment.escrow, abi: agentTabEscrowAbi, functionName, args } as never) as Promise<any>;
 
   const pay = async (signer: LocalAccount, serviceIndex: number) => {
     const service = services[serviceIndex]!;
-    const next = (spent.get(signer.address) ?? 0n) + service.price;
-    const payment = await voucherHeader(stack.chain.deployment, { signer, maxCumulative: next });
+    const key = `${signer.address}:${service.provider}`;
+    const next = (spent.get(key) ?? 0n) + service.price;
+    const payment = await voucherHeader(stack.chain.deployment, { signer, provider: service.provider, maxCumulative: next });
     const res = await stack.app.inject({ method: "GET", url: `/v1/proxy/${service.id}/q`, headers: { "payment-signature": payment } });
     expect(res.statusCode, res.body).toBe(200);
-    spent.set(signer.address, next);
+    spent.set(key, next);
   };
 
   const unsettled = async (account: Address) => {
@@ -94,7 +97,7 @@ describe("watchtower: a withdrawal request gets its vouchers settled before the 
       await pay(leaver, s);
       await pay(stayer, s);
     }
-    const charged = spent.get(leaver.address)!;
+    const charged = spentBy(leaver.address);
 
     await escrowAs(stack.chain, leaver, "requestWithdrawal", [DEPOSIT]);
     const requestedAt = (await stack.chain.publicClient.getBlock()).timestamp;
@@ -157,20 +160,29 @@ describe("watchtower: a withdrawal request gets its vouchers settled before the 
       // The third delegate expires in an hour of chain time: within the watchtower's horizon.
       await escrowAs(stack.chain, owner, "authorizeDelegate", [delegates[i]!.address, 1_000_000n, i === 2 ? Number(now) + 3_600 : 0]);
     }
-    for (const [i, owner] of owners.entries()) {
-      await stack.chain.waitFor(() => getDelegation(stack.chain.reader, { account: owner.address, delegate: delegates[i]!.address }), (d) => d?.active === true);
-      await stack.chain.waitFor(() => getAgentAccount(stack.chain.reader, { account: owner.address }), (a) => a?.balance === DEPOSIT);
-      const payment = await voucherHeader(stack.chain.deployment, { signer: delegates[i]!, account: owner.address, maxCumulative: services[0]!.price });
-      const call = () => stack.app.inject({ method: "GET", url: `/v1/proxy/${services[0]!.id}/q`, headers: { "payment-signature": payment } });
+    /** A paid call by the i-th delegate on the service's provider's track. */
+    const delegatePays = async (i: number, service: (typeof services)[number]) => {
+      const payment = await voucherHeader(stack.chain.deployment, { signer: delegates[i]!, account: owners[i]!.address, provider: service.provider, maxCumulative: service.price });
+      const call = () => stack.app.inject({ method: "GET", url: `/v1/proxy/${service.id}/q`, headers: { "payment-signature": payment } });
       let res = await call();
       // Right after the transactions the proxy waits for the index to catch up.
       for (const deadline = Date.now() + 30_000; res.statusCode === 503 && Date.now() < deadline; res = await call()) await new Promise((r) => setTimeout(r, 50));
       expect(res.statusCode, res.body).toBe(200);
+    };
+    for (const [i, owner] of owners.entries()) {
+      await stack.chain.waitFor(() => getDelegation(stack.chain.reader, { account: owner.address, delegate: delegates[i]!.address }), (d) => d?.active === true);
+      await stack.chain.waitFor(() => getAgentAccount(stack.chain.reader, { account: owner.address }), (a) => a?.balance === DEPOSIT);
+      await delegatePays(i, services[0]!);
     }
+    // The second delegate also spends on the other provider: neither track alone is above the
+    // cap its owner lowers next, but the two together are.
+    await delegatePays(1, services[1]!);
+    const lowered = services[1]!.price + 1n;
+    expect(services[0]!.price).toBeLessThan(lowered);
     await escrowAs(stack.chain, owners[0]!, "revokeDelegate", [delegates[0]!.address]);
-    await escrowAs(stack.chain, owners[1]!, "authorizeDelegate", [delegates[1]!.address, 1n, 0]); // below what it was charged
+    await escrowAs(stack.chain, owners[1]!, "authorizeDelegate", [delegates[1]!.address, lowered, 0]); // below what it was charged over both
     await stack.chain.waitFor(() => getDelegation(stack.chain.reader, { account: owners[0]!.address, delegate: delegates[0]!.address }), (d) => d?.active === false);
-    await stack.chain.waitFor(() => getDelegation(stack.chain.reader, { account: owners[1]!.address, delegate: delegates[1]!.address }), (d) => d?.cap === 1n);
+    await stack.chain.waitFor(() => getDelegation(stack.chain.reader, { account: owners[1]!.address, delegate: delegates[1]!.address }), (d) => d?.cap === lowered);
 
     const pass = await watchPass({ sql: stack.app.sql, chain, reader: stack.chain.reader });
     expect(pass.delegatesAtRisk).toEqual([
@@ -181,7 +193,9 @@ describe("watchtower: a withdrawal request gets its vouchers settled before the 
     expect(pass.report?.status).toBe("settled");
     for (const i of [0, 1, 2]) {
       expect(await unsettled(owners[i]!.address), `owner ${i + 1}`).toBe(0);
-      expect((await read("delegationOf" as never, [owners[i]!.address, delegates[i]!.address])).claimed, `delegate ${i + 1} claimed`).toBe(services[0]!.price);
+      // The delegate's total over its providers.
+      const claimed = i === 1 ? services[0]!.price + services[1]!.price : services[0]!.price;
+      expect((await read("delegationOf" as never, [owners[i]!.address, delegates[i]!.address])).claimed, `delegate ${i + 1} claimed`).toBe(claimed);
     }
     // An owner who did none of this waits for the weekly run (settled here, for the next test's count).
     expect(await unsettled(owners[3]!.address)).toBe(1);
@@ -213,11 +227,12 @@ describe("watchtower: a withdrawal request gets its vouchers settled before the 
       }
       expect(await exited, `${stdout}\n${stderr}`).toBe(0);
       const events = lines();
-      expect(events.find((l) => l.event === "summary")).toMatchObject({ status: "settled", batches: [expect.objectContaining({ agents: 1, claims: 1 })] });
+      // The other agent's two tracks, one per provider.
+      expect(events.find((l) => l.event === "summary")).toMatchObject({ status: "settled", batches: [expect.objectContaining({ agents: 1, claims: 2 })] });
       expect(events.find((l) => l.event === "run_finished")).toMatchObject({ run: 1, code: 0 });
       expect(events.map((l) => l.event).slice(-2)).toEqual(["watch_stopped", "stopped"]);
       expect(await unsettled(stayer.address)).toBe(0);
-      expect((await read("accountOf", [stayer.address])).claimed).toBe(spent.get(stayer.address));
+      expect((await read("accountOf", [stayer.address])).claimed).toBe(spentBy(stayer.address));
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

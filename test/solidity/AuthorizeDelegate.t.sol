@@ -22,7 +22,7 @@ contract AuthorizeDelegateTest is EscrowTestBase {
         _fund(alice, 10e6);
         vm.prank(alice);
         escrow.authorizeDelegate(hot, 5e6, 0);
-        _settleTo("b1", _delegateClaim(alice, HOT_KEY, 2e6, 2e6), provider1, 2e6);
+        _settle("b1", _delegateClaim(alice, HOT_KEY, 2e6, 2e6));
         vm.prank(alice);
         escrow.authorizeDelegate(hot, 8e6, 0);
         assertEq(escrow.delegationOf(alice, hot).claimed, 2e6, "claimed survives a cap change");
@@ -39,7 +39,7 @@ contract AuthorizeDelegateTest is EscrowTestBase {
         assertEq(escrow.delegationOf(alice, hot).cap, 1e6, "new spending is held to the new cap");
         assertEq(escrow.delegateClaimLimit(alice, hot).cap, 5e6, "claims still to the old one");
         vm.warp(block.timestamp + WITHDRAWAL_DELAY - 1);
-        _settleTo("b1", claim, provider1, 4e6);
+        _settle("b1", claim);
         assertEq(escrow.delegationOf(alice, hot).claimed, 4e6, "claimed in full");
     }
 
@@ -52,7 +52,7 @@ contract AuthorizeDelegateTest is EscrowTestBase {
         escrow.authorizeDelegate(hot, 1e6, 0);
         vm.warp(block.timestamp + WITHDRAWAL_DELAY);
         assertEq(escrow.delegateClaimLimit(alice, hot).cap, 1e6, "grace over");
-        _settleExpectRevert(claim, 4e6, abi.encodeWithSelector(IAgentTabEscrow.ClaimAboveDelegateCap.selector, alice, hot, 1e6, 4e6));
+        _settleExpectRevert(claim, abi.encodeWithSelector(IAgentTabEscrow.ClaimAboveDelegateCap.selector, alice, hot, 1e6, 4e6));
     }
 
     function test_authorizeDelegate_revertsOnExpiryInThePast() public {

@@ -35,7 +35,7 @@ contract FinalizeWithdrawalTest is EscrowTestBase {
 
     function test_finalizeWithdrawal_paysOnlyWhatClaimsLeft() public {
         // The settler claims during the delay; the withdrawal gets the remainder, never the providers' share.
-        _settleTo("b", _ownClaim(ALICE_KEY, 8e6), provider1, 8e6);
+        _settle("b", _ownClaim(ALICE_KEY, 8e6));
         vm.warp(block.timestamp + WITHDRAWAL_DELAY);
         vm.prank(alice);
         assertEq(escrow.finalizeWithdrawal(), 2e6, "remainder");
@@ -60,7 +60,7 @@ contract FinalizeWithdrawalTest is EscrowTestBase {
     function testFuzz_finalizeWithdrawal_neverPaysMoreThanBalance(uint128 claimSeed, uint64 waitSeed) public {
         uint256 claimed = bound(claimSeed, 1, 10e6);
         uint256 wait = bound(waitSeed, WITHDRAWAL_DELAY, 400 days);
-        _settleTo("b", _ownClaim(ALICE_KEY, claimed), provider1, claimed);
+        _settle("b", _ownClaim(ALICE_KEY, claimed));
         vm.warp(block.timestamp + wait);
         vm.prank(alice);
         uint256 paid = escrow.finalizeWithdrawal();

@@ -20,7 +20,7 @@ contract RevokeDelegateTest is EscrowTestBase {
         assertEq(limit.until, block.timestamp + WITHDRAWAL_DELAY, "claimable for the grace");
         assertEq(limit.cap, 5e6, "at the cap it had");
         vm.warp(block.timestamp + WITHDRAWAL_DELAY - 1);
-        _settleTo("b1", claim, provider1, 1e6);
+        _settle("b1", claim);
         assertEq(escrow.delegationOf(alice, hot).claimed, 1e6, "the revoked delegate's spending reached the provider");
     }
 
@@ -32,10 +32,7 @@ contract RevokeDelegateTest is EscrowTestBase {
         vm.prank(alice);
         escrow.revokeDelegate(hot);
         vm.warp(block.timestamp + WITHDRAWAL_DELAY);
-        (uint256 share, uint256 fee) = _split(1e6);
-        vm.prank(settler);
-        vm.expectRevert(abi.encodeWithSelector(IAgentTabEscrow.DelegateNotActive.selector, alice, hot));
-        escrow.settle("b1", claim, _payouts(provider1, share), fee);
+        _settleExpectRevert(claim, abi.encodeWithSelector(IAgentTabEscrow.DelegateNotActive.selector, alice, hot));
     }
 
     function test_revokeDelegate_thenAWithdrawal_stillPaysTheProviderFirst() public {
@@ -49,7 +46,7 @@ contract RevokeDelegateTest is EscrowTestBase {
         escrow.requestWithdrawal(1e6);
         vm.stopPrank();
         // The watchtower claims before the unlock: the revocation no longer stops it.
-        _settleTo("b1", claim, provider1, 2e5);
+        _settle("b1", claim);
         vm.warp(block.timestamp + WITHDRAWAL_DELAY);
         vm.prank(alice);
         assertEq(escrow.finalizeWithdrawal(), 8e5, "the owner gets back only what was not spent");
@@ -90,7 +87,7 @@ contract RevokeDelegateTest is EscrowTestBase {
         if (action % 3 != 0) escrow.authorizeDelegate(hot, lowered, uint40(block.timestamp + 1));
         vm.stopPrank();
         vm.warp(block.timestamp + after_);
-        _settleTo("b", claim, provider1, spent);
+        _settle("b", claim);
         assertEq(escrow.delegationOf(alice, hot).claimed, spent, "claimed in full");
         _assertSolvent();
     }

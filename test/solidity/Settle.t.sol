@@ -8,6 +8,8 @@ import {IUSDC} from "../../contracts/interfaces/IUSDC.sol";
 import {EscrowTestBase} from "./base/EscrowTestBase.sol";
 import {Vm, vm} from "./base/Vm.sol";
 
+/// @notice Claims, tracks and rejections. Which provider a claim pays, the fee per provider and
+/// the provider reports are in SettleProviders.t.sol; ERC-1271 signers in SettleSmartWallet.t.sol.
 contract SettleTest is EscrowTestBase {
     uint256 internal constant SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141;
 
@@ -20,28 +22,33 @@ contract SettleTest is EscrowTestBase {
     // Success paths -------------------------------------------------------------------------------
 
     function test_settle_claimsVoucherAndCreditsProviderAndFee() public {
-        bytes memory claims = abi.encodePacked(_ownClaim(ALICE_KEY, 10e6), _ownClaim(BOB_KEY, 5e6));
-        IAgentTabEscrow.Payout[] memory p = new IAgentTabEscrow.Payout[](2);
-        p[0] = IAgentTabEscrow.Payout(provider1, 9e6, 90, 3);
-        p[1] = IAgentTabEscrow.Payout(provider2, 5_850_000, 40, 0);
-        uint256 fee = 150_000; // exactly 1% of 15e6
+        bytes memory claims =
+            abi.encodePacked(_ownClaimTo(ALICE_KEY, provider1, 0, 10e6), _ownClaimTo(BOB_KEY, provider2, 1, 5e6));
+        IAgentTabEscrow.ProviderReport[] memory r = _reports(provider1, provider2);
+        r[0].callsServed = 90;
+        r[0].callsFailed = 3;
+        r[1].callsServed = 40;
+        uint256 fee = 100_000 + 50_000; // 1% of each provider's gross
 
         vm.recordLogs();
         vm.prank(settler);
-        assertTrue(escrow.settle("week-1", claims, p, fee), "applied");
+        assertTrue(escrow.settle("week-1", claims, r), "applied");
 
         assertEq(_balance(alice), 90e6, "alice debited");
         assertEq(_balance(bob), 95e6, "bob debited");
         assertEq(escrow.accountOf(alice).claimed, 10e6, "alice claimed");
-        assertEq(escrow.earningsOf(provider1), 9e6, "provider1");
-        assertEq(escrow.earningsOf(provider2), 5_850_000, "provider2");
+        assertEq(escrow.claimedOf(alice, alice, provider1), 10e6, "alice's track to provider1");
+        assertEq(escrow.claimedOf(bob, bob, provider2), 5e6, "bob's track to provider2");
+        assertEq(escrow.earningsOf(provider1), 9_900_000, "provider1");
+        assertEq(escrow.earningsOf(provider2), 4_950_000, "provider2");
         assertEq(escrow.accruedFees(), fee, "fee");
         assertTrue(escrow.batchSettled("week-1"), "batch recorded");
         _assertSolvent();
 
         Vm.Log[] memory logs = vm.getRecordedLogs();
         bytes memory expectedLog = abi.encodePacked(
-            uint8(0), alice, uint128(10e6), uint128(10e6), uint8(0), bob, uint128(5e6), uint128(5e6)
+            abi.encodePacked(uint8(0), alice, provider1, uint128(10e6), uint128(10e6)),
+            abi.encodePacked(uint8(0), bob, provider2, uint128(5e6), uint128(5e6))
         );
         bool sawBatch;
         uint256 credits;
@@ -55,62 +62,64 @@ contract SettleTest is EscrowTestBase {
             }
         }
         assertTrue(sawBatch, "BatchSettled emitted");
-        assertEq(credits, 2, "one ProviderCredited per payout");
+        assertEq(credits, 2, "one ProviderCredited per report");
     }
 
     function test_settle_providerCreditCarriesCallCounts() public {
-        IAgentTabEscrow.Payout[] memory p = new IAgentTabEscrow.Payout[](1);
-        p[0] = IAgentTabEscrow.Payout(provider1, 990_000, 12, 4);
-        bytes memory claim = _ownClaim(ALICE_KEY, 1e6);
+        IAgentTabEscrow.ProviderReport[] memory r = _reports(provider1);
+        r[0].callsServed = 12;
+        r[0].callsFailed = 4;
         vm.expectEmit(true, true, false, true, address(escrow));
         emit IAgentTabEscrow.ProviderCredited("b", provider1, 990_000, 12, 4, 990_000);
-        vm.prank(settler);
-        escrow.settle("b", claim, p, 10_000);
+        _settleWith("b", _ownClaim(ALICE_KEY, 1e6), r);
     }
 
     function test_settle_newerVoucherChargesOnlyTheDelta() public {
-        _settleTo("b1", _ownClaim(ALICE_KEY, 3e6), provider1, 3e6);
-        _settleTo("b2", _ownClaim(ALICE_KEY, 7e6), provider1, 4e6);
+        _settle("b1", _ownClaim(ALICE_KEY, 3e6));
+        _settle("b2", _ownClaim(ALICE_KEY, 7e6));
         assertEq(_balance(alice), 93e6, "debited 3 + 4");
         assertEq(escrow.accountOf(alice).claimed, 7e6, "claimed total");
+        assertEq(escrow.claimedOf(alice, alice, provider1), 7e6, "track total");
     }
 
     function test_settle_claimsLessThanTheVoucherAllows() public {
-        bytes memory claim = _encodeClaim(alice, alice, 10e6, 4e6, _signVoucher(ALICE_KEY, alice, 10e6));
-        _settleTo("b1", claim, provider1, 4e6);
+        bytes memory sig = _signVoucher(ALICE_KEY, alice, provider1, 10e6);
+        _settle("b1", _encodeClaim(alice, alice, 0, 10e6, 4e6, sig));
         assertEq(_balance(alice), 96e6, "only the charged amount");
         // The same voucher can later be claimed further, up to its maximum.
-        bytes memory more = _encodeClaim(alice, alice, 10e6, 10e6, _signVoucher(ALICE_KEY, alice, 10e6));
-        _settleTo("b2", more, provider1, 6e6);
+        _settle("b2", _encodeClaim(alice, alice, 0, 10e6, 10e6, sig));
         assertEq(_balance(alice), 90e6, "up to the voucher");
     }
 
     function test_settle_repeatedBatchIsANoOp() public {
         bytes memory claim = _ownClaim(ALICE_KEY, 2e6);
-        assertTrue(_settleTo("same", claim, provider1, 2e6), "first applies");
-        assertFalse(_settleTo("same", claim, provider1, 2e6), "second is a no-op");
+        assertTrue(_settle("same", claim), "first applies");
+        assertFalse(_settle("same", claim), "second is a no-op");
         assertEq(_balance(alice), 98e6, "debited once");
         assertEq(escrow.earningsOf(provider1), 1_980_000, "credited once");
     }
 
-    function test_settle_sameAccountTwiceInOneBatch() public {
+    function test_settle_sameTrackTwiceInOneBatch() public {
         bytes memory claims = abi.encodePacked(_ownClaim(ALICE_KEY, 2e6), _ownClaim(ALICE_KEY, 5e6));
-        _settleTo("b", claims, provider1, 5e6);
+        _settle("b", claims);
         assertEq(_balance(alice), 95e6, "debits 2 then 3");
+        assertEq(escrow.accountOf(alice).claimed, 5e6, "claimed total");
     }
 
     function test_settle_duringPendingWithdrawal() public {
         vm.prank(alice);
         escrow.requestWithdrawal(100e6);
-        _settleTo("b", _ownClaim(ALICE_KEY, 30e6), provider1, 30e6);
+        _settle("b", _ownClaim(ALICE_KEY, 30e6));
         assertEq(_balance(alice), 70e6, "claimed during the delay");
     }
 
     function test_settle_reputationOnlyBatchWithNoClaims() public {
-        IAgentTabEscrow.Payout[] memory p = new IAgentTabEscrow.Payout[](1);
-        p[0] = IAgentTabEscrow.Payout(provider1, 0, 0, 9);
-        vm.prank(settler);
-        assertTrue(escrow.settle("failures", "", p, 0), "applied");
+        IAgentTabEscrow.ProviderReport[] memory r = _reports(provider1);
+        r[0].callsServed = 0;
+        r[0].callsFailed = 9;
+        vm.expectEmit(true, true, false, true, address(escrow));
+        emit IAgentTabEscrow.ProviderCredited("failures", provider1, 0, 0, 9, 0);
+        assertTrue(_settleWith("failures", "", r), "applied");
         assertEq(escrow.earningsOf(provider1), 0, "nothing credited");
     }
 
@@ -119,26 +128,31 @@ contract SettleTest is EscrowTestBase {
     function test_settle_delegateClaimWithinCap() public {
         vm.prank(alice);
         escrow.authorizeDelegate(hot, 5e6, 0);
-        _settleTo("b", _delegateClaim(alice, HOT_KEY, 4e6, 4e6), provider1, 4e6);
+        _settle("b", _delegateClaim(alice, HOT_KEY, 4e6, 4e6));
         assertEq(_balance(alice), 96e6, "owner account debited");
-        assertEq(escrow.delegationOf(alice, hot).claimed, 4e6, "delegate track");
-        assertEq(escrow.accountOf(alice).claimed, 0, "owner track untouched");
+        assertEq(escrow.delegationOf(alice, hot).claimed, 4e6, "delegate total");
+        assertEq(escrow.claimedOf(alice, hot, provider1), 4e6, "delegate track");
+        assertEq(escrow.claimedOf(alice, alice, provider1), 0, "owner track untouched");
+        assertEq(escrow.accountOf(alice).claimed, 4e6, "account total counts every signer");
     }
 
     function test_settle_delegateAndOwnerTracksAreIndependent() public {
         vm.prank(alice);
         escrow.authorizeDelegate(hot, 5e6, 0);
         bytes memory claims = abi.encodePacked(_ownClaim(ALICE_KEY, 3e6), _delegateClaim(alice, HOT_KEY, 2e6, 2e6));
-        _settleTo("b", claims, provider1, 5e6);
+        _settle("b", claims);
         assertEq(_balance(alice), 95e6, "both debited");
+        assertEq(escrow.claimedOf(alice, alice, provider1), 3e6, "owner track");
+        assertEq(escrow.claimedOf(alice, hot, provider1), 2e6, "delegate track");
+        assertEq(escrow.accountOf(alice).claimed, 5e6, "account total");
     }
 
     function test_settle_revertsWhenDelegateVoucherAboveCap() public {
         vm.prank(alice);
         escrow.authorizeDelegate(hot, 5e6, 0);
-        bytes memory claim = _delegateClaim(alice, HOT_KEY, 50e6, 6e6);
         _settleExpectRevert(
-            claim, 6e6, abi.encodeWithSelector(IAgentTabEscrow.ClaimAboveDelegateCap.selector, alice, hot, 5e6, 6e6)
+            _delegateClaim(alice, HOT_KEY, 50e6, 6e6),
+            abi.encodeWithSelector(IAgentTabEscrow.ClaimAboveDelegateCap.selector, alice, hot, 5e6, 6e6)
         );
     }
 
@@ -147,7 +161,7 @@ contract SettleTest is EscrowTestBase {
         vm.prank(alice);
         escrow.authorizeDelegate(hot, 5e6, expiry);
         vm.warp(uint256(expiry) + WITHDRAWAL_DELAY - 1);
-        _settleTo("b", _delegateClaim(alice, HOT_KEY, 1e6, 1e6), provider1, 1e6);
+        _settle("b", _delegateClaim(alice, HOT_KEY, 1e6, 1e6));
         assertEq(escrow.delegationOf(alice, hot).claimed, 1e6, "spent before the expiry, claimed after it");
     }
 
@@ -158,7 +172,6 @@ contract SettleTest is EscrowTestBase {
         vm.warp(uint256(expiry) + WITHDRAWAL_DELAY);
         _settleExpectRevert(
             _delegateClaim(alice, HOT_KEY, 1e6, 1e6),
-            1e6,
             abi.encodeWithSelector(IAgentTabEscrow.DelegateExpired.selector, alice, hot, expiry)
         );
     }
@@ -166,69 +179,70 @@ contract SettleTest is EscrowTestBase {
     function test_settle_revertsWhenDelegateNeverAuthorized() public {
         _settleExpectRevert(
             _delegateClaim(alice, MALLORY_KEY, 1e6, 1e6),
-            1e6,
             abi.encodeWithSelector(IAgentTabEscrow.DelegateNotActive.selector, alice, mallory)
         );
+    }
+
+    function test_settle_revertsWhenAnOwnVoucherIsClaimedAsTheOwnersDelegate() public {
+        // flags = 1 with signer == account: the owner is never its own delegate.
+        bytes memory claim = abi.encodePacked(
+            uint8(1), alice, alice, uint16(0), uint128(1e6), uint128(1e6), uint16(65),
+            _signVoucher(ALICE_KEY, alice, provider1, 1e6)
+        );
+        _settleExpectRevert(claim, abi.encodeWithSelector(IAgentTabEscrow.DelegateNotActive.selector, alice, alice));
     }
 
     // Rejections ----------------------------------------------------------------------------------
 
     function test_settle_revertsWhenClaimAboveVoucher() public {
-        bytes memory claim = _encodeClaim(alice, alice, 5e6, 6e6, _signVoucher(ALICE_KEY, alice, 5e6));
+        bytes memory claim = _encodeClaim(alice, alice, 0, 5e6, 6e6, _signVoucher(ALICE_KEY, alice, provider1, 5e6));
         _settleExpectRevert(
-            claim, 6e6, abi.encodeWithSelector(IAgentTabEscrow.ClaimAboveVoucher.selector, alice, alice, 5e6, 6e6)
+            claim, abi.encodeWithSelector(IAgentTabEscrow.ClaimAboveVoucher.selector, alice, alice, 5e6, 6e6)
         );
     }
 
     function test_settle_revertsWhenClaimBelowClaimed() public {
-        _settleTo("b1", _ownClaim(ALICE_KEY, 5e6), provider1, 5e6);
+        _settle("b1", _ownClaim(ALICE_KEY, 5e6));
         _settleExpectRevert(
             _ownClaim(ALICE_KEY, 4e6),
-            0,
             abi.encodeWithSelector(IAgentTabEscrow.ClaimBelowClaimed.selector, alice, alice, 5e6, 4e6)
         );
     }
 
     function test_settle_revertsOnSignatureByAnotherKey() public {
-        bytes memory claim = _encodeClaim(alice, alice, 5e6, 5e6, _signVoucher(MALLORY_KEY, alice, 5e6));
-        _settleExpectRevert(
-            claim, 5e6, abi.encodeWithSelector(IAgentTabEscrow.InvalidVoucherSignature.selector, alice, alice)
-        );
+        bytes memory claim =
+            _encodeClaim(alice, alice, 0, 5e6, 5e6, _signVoucherAs(MALLORY_KEY, alice, alice, provider1, 5e6));
+        _settleExpectRevert(claim, abi.encodeWithSelector(IAgentTabEscrow.InvalidVoucherSignature.selector, alice, alice));
     }
 
     function test_settle_revertsOnVoucherForAnotherAccount() public {
         // Bob's voucher cannot be replayed against Alice's account.
-        bytes memory claim = _encodeClaim(alice, alice, 5e6, 5e6, _signVoucher(BOB_KEY, bob, 5e6));
-        _settleExpectRevert(
-            claim, 5e6, abi.encodeWithSelector(IAgentTabEscrow.InvalidVoucherSignature.selector, alice, alice)
-        );
+        bytes memory claim = _encodeClaim(alice, alice, 0, 5e6, 5e6, _signVoucher(BOB_KEY, bob, provider1, 5e6));
+        _settleExpectRevert(claim, abi.encodeWithSelector(IAgentTabEscrow.InvalidVoucherSignature.selector, alice, alice));
     }
 
     function test_settle_revertsOnVoucherFromAnotherEscrow() public {
         AgentTabEscrow other =
             new AgentTabEscrow(IUSDC(address(usdc)), admin, ADMIN_DELAY, MAX_FEE_BPS, FEE_BPS, WITHDRAWAL_DELAY);
-        bytes memory sig = _sign(ALICE_KEY, other.voucherDigest(alice, 5e6));
+        bytes memory sig = _sign(ALICE_KEY, other.voucherDigest(alice, alice, provider1, 5e6));
         _settleExpectRevert(
-            _encodeClaim(alice, alice, 5e6, 5e6, sig),
-            5e6,
+            _encodeClaim(alice, alice, 0, 5e6, 5e6, sig),
             abi.encodeWithSelector(IAgentTabEscrow.InvalidVoucherSignature.selector, alice, alice)
         );
     }
 
     function test_settle_revertsOnMalleableSignature() public {
-        (uint8 v, bytes32 r, bytes32 s) = vm.sign(ALICE_KEY, escrow.voucherDigest(alice, 5e6));
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(ALICE_KEY, escrow.voucherDigest(alice, alice, provider1, 5e6));
         bytes memory flipped = abi.encodePacked(r, bytes32(SECP256K1_N - uint256(s)), v == 27 ? uint8(28) : uint8(27));
         _settleExpectRevert(
-            _encodeClaim(alice, alice, 5e6, 5e6, flipped),
-            5e6,
+            _encodeClaim(alice, alice, 0, 5e6, 5e6, flipped),
             abi.encodeWithSelector(IAgentTabEscrow.InvalidVoucherSignature.selector, alice, alice)
         );
     }
 
     function test_settle_revertsOnZeroSignature() public {
         _settleExpectRevert(
-            _encodeClaim(alice, alice, 5e6, 5e6, new bytes(65)),
-            5e6,
+            _encodeClaim(alice, alice, 0, 5e6, 5e6, new bytes(65)),
             abi.encodeWithSelector(IAgentTabEscrow.InvalidVoucherSignature.selector, alice, alice)
         );
     }
@@ -236,45 +250,29 @@ contract SettleTest is EscrowTestBase {
     function test_settle_revertsWhenBalanceShort() public {
         _settleExpectRevert(
             _ownClaim(ALICE_KEY, 101e6),
-            101e6,
             abi.encodeWithSelector(IAgentTabEscrow.InsufficientBalance.selector, alice, 100e6, 101e6)
         );
     }
 
-    function test_settle_revertsWhenUnbalanced() public {
-        IAgentTabEscrow.Payout[] memory p = _payouts(provider1, 5e6); // the fee comes on top
-        bytes memory claim = _ownClaim(ALICE_KEY, 5e6);
-        vm.prank(settler);
-        vm.expectRevert(abi.encodeWithSelector(IAgentTabEscrow.BatchUnbalanced.selector, 5e6, 5e6 + 1));
-        escrow.settle("b", claim, p, 1);
-    }
-
-    function test_settle_revertsWhenFeeAboveRate() public {
-        IAgentTabEscrow.Payout[] memory p = _payouts(provider1, 4e6);
-        bytes memory claim = _ownClaim(ALICE_KEY, 5e6);
-        vm.prank(settler);
-        vm.expectRevert(abi.encodeWithSelector(IAgentTabEscrow.FeeAboveRate.selector, 1e6, 50_000));
-        escrow.settle("b", claim, p, 1e6);
-    }
-
     function test_settle_revertsForNonSettler() public {
         bytes memory claim = _ownClaim(ALICE_KEY, 1e6);
+        IAgentTabEscrow.ProviderReport[] memory r = _reports(provider1);
         bytes32 role = escrow.SETTLER_ROLE();
         vm.prank(mallory);
         vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, mallory, role));
-        escrow.settle("b", claim, _payouts(provider1, 990_000), 10_000);
+        escrow.settle("b", claim, r);
     }
 
     function test_settle_revertsWhenPaused() public {
         vm.prank(pauser);
         escrow.pause();
-        _settleExpectRevert(_ownClaim(ALICE_KEY, 1e6), 1e6, abi.encodeWithSignature("EnforcedPause()"));
+        _settleExpectRevert(_ownClaim(ALICE_KEY, 1e6), abi.encodeWithSignature("EnforcedPause()"));
     }
 
     function test_settle_revertsOnEmptyBatch() public {
-        vm.prank(settler);
-        vm.expectRevert(abi.encodeWithSelector(IAgentTabEscrow.EmptyBatch.selector));
-        escrow.settle("b", "", new IAgentTabEscrow.Payout[](0), 0);
+        _settleExpectRevert(
+            "", new IAgentTabEscrow.ProviderReport[](0), abi.encodeWithSelector(IAgentTabEscrow.EmptyBatch.selector)
+        );
     }
 
     function test_settle_revertsOnTruncatedClaims() public {
@@ -284,20 +282,13 @@ contract SettleTest is EscrowTestBase {
             truncated[i] = claim[i];
         }
         bytes memory claims = abi.encodePacked(_ownClaim(BOB_KEY, 1e6), truncated);
-        _settleExpectRevert(claims, 2e6, abi.encodeWithSelector(IAgentTabEscrow.MalformedClaim.selector, claim.length));
+        _settleExpectRevert(claims, abi.encodeWithSelector(IAgentTabEscrow.MalformedClaim.selector, claim.length));
     }
 
     function test_settle_revertsOnReservedFlag() public {
         bytes memory claim = _ownClaim(ALICE_KEY, 1e6);
         claim[0] = bytes1(uint8(2));
-        _settleExpectRevert(claim, 1e6, abi.encodeWithSelector(IAgentTabEscrow.MalformedClaim.selector, 0));
-    }
-
-    function test_settle_revertsOnZeroProvider() public {
-        bytes memory claim = _ownClaim(ALICE_KEY, 1e6);
-        vm.prank(settler);
-        vm.expectRevert(abi.encodeWithSelector(IAgentTabEscrow.ZeroAddress.selector));
-        escrow.settle("b", claim, _payouts(address(0), 990_000), 10_000);
+        _settleExpectRevert(claim, abi.encodeWithSelector(IAgentTabEscrow.MalformedClaim.selector, 0));
     }
 
     // Fuzz ----------------------------------------------------------------------------------------
@@ -306,13 +297,11 @@ contract SettleTest is EscrowTestBase {
         uint256 a = bound(first, 0, 100e6);
         uint256 b = bound(second, a, 100e6);
         uint256 max = bound(signedMax, b, type(uint128).max);
-        if (a > 0) {
-            bytes memory c1 = _encodeClaim(alice, alice, max, a, _signVoucher(ALICE_KEY, alice, max));
-            _settleTo("f1", c1, provider1, a);
-        }
-        bytes memory c2 = _encodeClaim(alice, alice, max, b, _signVoucher(ALICE_KEY, alice, max));
-        _settleTo("f2", c2, provider1, b - a);
+        bytes memory sig = _signVoucher(ALICE_KEY, alice, provider1, max);
+        if (a > 0) _settle("f1", _encodeClaim(alice, alice, 0, max, a, sig));
+        _settle("f2", _encodeClaim(alice, alice, 0, max, b, sig));
         assertEq(_balance(alice), 100e6 - b, "debited the cumulative total");
+        assertEq(escrow.claimedOf(alice, alice, provider1), b, "track total");
         assertEq(escrow.earningsOf(provider1) + escrow.accruedFees(), b, "credits equal debits");
         _assertSolvent();
     }
@@ -320,13 +309,10 @@ contract SettleTest is EscrowTestBase {
     function testFuzz_settle_neverClaimsBeyondTheVoucher(uint128 signedMax, uint128 attempted) public {
         uint256 max = bound(signedMax, 0, 100e6 - 1);
         uint256 claimed = bound(attempted, max + 1, type(uint128).max);
-        bytes memory claim = _encodeClaim(alice, alice, max, claimed, _signVoucher(ALICE_KEY, alice, max));
-        IAgentTabEscrow.Payout[] memory p = _payouts(provider1, 0);
-        vm.prank(settler);
-        vm.expectRevert(
-            abi.encodeWithSelector(IAgentTabEscrow.ClaimAboveVoucher.selector, alice, alice, max, claimed)
+        bytes memory claim = _encodeClaim(alice, alice, 0, max, claimed, _signVoucher(ALICE_KEY, alice, provider1, max));
+        _settleExpectRevert(
+            claim, abi.encodeWithSelector(IAgentTabEscrow.ClaimAboveVoucher.selector, alice, alice, max, claimed)
         );
-        escrow.settle("f", claim, p, 0);
     }
 
     function testFuzz_settle_delegateNeverBeyondCap(uint96 capSeed, uint128 claimSeed, uint128 signedSeed) public {
@@ -336,30 +322,14 @@ contract SettleTest is EscrowTestBase {
         vm.prank(alice);
         escrow.authorizeDelegate(hot, uint96(cap), 0);
         bytes memory claim = _delegateClaim(alice, HOT_KEY, signed, claimed);
-        (uint256 share, uint256 fee) = _split(claimed);
-        IAgentTabEscrow.Payout[] memory p = _payouts(provider1, share);
-        vm.prank(settler);
         if (claimed > cap) {
-            vm.expectRevert(
-                abi.encodeWithSelector(IAgentTabEscrow.ClaimAboveDelegateCap.selector, alice, hot, cap, claimed)
+            _settleExpectRevert(
+                claim, abi.encodeWithSelector(IAgentTabEscrow.ClaimAboveDelegateCap.selector, alice, hot, cap, claimed)
             );
+        } else {
+            _settle("f", claim);
         }
-        escrow.settle("f", claim, p, fee);
-        assertLe(escrow.delegationOf(alice, hot).claimed, cap, "delegate track within cap");
+        assertLe(escrow.delegationOf(alice, hot).claimed, cap, "delegate total within cap");
         assertEq(_balance(alice), claimed > cap ? 100e6 : 100e6 - claimed, "account debited only within cap");
-    }
-
-    function testFuzz_settle_feeWithinRate(uint128 debitedSeed, uint128 feeSeed) public {
-        uint256 debited = bound(debitedSeed, 1, 100e6);
-        uint256 fee = bound(feeSeed, 0, debited);
-        uint256 maxFee = debited * FEE_BPS / 10_000;
-        IAgentTabEscrow.Payout[] memory p = _payouts(provider1, debited - fee);
-        bytes memory claim = _ownClaim(ALICE_KEY, debited);
-        vm.prank(settler);
-        if (fee > maxFee) {
-            vm.expectRevert(abi.encodeWithSelector(IAgentTabEscrow.FeeAboveRate.selector, fee, maxFee));
-        }
-        escrow.settle("f", claim, p, fee);
-        if (fee <= maxFee) assertEq(escrow.accruedFees(), fee, "fee accrued");
     }
 }

@@ -122,7 +122,7 @@ contract SettleExactPaymentTest is EscrowTestBase {
         bytes32 role = escrow.SETTLER_ROLE();
         vm.prank(exactRelayer);
         vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, exactRelayer, role));
-        escrow.settle(keccak256("batch"), "", new IAgentTabEscrow.Payout[](0), 0);
+        escrow.settle(keccak256("batch"), "", _reports(provider1));
     }
 
     function test_settleExactPayment_revertsWhenPaused() public {

@@ -18,23 +18,44 @@ contract SettleSmartWalletTest is EscrowTestBase {
         wallet.execute(address(usdc), abi.encodeCall(usdc.approve, (address(escrow), 50e6)));
         wallet.execute(address(escrow), abi.encodeCall(escrow.deposit, (50e6)));
         vm.stopPrank();
+        _fund(alice, 50e6);
         _fund(bob, 50e6);
     }
 
     function test_settle_acceptsERC1271WalletVoucher() public {
         address w = address(wallet);
-        bytes memory sig = _signVoucher(ALICE_KEY, w, 6e6); // the wallet's owner signs for it
-        _settleTo("b", _encodeClaim(w, w, 6e6, 6e6, sig), provider1, 6e6);
+        bytes memory sig = _signVoucherAs(ALICE_KEY, w, w, provider1, 6e6); // the wallet's owner signs for it
+        _settle("b", _encodeClaim(w, w, 0, 6e6, 6e6, sig));
         assertEq(_balance(w), 44e6, "wallet account debited");
     }
 
     function test_settle_rejectsWalletVoucherNotSignedByOwner() public {
         address w = address(wallet);
-        bytes memory claim = _encodeClaim(w, w, 6e6, 6e6, _signVoucher(MALLORY_KEY, w, 6e6));
-        (uint256 share, uint256 fee) = _split(6e6);
-        vm.prank(settler);
-        vm.expectRevert(abi.encodeWithSelector(IAgentTabEscrow.InvalidVoucherSignature.selector, w, w));
-        escrow.settle("b", claim, _payouts(provider1, share), fee);
+        bytes memory claim = _encodeClaim(w, w, 0, 6e6, 6e6, _signVoucherAs(MALLORY_KEY, w, w, provider1, 6e6));
+        _settleExpectRevert(claim, abi.encodeWithSelector(IAgentTabEscrow.InvalidVoucherSignature.selector, w, w));
+    }
+
+    function test_settle_ownersVoucherIsNotValidOnItsWalletDelegatesTrack() public {
+        // Alice delegates to a wallet that accepts her own signatures. Her voucher for her own track
+        // is claimed once; the same signature cannot be claimed again as the wallet's, because the
+        // signed message names the signer.
+        address w = address(wallet);
+        vm.prank(alice);
+        escrow.authorizeDelegate(w, 50e6, 0);
+        bytes memory sig = _signVoucher(ALICE_KEY, alice, provider1, 6e6);
+        _settle("own", _encodeClaim(alice, alice, 0, 6e6, 6e6, sig));
+        assertEq(_balance(alice), 44e6, "claimed once");
+        _settleExpectRevert(
+            _encodeClaim(alice, w, 0, 6e6, 6e6, sig),
+            abi.encodeWithSelector(IAgentTabEscrow.InvalidVoucherSignature.selector, alice, w)
+        );
+        assertEq(_balance(alice), 44e6, "not a second time");
+        // What the wallet itself signs (its owner's key, as the wallet) is valid on its own track.
+        bytes memory walletSig = _signVoucherAs(ALICE_KEY, alice, w, provider1, 2e6);
+        _settle("delegate", _encodeClaim(alice, w, 0, 2e6, 2e6, walletSig));
+        assertEq(escrow.claimedOf(alice, w, provider1), 2e6, "wallet's track");
+        assertEq(escrow.claimedOf(alice, alice, provider1), 6e6, "owner's track");
+        assertEq(_balance(alice), 42e6, "debited 6 + 2");
     }
 
     function test_settle_lyingWalletCannotSpendAnotherAccount() public {
@@ -42,11 +63,10 @@ contract SettleSmartWalletTest is EscrowTestBase {
         wallet.setLying(true);
         // The wallet approves any signature, but a claim on Bob's account must be signed by Bob or
         // one of Bob's delegates, and the wallet is neither.
-        bytes memory claim = _encodeClaim(bob, address(wallet), 6e6, 6e6, hex"00");
-        (uint256 share, uint256 fee) = _split(6e6);
-        vm.prank(settler);
-        vm.expectRevert(abi.encodeWithSelector(IAgentTabEscrow.DelegateNotActive.selector, bob, address(wallet)));
-        escrow.settle("b", claim, _payouts(provider1, share), fee);
+        _settleExpectRevert(
+            _encodeClaim(bob, address(wallet), 0, 6e6, 6e6, hex"00"),
+            abi.encodeWithSelector(IAgentTabEscrow.DelegateNotActive.selector, bob, address(wallet))
+        );
         assertEq(_balance(bob), 50e6, "bob untouched");
     }
 
@@ -55,12 +75,25 @@ contract SettleSmartWalletTest is EscrowTestBase {
         escrow.authorizeDelegate(address(wallet), 2e6, 0);
         vm.prank(alice);
         wallet.setLying(true);
-        bytes memory claim = _encodeClaim(bob, address(wallet), 40e6, 3e6, hex"00");
-        (uint256 share, uint256 fee) = _split(3e6);
-        vm.prank(settler);
-        vm.expectRevert(
+        _settleExpectRevert(
+            _encodeClaim(bob, address(wallet), 0, 40e6, 3e6, hex"00"),
             abi.encodeWithSelector(IAgentTabEscrow.ClaimAboveDelegateCap.selector, bob, address(wallet), 2e6, 3e6)
         );
-        escrow.settle("b", claim, _payouts(provider1, share), fee);
+    }
+
+    function test_settle_lyingWalletDelegateStaysWithinCapAcrossProviders() public {
+        vm.prank(bob);
+        escrow.authorizeDelegate(address(wallet), 2e6, 0);
+        vm.prank(alice);
+        wallet.setLying(true);
+        bytes memory claims = abi.encodePacked(
+            _encodeClaim(bob, address(wallet), 0, 40e6, 2e6, hex"00"),
+            _encodeClaim(bob, address(wallet), 1, 40e6, 1, hex"00")
+        );
+        _settleExpectRevert(
+            claims,
+            _reports(provider1, provider2),
+            abi.encodeWithSelector(IAgentTabEscrow.ClaimAboveDelegateCap.selector, bob, address(wallet), 2e6, 2e6 + 1)
+        );
     }
 }

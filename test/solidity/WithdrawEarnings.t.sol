@@ -11,7 +11,7 @@ contract WithdrawEarningsTest is EscrowTestBase {
     function setUp() public override {
         super.setUp();
         _fund(alice, 10e6);
-        _settleTo("b", _ownClaim(ALICE_KEY, 10e6), provider1, 10e6); // provider1 earns 9.9 USDC
+        _settle("b", _ownClaim(ALICE_KEY, 10e6)); // provider1 earns 9.9 USDC
     }
 
     function test_withdrawEarnings_paysToChosenAddress() public {

@@ -12,7 +12,7 @@ contract WithdrawFeesTest is EscrowTestBase {
     function setUp() public override {
         super.setUp();
         _fund(alice, 10e6);
-        _settleTo("b", _ownClaim(ALICE_KEY, 10e6), provider1, 10e6); // fee 0.1 USDC
+        _settle("b", _ownClaim(ALICE_KEY, 10e6)); // fee 0.1 USDC
     }
 
     function test_withdrawFees_paysAccruedFees() public {

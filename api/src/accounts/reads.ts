@@ -33,7 +33,7 @@ export type TransactionRecord = {
   signer: string;
   amount: bigint;
   fee: bigint;
-  /** The signer's charged total after this call; an exact payment's own amount (as on its receipt). */
+  /** The (signer, provider) spend track's charged total after this call; an exact payment's own amount (as on its receipt). */
   cumulative: bigint;
   method: string;
   path: string;

@@ -65,7 +65,7 @@ const Transaction = Type.Object({
   amount: Amount,
   /** The platform's part of `amount`. */
   fee: Amount,
-  /** The signer's charged total after this call; for an exact payment, its own amount (as on its receipt). */
+  /** The (signer, provider) spend track's charged total after this call; for an exact payment, its own amount (as on its receipt). */
   cumulative: Amount,
   method: Type.String(),
   path: Type.String(),

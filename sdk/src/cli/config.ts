@@ -24,8 +24,8 @@ import { decryptKeystore } from "./keystore.ts";
 export const DEFAULT_API_URL = "http://127.0.0.1:8787";
 
 /**
- * The cumulative total (USDC atomic units: 10 USDC) above which `agenttab call` and `agenttab mcp`
- * sign no voucher unless `--max-spend` or AGENTTAB_MAX_SPEND raises it.
+ * The total (USDC atomic units: 10 USDC) that `agenttab call` and `agenttab mcp` sign vouchers for
+ * at most, summed over the providers they pay, unless `--max-spend` or AGENTTAB_MAX_SPEND raises it.
  *
  * @example
  * const { maxSpend } = spendingLimits(ctx, { flag: undefined }); // DEFAULT_MAX_SPEND without flag or env
@@ -41,7 +41,7 @@ export const DEFAULT_MAX_SPEND = 10_000_000n;
 export function maxSpendOption(): Option {
   return new Option(
     "--max-spend <usdc>",
-    `never sign a voucher above this cumulative total, in USDC: everything this key was charged through AgentTab, plus the call (default ${formatUsdc(DEFAULT_MAX_SPEND).replace(/\.?0+$/, "")}; env AGENTTAB_MAX_SPEND)`,
+    `never sign vouchers for more than this in total, in USDC: what this key was charged through AgentTab by each provider it pays, plus the call (default ${formatUsdc(DEFAULT_MAX_SPEND).replace(/\.?0+$/, "")}; env AGENTTAB_MAX_SPEND)`,
   );
 }
 

@@ -102,22 +102,6 @@ export const agentTabEscrowAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
-        "name": "debited",
-        "type": "uint256"
-      },
-      {
-        "internalType": "uint256",
-        "name": "credited",
-        "type": "uint256"
-      }
-    ],
-    "name": "BatchUnbalanced",
-    "type": "error"
-  },
-  {
-    "inputs": [
-      {
         "internalType": "address",
         "name": "account",
         "type": "address"
@@ -134,7 +118,7 @@ export const agentTabEscrowAbi = [
       },
       {
         "internalType": "uint256",
-        "name": "cumulative",
+        "name": "claimed",
         "type": "uint256"
       }
     ],
@@ -425,6 +409,17 @@ export const agentTabEscrowAbi = [
       }
     ],
     "name": "PermitFailed",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "index",
+        "type": "uint256"
+      }
+    ],
+    "name": "ProvidersNotAscending",
     "type": "error"
   },
   {
@@ -1215,6 +1210,35 @@ export const agentTabEscrowAbi = [
     "type": "function"
   },
   {
+    "inputs": [
+      {
+        "internalType": "address",
+        "name": "account",
+        "type": "address"
+      },
+      {
+        "internalType": "address",
+        "name": "signer",
+        "type": "address"
+      },
+      {
+        "internalType": "address",
+        "name": "provider",
+        "type": "address"
+      }
+    ],
+    "name": "claimedOf",
+    "outputs": [
+      {
+        "internalType": "uint256",
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
     "inputs": [],
     "name": "defaultAdmin",
     "outputs": [
@@ -1817,11 +1841,6 @@ export const agentTabEscrowAbi = [
             "type": "address"
           },
           {
-            "internalType": "uint128",
-            "name": "amount",
-            "type": "uint128"
-          },
-          {
             "internalType": "uint32",
             "name": "callsServed",
             "type": "uint32"
@@ -1832,14 +1851,9 @@ export const agentTabEscrowAbi = [
             "type": "uint32"
           }
         ],
-        "internalType": "struct IAgentTabEscrow.Payout[]",
-        "name": "payouts",
+        "internalType": "struct IAgentTabEscrow.ProviderReport[]",
+        "name": "providers",
         "type": "tuple[]"
-      },
-      {
-        "internalType": "uint256",
-        "name": "fee",
-        "type": "uint256"
       }
     ],
     "name": "settle",
@@ -1965,6 +1979,16 @@ export const agentTabEscrowAbi = [
       {
         "internalType": "address",
         "name": "account",
+        "type": "address"
+      },
+      {
+        "internalType": "address",
+        "name": "signer",
+        "type": "address"
+      },
+      {
+        "internalType": "address",
+        "name": "provider",
         "type": "address"
       },
       {

@@ -46,7 +46,8 @@ export type X402McpServerOptions = {
  * a `PaymentPayload` in `_meta["x402/payment"]` it forwards that as PAYMENT-SIGNATURE to the proxy
  * and returns the response with the `SettleResponse` (and receipt) in
  * `_meta["x402/payment-response"]`. A refused payment is the `PaymentRequired` again, carrying the
- * proxy's `error` (`voucher_too_low`, `insufficient_funds`, …); nothing is charged for it.
+ * proxy's `error` (`voucher_too_low`, `wrong_provider` naming the provider to sign for,
+ * `insufficient_funds`, …); nothing is charged for it.
  *
  * @example
  * const server = createX402McpServer({ apiUrl, client: keylessClient });
@@ -57,7 +58,7 @@ export function createX402McpServer({ apiUrl, client, fetch = globalThis.fetch.b
     { name, version },
     {
       instructions:
-        "AgentTab services, paid per call by you with x402. Find one with discover_services. call_service without payment returns the x402 PaymentRequired (scheme agenttab-voucher); sign a voucher and call again with the PaymentPayload in _meta[\"x402/payment\"]. Amounts are strings of USDC atomic units: 1 USDC = \"1000000\".",
+        "AgentTab services, paid per call by you with x402. Find one with discover_services. call_service without payment returns the x402 PaymentRequired (scheme agenttab-voucher); sign a voucher for the provider in payTo, on the escrow in extra.escrow, and call again with the PaymentPayload in _meta[\"x402/payment\"]. Amounts are strings of USDC atomic units: 1 USDC = \"1000000\".",
     },
   );
   registerDiscoverServicesTool(server, client);

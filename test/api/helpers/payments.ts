@@ -43,7 +43,7 @@ export function voucherPaymentHeader({
  * The provider a 402 `wrong_provider` names (its PAYMENT-REQUIRED `payTo`), or undefined for any
  * other response: what a client re-signs its voucher for, once.
  */
-export function wrongProviderPayee(status: number, paymentRequired: string | string[] | null | undefined): Address | undefined {
+export function wrongProviderPayee(status: number, paymentRequired: unknown): Address | undefined {
   if (status !== 402 || typeof paymentRequired !== "string") return undefined;
   const required = decodePaymentRequiredHeader(paymentRequired);
   if (required.error !== "wrong_provider") return undefined;

@@ -10,7 +10,7 @@ import {MockUSDC} from "../../../contracts/mocks/MockUSDC.sol";
 import {TestBase} from "./TestBase.sol";
 import {vm} from "./Vm.sol";
 
-/// @title Shared fixture: a deployed escrow, actors with keys, and builders for claims and payouts.
+/// @title Shared fixture: a deployed escrow, actors with keys, and builders for claims and provider reports.
 abstract contract EscrowTestBase is TestBase {
     uint16 internal constant MAX_FEE_BPS = 500;
     uint16 internal constant FEE_BPS = 100;
@@ -78,21 +78,39 @@ abstract contract EscrowTestBase is TestBase {
         return abi.encodePacked(r, s, v);
     }
 
-    function _signVoucher(uint256 key, address account, uint256 maxCumulative) internal view returns (bytes memory) {
-        return _sign(key, escrow.voucherDigest(account, maxCumulative));
-    }
-
-    /// @dev Packs one claim as ClaimCodec reads it.
-    function _encodeClaim(address account, address signer, uint256 maxCumulative, uint256 cumulative, bytes memory sig)
+    /// @dev `key` signs the voucher as `signer` (its own address, or an ERC-1271 wallet it owns).
+    function _signVoucherAs(uint256 key, address account, address signer, address provider, uint256 maxCumulative)
         internal
-        pure
+        view
         returns (bytes memory)
     {
+        return _sign(key, escrow.voucherDigest(account, signer, provider, maxCumulative));
+    }
+
+    /// @dev `key` signs the voucher as itself.
+    function _signVoucher(uint256 key, address account, address provider, uint256 maxCumulative)
+        internal
+        view
+        returns (bytes memory)
+    {
+        return _signVoucherAs(key, account, vm.addr(key), provider, maxCumulative);
+    }
+
+    /// @dev Packs one claim as ClaimCodec reads it; `providerIndex` points into the batch's reports.
+    function _encodeClaim(
+        address account,
+        address signer,
+        uint256 providerIndex,
+        uint256 maxCumulative,
+        uint256 cumulative,
+        bytes memory sig
+    ) internal pure returns (bytes memory) {
         bool delegated = signer != account;
         return abi.encodePacked(
             uint8(delegated ? 1 : 0),
             account,
             delegated ? abi.encodePacked(signer) : bytes(""),
+            uint16(providerIndex),
             uint128(maxCumulative),
             uint128(cumulative),
             uint16(sig.length),
@@ -100,52 +118,102 @@ abstract contract EscrowTestBase is TestBase {
         );
     }
 
-    /// @dev A claim of `cumulative` on a voucher for exactly `cumulative`, signed by the account's key.
+    /// @dev A claim paying provider1 (report 0) `cumulative` on a voucher for exactly that, signed
+    /// by the account's key.
     function _ownClaim(uint256 key, uint256 cumulative) internal view returns (bytes memory) {
-        address account = vm.addr(key);
-        return _encodeClaim(account, account, cumulative, cumulative, _signVoucher(key, account, cumulative));
+        return _ownClaimTo(key, provider1, 0, cumulative);
     }
 
+    /// @dev The account's own claim paying `provider`, the batch's report `providerIndex`.
+    function _ownClaimTo(uint256 key, address provider, uint256 providerIndex, uint256 cumulative)
+        internal
+        view
+        returns (bytes memory)
+    {
+        address account = vm.addr(key);
+        return _encodeClaim(
+            account, account, providerIndex, cumulative, cumulative, _signVoucher(key, account, provider, cumulative)
+        );
+    }
+
+    /// @dev A delegate's claim paying provider1 (report 0).
     function _delegateClaim(address account, uint256 delegateKey, uint256 maxCumulative, uint256 cumulative)
         internal
         view
         returns (bytes memory)
     {
+        return _delegateClaimTo(account, delegateKey, provider1, 0, maxCumulative, cumulative);
+    }
+
+    /// @dev A delegate's claim paying `provider`, the batch's report `providerIndex`.
+    function _delegateClaimTo(
+        address account,
+        uint256 delegateKey,
+        address provider,
+        uint256 providerIndex,
+        uint256 maxCumulative,
+        uint256 cumulative
+    ) internal view returns (bytes memory) {
         return _encodeClaim(
-            account, vm.addr(delegateKey), maxCumulative, cumulative, _signVoucher(delegateKey, account, maxCumulative)
+            account,
+            vm.addr(delegateKey),
+            providerIndex,
+            maxCumulative,
+            cumulative,
+            _signVoucher(delegateKey, account, provider, maxCumulative)
         );
     }
 
-    // Payouts and settlement ----------------------------------------------------------------------
+    // Provider reports and settlement -------------------------------------------------------------
 
-    function _payouts(address provider, uint256 amount) internal pure returns (IAgentTabEscrow.Payout[] memory p) {
-        p = new IAgentTabEscrow.Payout[](1);
-        p[0] = IAgentTabEscrow.Payout(provider, uint128(amount), 1, 0);
+    function _reports(address provider) internal pure returns (IAgentTabEscrow.ProviderReport[] memory r) {
+        r = new IAgentTabEscrow.ProviderReport[](1);
+        r[0] = IAgentTabEscrow.ProviderReport(provider, 1, 0);
     }
 
-    /// @dev The fee the escrow accepts at most for `debited`, and the provider share that balances it.
-    function _split(uint256 debited) internal pure returns (uint256 providerShare, uint256 fee) {
-        fee = debited * FEE_BPS / 10_000;
-        providerShare = debited - fee;
+    /// @dev Two reports, in the order given (the escrow wants them ascending).
+    function _reports(address first, address second)
+        internal
+        pure
+        returns (IAgentTabEscrow.ProviderReport[] memory r)
+    {
+        r = new IAgentTabEscrow.ProviderReport[](2);
+        r[0] = IAgentTabEscrow.ProviderReport(first, 1, 0);
+        r[1] = IAgentTabEscrow.ProviderReport(second, 1, 0);
     }
 
-    /// @dev Settles `claims` that debit `debited` in total, all paid to `provider` less the full fee.
-    /// @dev Settles `claims` to provider1 expecting the escrow to revert with `revertData`.
-    function _settleExpectRevert(bytes memory claims, uint256 debited, bytes memory revertData) internal {
-        (uint256 share, uint256 fee) = _split(debited);
-        IAgentTabEscrow.Payout[] memory p = _payouts(provider1, share);
-        vm.prank(settler);
-        vm.expectRevert(revertData);
-        escrow.settle("bad", claims, p, fee);
+    /// @dev The fee the escrow takes from a provider's batch gross, and what the provider is credited.
+    function _split(uint256 gross) internal pure returns (uint256 credit, uint256 fee) {
+        fee = gross * FEE_BPS / 10_000;
+        credit = gross - fee;
     }
 
-    function _settleTo(bytes32 batchId, bytes memory claims, address provider, uint256 debited)
+    /// @dev Settles `claims` that all pay provider1 (report 0).
+    function _settle(bytes32 batchId, bytes memory claims) internal returns (bool applied) {
+        return _settleWith(batchId, claims, _reports(provider1));
+    }
+
+    function _settleWith(bytes32 batchId, bytes memory claims, IAgentTabEscrow.ProviderReport[] memory reports)
         internal
         returns (bool applied)
     {
-        (uint256 share, uint256 fee) = _split(debited);
         vm.prank(settler);
-        applied = escrow.settle(batchId, claims, _payouts(provider, share), fee);
+        applied = escrow.settle(batchId, claims, reports);
+    }
+
+    /// @dev Settles `claims` to provider1 expecting the escrow to revert with `revertData`.
+    function _settleExpectRevert(bytes memory claims, bytes memory revertData) internal {
+        _settleExpectRevert(claims, _reports(provider1), revertData);
+    }
+
+    function _settleExpectRevert(
+        bytes memory claims,
+        IAgentTabEscrow.ProviderReport[] memory reports,
+        bytes memory revertData
+    ) internal {
+        vm.prank(settler);
+        vm.expectRevert(revertData);
+        escrow.settle("bad", claims, reports);
     }
 
     // USDC authorizations -------------------------------------------------------------------------

@@ -19,10 +19,11 @@ contract EscrowHandler is TestBase {
     uint256 internal constant DELEGATE_KEY = 0xDE1;
     address[2] internal providers = [address(0xF1), address(0xF2)];
 
-    /// @dev Highest maximum each (account, signer) track ever signed.
-    mapping(address => mapping(address => uint256)) public ghostSigned;
+    /// @dev Highest maximum each (account, signer, provider) track ever signed.
+    mapping(address => mapping(address => mapping(address => uint256))) public ghostSigned;
     /// @dev Highest cap ever granted to the delegate on each account.
     mapping(address => uint256) public ghostDelegateCap;
+    /// @dev Observed on-chain: account balances taken by settlements, provider credits, fees.
     uint256 public ghostDebited;
     uint256 public ghostCredited;
     uint256 public ghostFees;
@@ -93,46 +94,95 @@ contract EscrowHandler is TestBase {
 
     // Operator ------------------------------------------------------------------------------------
 
-    /// @dev Signs a fresh voucher on a random track and settles a claim within what is allowed.
-    function settle(uint256 who, uint256 viaDelegate, uint256 extra, uint256 providerSeed) external {
-        address a = agent(who);
-        bool delegated = viaDelegate % 2 == 1;
-        uint256 previous;
-        uint256 limit = escrow.accountOf(a).balance;
-        if (delegated) {
-            IAgentTabEscrow.Delegation memory d = escrow.delegationOf(a, delegate());
-            if (!d.active || d.cap <= d.claimed) return;
-            previous = d.claimed;
-            if (d.cap - d.claimed < limit) limit = d.cap - d.claimed;
-        } else {
-            previous = escrow.accountOf(a).claimed;
+    /// @dev One claim to build: who pays, through which signer, to which provider, how much more.
+    struct Pick {
+        uint256 who;
+        bool delegated;
+        uint256 extra;
+    }
+
+    /// @dev Settles a batch with a claim to each provider (on random tracks, within what balances
+    /// and caps allow, the second seeing what the first took) and checks each provider's credit is
+    /// its gross less the fee at the current rate, rounded down.
+    function settle(uint256 who0, uint256 who1, uint256 delegatedBits, uint256 extra0, uint256 extra1, uint256 served)
+        external
+    {
+        Pick[2] memory picks =
+            [Pick(who0, delegatedBits & 1 == 1, extra0), Pick(who1, delegatedBits & 2 == 2, extra1)];
+        bytes memory claims;
+        uint256[2] memory gross;
+        uint256[3] memory taken; // per agent, within this batch
+        uint256 delegateTaken; // on one account only: reset when the second pick is another agent
+        for (uint256 p; p < 2; ++p) {
+            Pick memory pick = picks[p];
+            address a = agent(pick.who);
+            uint256 limit = escrow.accountOf(a).balance - taken[pick.who % 3];
+            if (pick.delegated) {
+                IAgentTabEscrow.Delegation memory d = escrow.delegationOf(a, delegate());
+                uint256 used = d.claimed + (p == 1 && picks[0].delegated && picks[0].who % 3 == pick.who % 3 ? delegateTaken : 0);
+                if (!d.active || d.cap <= used) continue;
+                if (d.cap - used < limit) limit = d.cap - used;
+            }
+            if (limit == 0) continue;
+            uint256 amount = bound(pick.extra, 1, limit);
+            (bytes memory claim, uint256 cumulative, address signer) = _claim(a, pick, provider(p), p, amount);
+            claims = bytes.concat(claims, claim);
+            if (cumulative > ghostSigned[a][signer][provider(p)]) ghostSigned[a][signer][provider(p)] = cumulative;
+            gross[p] = amount;
+            taken[pick.who % 3] += amount;
+            if (pick.delegated) delegateTaken = amount;
         }
-        if (limit == 0) return;
-        uint256 amount = bound(extra, 1, limit);
-        uint256 cumulative = previous + amount;
-        uint256 key = delegated ? DELEGATE_KEY : agentKeys[who % 3];
-        address signer = vm.addr(key);
-        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, escrow.voucherDigest(a, cumulative));
-        if (cumulative > ghostSigned[a][signer]) ghostSigned[a][signer] = cumulative;
-        bytes memory sig = abi.encodePacked(r, s, v);
-        bytes memory claim = abi.encodePacked(
-            uint8(delegated ? 1 : 0),
+        IAgentTabEscrow.ProviderReport[] memory reports = new IAgentTabEscrow.ProviderReport[](2);
+        reports[0] = IAgentTabEscrow.ProviderReport(provider(0), uint32(bound(served, 0, 1000)), 0);
+        reports[1] = IAgentTabEscrow.ProviderReport(provider(1), 0, uint32(bound(served, 0, 7)));
+        _settleAndObserve(claims, reports, gross);
+    }
+
+    function _claim(address a, Pick memory pick, address payee, uint256 providerIndex, uint256 amount)
+        internal
+        view
+        returns (bytes memory claim, uint256 cumulative, address signer)
+    {
+        uint256 key = pick.delegated ? DELEGATE_KEY : agentKeys[pick.who % 3];
+        signer = vm.addr(key);
+        cumulative = escrow.claimedOf(a, signer, payee) + amount;
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, escrow.voucherDigest(a, signer, payee, cumulative));
+        claim = abi.encodePacked(
+            uint8(pick.delegated ? 1 : 0),
             a,
-            delegated ? abi.encodePacked(signer) : bytes(""),
+            pick.delegated ? abi.encodePacked(signer) : bytes(""),
+            uint16(providerIndex),
             uint128(cumulative),
             uint128(cumulative),
             uint16(65),
-            sig
+            abi.encodePacked(r, s, v)
         );
-        uint256 fee = amount * escrow.feeBps() / 10_000;
-        IAgentTabEscrow.Payout[] memory p = new IAgentTabEscrow.Payout[](1);
-        p[0] = IAgentTabEscrow.Payout(provider(providerSeed), uint128(amount - fee), 1, 0);
-        bytes32 batchId = keccak256(abi.encode(++batchNonce));
+    }
+
+    function _settleAndObserve(
+        bytes memory claims,
+        IAgentTabEscrow.ProviderReport[] memory reports,
+        uint256[2] memory gross
+    ) internal {
+        uint256 rate = escrow.feeBps();
+        uint256 agentsBefore = _agentBalances();
+        uint256[2] memory earnedBefore = [escrow.earningsOf(provider(0)), escrow.earningsOf(provider(1))];
+        uint256 feesBefore = escrow.accruedFees();
         vm.prank(settler);
-        escrow.settle(batchId, claim, p, fee);
-        ghostDebited += amount;
-        ghostCredited += amount - fee;
-        ghostFees += fee;
+        assertTrue(escrow.settle(keccak256(abi.encode(++batchNonce)), claims, reports), "fresh batch applied");
+        for (uint256 p; p < 2; ++p) {
+            uint256 credit = escrow.earningsOf(provider(p)) - earnedBefore[p];
+            assertEq(credit, gross[p] - gross[p] * rate / 10_000, "credit == gross - floor(gross * rate)");
+            ghostCredited += credit;
+        }
+        ghostDebited += agentsBefore - _agentBalances();
+        ghostFees += escrow.accruedFees() - feesBefore;
+    }
+
+    function _agentBalances() internal view returns (uint256 total) {
+        for (uint256 i; i < 3; ++i) {
+            total += escrow.accountOf(agent(i)).balance;
+        }
     }
 
     /// @dev Re-submits the last batch id with a different payload: it must change nothing.
@@ -141,10 +191,13 @@ contract EscrowHandler is TestBase {
         bytes32 batchId = keccak256(abi.encode(batchNonce));
         address a = agent(who);
         uint256 before = escrow.accountOf(a).balance;
-        (uint8 v, bytes32 r, bytes32 s) = vm.sign(agentKeys[who % 3], escrow.voucherDigest(a, 1e18));
-        bytes memory claim = abi.encodePacked(uint8(0), a, uint128(1e18), uint128(1e18), uint16(65), r, s, v);
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(agentKeys[who % 3], escrow.voucherDigest(a, a, provider(0), 1e18));
+        bytes memory claim =
+            abi.encodePacked(uint8(0), a, uint16(0), uint128(1e18), uint128(1e18), uint16(65), r, s, v);
+        IAgentTabEscrow.ProviderReport[] memory reports = new IAgentTabEscrow.ProviderReport[](1);
+        reports[0] = IAgentTabEscrow.ProviderReport(provider(0), 1, 0);
         vm.prank(settler);
-        bool applied = escrow.settle(batchId, claim, new IAgentTabEscrow.Payout[](0), 0);
+        bool applied = escrow.settle(batchId, claim, reports);
         assertFalse(applied, "replayed batch applied");
         assertEq(escrow.accountOf(a).balance, before, "replay moved money");
     }

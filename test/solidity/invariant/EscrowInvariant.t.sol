@@ -49,20 +49,36 @@ contract EscrowInvariantTest is TestBase {
         assertEq(handler.ghostDebited(), handler.ghostCredited() + handler.ghostFees(), "debits == credits + fees");
         uint256 claimed;
         for (uint256 i; i < 3; ++i) {
-            address a = handler.agent(i);
-            claimed += escrow.accountOf(a).claimed + escrow.delegationOf(a, handler.delegate()).claimed;
+            claimed += escrow.accountOf(handler.agent(i)).claimed;
         }
         assertEq(claimed, handler.ghostDebited(), "claimed on-chain == debited");
+    }
+
+    function invariant_claimedTotalsAreTheSumsOfTheirTracks() public view {
+        address d = handler.delegate();
+        for (uint256 i; i < 3; ++i) {
+            address a = handler.agent(i);
+            uint256 own;
+            uint256 delegated;
+            for (uint256 p; p < 2; ++p) {
+                own += escrow.claimedOf(a, a, handler.provider(p));
+                delegated += escrow.claimedOf(a, d, handler.provider(p));
+            }
+            assertEq(escrow.delegationOf(a, d).claimed, delegated, "delegate total == sum of its tracks");
+            assertEq(escrow.accountOf(a).claimed, own + delegated, "account total == sum of its tracks");
+        }
     }
 
     function invariant_noTrackClaimedBeyondWhatItsSignerSigned() public view {
         address d = handler.delegate();
         for (uint256 i; i < 3; ++i) {
             address a = handler.agent(i);
-            assertLe(escrow.accountOf(a).claimed, handler.ghostSigned(a, a), "owner track <= signed");
-            uint256 delegated = escrow.delegationOf(a, d).claimed;
-            assertLe(delegated, handler.ghostSigned(a, d), "delegate track <= signed");
-            assertLe(delegated, handler.ghostDelegateCap(a), "delegate track <= highest cap");
+            for (uint256 p; p < 2; ++p) {
+                address provider = handler.provider(p);
+                assertLe(escrow.claimedOf(a, a, provider), handler.ghostSigned(a, a, provider), "owner track <= signed");
+                assertLe(escrow.claimedOf(a, d, provider), handler.ghostSigned(a, d, provider), "delegate track <= signed");
+            }
+            assertLe(escrow.delegationOf(a, d).claimed, handler.ghostDelegateCap(a), "delegate total <= highest cap");
         }
     }
 }

@@ -3,9 +3,11 @@
  * an in-process Hardhat chain. Prints a table and writes bench/results/settle.json.
  *
  * The week: 100 agents across 10 providers, each agent making 50 calls of 0.01 USDC (5 to each
- * provider): 5,000 calls. AgentTab claims them in one `settle` (measured in the steady state: the
- * agents and providers were already settled the week before), and each provider then withdraws
- * once. The alternatives pay every call on its own: a plain USDC `transfer` from the agent to the
+ * provider): 5,000 calls. A voucher names its provider, so each (agent, provider) pair is its own
+ * track and the week is 1,000 claims of 5 calls each. AgentTab claims them in a few `settle`
+ * batches (a transaction may not exceed 2^24 gas), measured on the first week and in the steady
+ * state (the tracks and providers were already settled the week before), and each provider then
+ * withdraws once. The alternatives pay every call on its own: a plain USDC `transfer` from the agent to the
  * provider (both already holding USDC), or an x402 `exact` payment through `settleExactPayment`
  * (the provider already has earnings). Costs are at a stated Base gas price and ETH price; the L1
  * data fee a Base transaction also pays is left out.
@@ -20,7 +22,15 @@ import { privateKeyToAccount } from "viem/accounts";
 import { hardhat } from "viem/chains";
 
 import { deployAgentTab } from "../scripts/deploy.ts";
-import { agentTabEscrowAbi, encodeClaims, mockUsdcAbi, signVoucher, transferWithAuthorizationTypes, usdcDomain } from "../sdk/src/index.ts";
+import {
+  agentTabEscrowAbi,
+  encodeClaims,
+  mockUsdcAbi,
+  settlementProviders,
+  signVoucher,
+  transferWithAuthorizationTypes,
+  usdcDomain,
+} from "../sdk/src/index.ts";
 import type { Claim, Deployment } from "../sdk/src/index.ts";
 
 const AGENTS = 100;
@@ -30,6 +40,14 @@ const PRICE = 10_000n; // 0.01 USDC
 const FEE_BPS = 100n;
 const DEPOSIT = 5_000_000n; // 5 USDC: several weeks of calls
 const CALLS = AGENTS * CALLS_PER_AGENT;
+const CALLS_PER_TRACK = CALLS_PER_AGENT / PROVIDERS; // one track per (agent, provider)
+const CLAIMS = AGENTS * PROVIDERS;
+/**
+ * Claims per `settle` transaction. Osaka caps a transaction at 2^24 gas (EIP-7825), and a first
+ * week's claim (a fresh track slot) costs about 30k, so the week goes out in batches of whole agents.
+ */
+const AGENTS_PER_BATCH = 40;
+const BATCHES = Math.ceil(AGENTS / AGENTS_PER_BATCH);
 
 /** The stated assumptions for the cost columns. */
 const GAS_PRICE_GWEI = 0.01; // Base L2 execution gas price
@@ -57,30 +75,37 @@ const walletFor = async (local: LocalAccount) => {
 const mint = (deployment: Deployment, to: Address, amount: bigint) =>
   mined(operator.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "mint", args: [to, amount] }));
 
-/** One week's batch: every agent's claim raised by its 50 calls, each provider credited its 500 calls less the fee. */
+/**
+ * One week's settlement: a claim per (agent, provider) track raised by its 5 calls, grouped by agent
+ * as the settlement plans them, in batches of {@link AGENTS_PER_BATCH} agents; the escrow credits
+ * each provider its calls less the fee. Returns the gas of all the week's batches.
+ */
 async function weeklySettle(deployment: Deployment, agents: readonly LocalAccount[], providers: readonly Address[], week: number): Promise<number> {
-  const cumulative = PRICE * BigInt(CALLS_PER_AGENT * week);
-  const claims: Claim[] = await Promise.all(
-    agents.map(async (agent) => ({
-      account: agent.address,
-      maxCumulative: cumulative,
-      cumulative,
-      signature: await signVoucher(agent, { chainId: deployment.chainId, escrow: deployment.escrow, account: agent.address, maxCumulative: cumulative }),
-    })),
-  );
-  const callsPerProvider = CALLS / PROVIDERS;
-  const gross = PRICE * BigInt(callsPerProvider);
-  const providerFee = (gross * FEE_BPS) / 10_000n;
-  const payouts = providers.map((provider) => ({ provider, amount: gross - providerFee, callsServed: callsPerProvider, callsFailed: 0 }));
-  const receipt = await mined(
-    operator.writeContract({
-      address: deployment.escrow,
-      abi: agentTabEscrowAbi,
-      functionName: "settle",
-      args: [keccak256(toHex(`week ${week}`)), encodeClaims(claims), payouts, providerFee * BigInt(PROVIDERS)],
-    }),
-  );
-  return Number(receipt.gasUsed);
+  const cumulative = PRICE * BigInt(CALLS_PER_TRACK * week);
+  let gas = 0;
+  for (let batch = 0; batch < BATCHES; batch++) {
+    const batchAgents = agents.slice(batch * AGENTS_PER_BATCH, (batch + 1) * AGENTS_PER_BATCH);
+    const claims: Claim[] = [];
+    for (const agent of batchAgents) {
+      for (const provider of providers) {
+        const voucher = { chainId: deployment.chainId, escrow: deployment.escrow, account: agent.address, provider, maxCumulative: cumulative };
+        claims.push({ account: agent.address, provider, maxCumulative: cumulative, cumulative, signature: await signVoucher(agent, voucher) });
+      }
+    }
+    const sorted = settlementProviders(claims);
+    const callsServed = batchAgents.length * CALLS_PER_TRACK;
+    const reports = sorted.map((provider) => ({ provider, callsServed, callsFailed: 0 }));
+    const receipt = await mined(
+      operator.writeContract({
+        address: deployment.escrow,
+        abi: agentTabEscrowAbi,
+        functionName: "settle",
+        args: [keccak256(toHex(`week ${week} batch ${batch}`)), encodeClaims(claims, sorted), reports],
+      }),
+    );
+    gas += Number(receipt.gasUsed);
+  }
+  return gas;
 }
 
 /** The AgentTab week: settle (first and steady state), the providers' withdrawals, a top-up deposit. */
@@ -96,14 +121,15 @@ async function benchAgentTab() {
   }
   const providerAddresses = providers.map((p) => p.address);
   const first = await weeklySettle(deployment, agents, providerAddresses, 1);
-  // Week 1's payouts were withdrawn in part, so that week 2's withdrawals are the steady state.
+  // Week 1's credits are withdrawn in part (the first withdrawals), so that week 2's are the steady state.
   const withdraw = async (provider: LocalAccount) => {
     const wallet = await walletFor(provider);
     const earnings = await publicClient.readContract({ address: deployment.escrow, abi: agentTabEscrowAbi, functionName: "earningsOf", args: [provider.address] });
     const receipt = await mined(wallet.writeContract({ address: deployment.escrow, abi: agentTabEscrowAbi, functionName: "withdrawEarnings", args: [provider.address, earnings / 2n] }));
     return Number(receipt.gasUsed);
   };
-  for (const p of providers) await withdraw(p);
+  let firstWithdrawals = 0;
+  for (const p of providers) firstWithdrawals += await withdraw(p);
   const steady = await weeklySettle(deployment, agents, providerAddresses, 2);
   let withdrawals = 0;
   for (const p of providers) withdrawals += await withdraw(p);
@@ -115,7 +141,7 @@ async function benchAgentTab() {
   await mined(wallet.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "approve", args: [deployment.escrow, maxUint256] }));
   await mined(wallet.writeContract({ address: deployment.escrow, abi: agentTabEscrowAbi, functionName: "deposit", args: [DEPOSIT] }));
   const topUp = Number((await mined(wallet.writeContract({ address: deployment.escrow, abi: agentTabEscrowAbi, functionName: "deposit", args: [DEPOSIT] }))).gasUsed);
-  return { first, steady, withdrawals, withdrawal: Math.round(withdrawals / PROVIDERS), topUp };
+  return { first, firstWithdrawals, steady, withdrawals, withdrawal: Math.round(withdrawals / PROVIDERS), topUp };
 }
 
 /** One 0.01 USDC `transfer` from an agent to a provider, both already holding USDC. */
@@ -181,27 +207,31 @@ const row = (name: string, transactions: number, gas: number) => ({
   usdPerCall: Number(usdOf(gas / CALLS).toPrecision(3)),
 });
 const rows = [
-  row("AgentTab settle (steady week)", 1, agentTab.steady),
-  row("AgentTab settle + 10 provider withdrawals", 1 + PROVIDERS, agentTab.steady + agentTab.withdrawals),
-  row("… and a top-up deposit by every agent", 1 + PROVIDERS + AGENTS, agentTab.steady + agentTab.withdrawals + AGENTS * agentTab.topUp),
+  row("AgentTab settle (first week)", BATCHES, agentTab.first),
+  row("AgentTab first week + 10 provider withdrawals", BATCHES + PROVIDERS, agentTab.first + agentTab.firstWithdrawals),
+  row("AgentTab settle (steady week)", BATCHES, agentTab.steady),
+  row("AgentTab settle + 10 provider withdrawals", BATCHES + PROVIDERS, agentTab.steady + agentTab.withdrawals),
+  row("… and a top-up deposit by every agent", BATCHES + PROVIDERS + AGENTS, agentTab.steady + agentTab.withdrawals + AGENTS * agentTab.topUp),
   row("USDC transfer per call", CALLS, CALLS * transfer),
   row("x402 exact per call (settleExactPayment)", CALLS, CALLS * exact),
 ];
 
 const pad = (value: string | number, width: number) => String(value).padStart(width);
 const fmt = (n: number) => n.toLocaleString("en-US");
-console.log(`A week: ${AGENTS} agents × ${CALLS_PER_AGENT} calls of 0.01 USDC across ${PROVIDERS} providers = ${fmt(CALLS)} calls`);
+console.log(
+  `A week: ${AGENTS} agents × ${CALLS_PER_AGENT} calls of 0.01 USDC across ${PROVIDERS} providers = ${fmt(CALLS)} calls, ${fmt(CLAIMS)} claims (one per agent and provider)`,
+);
 console.log(`Cost at ${GAS_PRICE_GWEI} gwei (Base L2 execution gas) and ETH = $${fmt(ETH_USD)}; L1 data fees excluded.\n`);
 console.log(`${"".padEnd(42)} ${pad("txs", 5)} ${pad("gas", 12)} ${pad("gas/call", 9)} ${pad("USD", 9)} ${pad("USD/call", 10)}`);
 for (const r of rows) {
   console.log(`${r.name.padEnd(42)} ${pad(fmt(r.transactions), 5)} ${pad(fmt(r.gas), 12)} ${pad(fmt(r.gasPerCall), 9)} ${pad(`$${r.usd.toFixed(4)}`, 9)} ${pad(`$${r.usdPerCall}`, 10)}`);
 }
-const [steadyRow, withWithdrawals] = [rows[0]!, rows[1]!];
+const [steadyRow, withWithdrawals, transferRow, exactRow] = [rows[2]!, rows[3]!, rows[5]!, rows[6]!];
 console.log(
-  `\nfirst week's settle (fresh providers): ${fmt(agentTab.first)} gas; one withdrawal ${fmt(agentTab.withdrawal)}; one top-up deposit ${fmt(agentTab.topUp)}; one transfer ${fmt(transfer)}; one exact payment ${fmt(exact)}`,
+  `\nfirst week's settle (fresh tracks and providers, ${BATCHES} batches): ${fmt(agentTab.first)} gas; one withdrawal ${fmt(agentTab.withdrawal)}; one top-up deposit ${fmt(agentTab.topUp)}; one transfer ${fmt(transfer)}; one exact payment ${fmt(exact)}`,
 );
 console.log(
-  `settle + withdrawals use ${(rows[3]!.gas / withWithdrawals.gas).toFixed(1)}× less gas than a transfer per call, ${(rows[4]!.gas / withWithdrawals.gas).toFixed(1)}× less than x402 exact per call (settle alone: ${(rows[3]!.gas / steadyRow.gas).toFixed(1)}× / ${(rows[4]!.gas / steadyRow.gas).toFixed(1)}×)`,
+  `settle + withdrawals use ${(transferRow.gas / withWithdrawals.gas).toFixed(1)}× less gas than a transfer per call, ${(exactRow.gas / withWithdrawals.gas).toFixed(1)}× less than x402 exact per call (settle alone: ${(transferRow.gas / steadyRow.gas).toFixed(1)}× / ${(exactRow.gas / steadyRow.gas).toFixed(1)}×); ${fmt(Math.round(agentTab.steady / CLAIMS))} gas per claim`,
 );
 
 const out = path.join(import.meta.dirname, "results", "settle.json");
@@ -210,9 +240,10 @@ await writeFile(
   out,
   `${JSON.stringify(
     {
-      week: { agents: AGENTS, providers: PROVIDERS, callsPerAgent: CALLS_PER_AGENT, calls: CALLS, priceAtomic: PRICE.toString(), feeBps: Number(FEE_BPS) },
+      week: { agents: AGENTS, providers: PROVIDERS, callsPerAgent: CALLS_PER_AGENT, calls: CALLS, claims: CLAIMS, callsPerClaim: CALLS_PER_TRACK, batches: BATCHES, priceAtomic: PRICE.toString(), feeBps: Number(FEE_BPS) },
       assumptions: { gasPriceGwei: GAS_PRICE_GWEI, ethUsd: ETH_USD, l1DataFee: "excluded", chain: "in-process Hardhat (default hardfork), MockUSDC" },
-      perTransaction: { settleFirstWeek: agentTab.first, settleSteadyWeek: agentTab.steady, withdrawEarnings: agentTab.withdrawal, topUpDeposit: agentTab.topUp, usdcTransfer: transfer, exactPayment: exact },
+      perWeek: { settleFirstWeek: agentTab.first, settleSteadyWeek: agentTab.steady, settleFirstPerClaim: Math.round(agentTab.first / CLAIMS), settleSteadyPerClaim: Math.round(agentTab.steady / CLAIMS), firstWithdrawals: agentTab.firstWithdrawals, steadyWithdrawals: agentTab.withdrawals },
+      perTransaction: { withdrawEarnings: agentTab.withdrawal, topUpDeposit: agentTab.topUp, usdcTransfer: transfer, exactPayment: exact },
       rows,
     },
     null,

@@ -1,7 +1,8 @@
 /**
  * The weekly settlement: `npm run settle`. Claims every agent's unsettled charges on-chain in one
- * batch (several only above --max-gas), credits the providers and the fee, and marks the charges
- * settled. Safe to rerun at any time, including after a crash: open batches are finished first,
+ * batch (several only above --max-gas), one claim per (account, signer, provider) track; the escrow
+ * credits each provider its claims less the fee, and the charges are marked settled with fees that
+ * add up to each provider's fee to the unit. Safe to rerun at any time, including after a crash: open batches are finished first,
  * and the chain's claimed totals are the truth.
  *
  *   --rpc URL            JSON-RPC endpoint (AGENTTAB_RPC_URL, default http://127.0.0.1:8545)

@@ -265,6 +265,8 @@ export class AgentTabClient {
     if (requirements === undefined) {
       const response = await sendWithRetry(() => sendOnce(undefined), { retry: this.#retry, shouldRetry: isRefusedBeforeWork });
       requirements = await this.#requirementsFrom(response);
+      // Checked before it is kept: a refused offer is asked for again next time.
+      this.#offerOf(requirements);
     }
     const firstPrice = quote?.firstPrice ?? BigInt(requirements.amount);
     this.#quotes.set(serviceId, { requirements, firstPrice });
@@ -319,23 +321,25 @@ export class AgentTabClient {
           await new Promise((resolve) => setTimeout(resolve, delay));
           continue;
         }
-        const corrective = response.status === 402 ? voucherRequirement(response.headers.get("payment-required")) : undefined;
-        if (corrective) this.#quotes.set(serviceId, { requirements: corrective.requirements, firstPrice });
+        const corrective = response.status === 402 ? this.#correctiveOffer(response.headers.get("payment-required")) : undefined;
+        if (corrective?.offer) this.#quotes.set(serviceId, { requirements: corrective.requirements, firstPrice });
         // The quality gate routed the call to a backup run by another provider: sign once more, for
         // the provider the 402 names (its price is checked against the agreed one like any other).
         // Its `charged` is that provider's track, believed within maxCatchUp like a catch-up.
-        const rerouteTo = corrective?.error === "wrong_provider" && !rerouted ? this.#offerOf(corrective.requirements) : undefined;
-        if (rerouteTo !== undefined && rerouteTo.provider !== provider) {
-          rerouted = true;
-          if (rerouteTo.charged !== undefined) this.#bookFor(rerouteTo.provider).observeClaim(rerouteTo.charged);
-          requirements = corrective?.requirements ?? requirements;
-          continue;
+        if (corrective?.error === "wrong_provider" && !rerouted) {
+          const offer = corrective.checked();
+          if (offer.provider !== provider) {
+            rerouted = true;
+            if (offer.charged !== undefined) this.#bookFor(offer.provider).observeClaim(offer.charged);
+            requirements = corrective.requirements;
+            continue;
+          }
         }
         if (corrective?.error === "voucher_too_low" && corrective.charged !== undefined && !caughtUp) {
           caughtUp = true;
           // A restarted client, or another client on the same key: catch up and pay again, once,
           // if the claim is within maxCatchUp (checked when signing).
-          this.#bookFor(this.#offerOf(corrective.requirements).provider).observeClaim(corrective.charged);
+          this.#bookFor(corrective.checked().provider).observeClaim(corrective.charged);
           requirements = corrective.requirements;
           continue;
         }
@@ -359,6 +363,30 @@ export class AgentTabClient {
       this.#books.set(key, book);
     }
     return book;
+  }
+
+  /**
+   * A paid call's 402 requirement, with its offer checked (`offer`, undefined when refused);
+   * `checked()` returns the offer or throws why it was refused, for when the client would act on it.
+   */
+  #correctiveOffer(header: string | null) {
+    const corrective = voucherRequirement(header);
+    if (corrective === undefined) return undefined;
+    let offer: VoucherOffer | undefined;
+    let refusal: unknown;
+    try {
+      offer = this.#offerOf(corrective.requirements);
+    } catch (error) {
+      refusal = error;
+    }
+    return {
+      ...corrective,
+      offer,
+      checked: (): VoucherOffer => {
+        if (offer === undefined) throw refusal;
+        return offer;
+      },
+    };
   }
 
   /** A 402's voucher offer, checked: it must draw on this client's escrow, on its chain. */

@@ -3,8 +3,9 @@
  * (`npm run bench:gas`). Prints a table and writes bench/results/gas.json.
  *
  * Every batch size runs against a fresh escrow with fresh agents (funded by one deposit each) and
- * ten fresh providers: `settle` is that first batch (provider credits are zero-to-non-zero
- * writes), `settleSteadyState` the following week's batch on the same agents and providers.
+ * ten fresh providers, agent i paying provider i mod 10 (one track each), all ten reported: `settle`
+ * is that first batch (track and provider credits are zero-to-non-zero writes), `settleSteadyState`
+ * the following week's batch on the same tracks and providers.
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -16,10 +17,20 @@ import { privateKeyToAccount } from "viem/accounts";
 import { hardhat } from "viem/chains";
 
 import { deployAgentTab } from "../scripts/deploy.ts";
-import { agentTabEscrowAbi, encodeClaims, mockUsdcAbi, signVoucher, transferWithAuthorizationTypes, usdcDomain } from "../sdk/src/index.ts";
+import {
+  agentTabEscrowAbi,
+  encodeClaims,
+  mockUsdcAbi,
+  settlementProviders,
+  signVoucher,
+  transferWithAuthorizationTypes,
+  usdcDomain,
+} from "../sdk/src/index.ts";
 import type { Claim, Deployment } from "../sdk/src/index.ts";
 
-const BATCH_SIZES = [1, 10, 100, 500];
+// A first batch's claim writes a fresh track (~33k gas), so 500 no longer fits Osaka's 2^24 gas
+// per transaction (EIP-7825); 400 does.
+const BATCH_SIZES = [1, 10, 100, 400];
 const PROVIDERS = 10;
 const DELEGATE_CLAIMS = 100;
 const DEPOSIT = 1_000_000n; // 1 USDC per agent
@@ -59,51 +70,31 @@ async function fund(bench: Bench, deployment: Deployment, agents: readonly Addre
   }
 }
 
-/** Splits what the claims debit into the full 1% fee and ten provider payouts that balance to the unit. */
-function payoutsFor(debited: bigint, providers: readonly Address[]) {
-  const fee = (debited * FEE_BPS) / 10_000n;
-  const rest = debited - fee;
-  const share = rest / BigInt(providers.length);
-  const payouts = providers.map((provider, i) => ({
-    provider,
-    amount: i === providers.length - 1 ? rest - share * BigInt(providers.length - 1) : share,
-    callsServed: 100,
-    callsFailed: 1,
-  }));
-  return { fee, payouts };
-}
-
 const providersFor = (label: string) => Array.from({ length: PROVIDERS }, (_, i) => account(`${label} provider ${i}`).address);
 
-/** Settles one batch of `claims` across ten providers (fresh unless given) and returns the gas it used. */
-async function settleGas(
-  bench: Bench,
-  deployment: Deployment,
-  claims: readonly Claim[],
-  label: string,
-  options: { providers?: readonly Address[]; debited?: bigint } = {},
-): Promise<number> {
-  const providers = options.providers ?? providersFor(label);
-  const debited = options.debited ?? claims.reduce((sum, claim) => sum + claim.cumulative, 0n);
-  const { fee, payouts } = payoutsFor(debited, providers);
+/** Settles one batch of `claims`, reporting every one of `providers` (100 calls served, 1 failed), and returns its gas. */
+async function settleGas(bench: Bench, deployment: Deployment, claims: readonly Claim[], label: string, providers: readonly Address[]): Promise<number> {
+  const sorted = settlementProviders(providers.map((provider) => ({ provider })));
+  const reports = sorted.map((provider) => ({ provider, callsServed: 100, callsFailed: 1 }));
   const receipt = await bench.mined(
     bench.operator.writeContract({
       address: deployment.escrow,
       abi: agentTabEscrowAbi,
       functionName: "settle",
-      args: [keccak256(toHex(label)), encodeClaims(claims), payouts, fee],
+      args: [keccak256(toHex(label)), encodeClaims(claims, sorted), reports],
     }),
   );
   return Number(receipt.gasUsed);
 }
 
-/** Each agent signed one voucher for its whole deposit; the batch claims a varying part of it. */
-async function ownClaims(deployment: Deployment, agents: readonly LocalAccount[]): Promise<Claim[]> {
+/** Each agent signed one voucher for its whole deposit to provider i mod 10; the batch claims a varying part of it. */
+async function ownClaims(deployment: Deployment, agents: readonly LocalAccount[], providers: readonly Address[]): Promise<Claim[]> {
   return Promise.all(
     agents.map(async (agent, i) => {
       const maxCumulative = DEPOSIT;
-      const signature = await signVoucher(agent, { chainId: deployment.chainId, escrow: deployment.escrow, account: agent.address, maxCumulative });
-      return { account: agent.address, maxCumulative, cumulative: 250_000n + BigInt(i * 997), signature };
+      const provider = providers[i % providers.length]!;
+      const signature = await signVoucher(agent, { chainId: deployment.chainId, escrow: deployment.escrow, account: agent.address, provider, maxCumulative });
+      return { account: agent.address, provider, maxCumulative, cumulative: 250_000n + BigInt(i * 997), signature };
     }),
   );
 }
@@ -118,13 +109,10 @@ async function benchSettle(bench: Bench, n: number): Promise<{ first: SettleRow;
   const agents = Array.from({ length: n }, (_, i) => account(`settle ${n} agent ${i}`));
   await fund(bench, deployment, agents.map((a) => a.address));
   const providers = providersFor(`settle ${n}`);
-  const firstClaims = await ownClaims(deployment, agents);
-  const first = await settleGas(bench, deployment, firstClaims, `settle ${n}`, { providers });
+  const firstClaims = await ownClaims(deployment, agents, providers);
+  const first = await settleGas(bench, deployment, firstClaims, `settle ${n}`, providers);
   const nextClaims = firstClaims.map((claim) => ({ ...claim, cumulative: claim.cumulative + 100_000n }));
-  const steady = await settleGas(bench, deployment, nextClaims, `settle ${n} week 2`, {
-    providers,
-    debited: 100_000n * BigInt(n),
-  });
+  const steady = await settleGas(bench, deployment, nextClaims, `settle ${n} week 2`, providers);
   const row = (gas: number) => ({ claims: n, providers: PROVIDERS, gas, gasPerClaim: Math.floor(gas / n) });
   return { first: row(first), steady: row(steady) };
 }
@@ -133,17 +121,19 @@ async function benchDelegateSettle(bench: Bench): Promise<SettleRow> {
   const deployment = await bench.deploy();
   const agents = Array.from({ length: DELEGATE_CLAIMS }, (_, i) => account(`delegating agent ${i}`));
   await fund(bench, deployment, agents.map((a) => a.address));
+  const providers = providersFor("delegate settle");
   const claims: Claim[] = [];
   for (const [i, agent] of agents.entries()) {
+    const provider = providers[i % PROVIDERS]!;
     const delegate = account(`delegate ${i}`);
     const wallet = await bench.walletFor(agent);
     await bench.mined(
       wallet.writeContract({ address: deployment.escrow, abi: agentTabEscrowAbi, functionName: "authorizeDelegate", args: [delegate.address, DEPOSIT, 0] }),
     );
-    const signature = await signVoucher(delegate, { chainId: deployment.chainId, escrow: deployment.escrow, account: agent.address, maxCumulative: DEPOSIT });
-    claims.push({ account: agent.address, signer: delegate.address, maxCumulative: DEPOSIT, cumulative: 250_000n + BigInt(i * 997), signature });
+    const signature = await signVoucher(delegate, { chainId: deployment.chainId, escrow: deployment.escrow, account: agent.address, provider, maxCumulative: DEPOSIT });
+    claims.push({ account: agent.address, signer: delegate.address, provider, maxCumulative: DEPOSIT, cumulative: 250_000n + BigInt(i * 997), signature });
   }
-  const gas = await settleGas(bench, deployment, claims, "delegate settle");
+  const gas = await settleGas(bench, deployment, claims, "delegate settle", providers);
   return { claims: DELEGATE_CLAIMS, providers: PROVIDERS, gas, gasPerClaim: Math.floor(gas / DELEGATE_CLAIMS) };
 }
 
@@ -217,9 +207,13 @@ const rows = [
 for (const [name, row] of rows) {
   console.log(`${pad(name, 16)} ${pad(row.claims, 7)} ${pad(row.providers, 9)} ${pad(row.gas.toLocaleString("en-US"), 11)} ${pad(row.gasPerClaim.toLocaleString("en-US"), 10)}`);
 }
-const [at100, at500] = [settle.find((r) => r.claims === 100), settle.find((r) => r.claims === 500)];
-if (at100 && at500) {
-  console.log(`marginal gas per claim (100 → 500 claims): ${Math.floor((at500.gas - at100.gas) / 400).toLocaleString("en-US")}`);
+const largest = BATCH_SIZES[BATCH_SIZES.length - 1]!;
+for (const [name, series] of [["first", settle], ["steady", settleSteadyState]] as const) {
+  const [at100, atLargest] = [series.find((r) => r.claims === 100), series.find((r) => r.claims === largest)];
+  if (at100 && atLargest) {
+    const marginal = Math.floor((atLargest.gas - at100.gas) / (largest - 100));
+    console.log(`marginal gas per claim, ${name} (100 → ${largest} claims): ${marginal.toLocaleString("en-US")}`);
+  }
 }
 console.log(`exactPayment ${exactPayment.gas.toLocaleString("en-US")} gas; deposit ${deposit.gas.toLocaleString("en-US")} gas`);
 

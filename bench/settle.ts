@@ -46,7 +46,7 @@ const CLAIMS = AGENTS * PROVIDERS;
  * Claims per `settle` transaction. Osaka caps a transaction at 2^24 gas (EIP-7825), and a first
  * week's claim (a fresh track slot) costs about 30k, so the week goes out in batches of whole agents.
  */
-const AGENTS_PER_BATCH = 40;
+const AGENTS_PER_BATCH = 50;
 const BATCHES = Math.ceil(AGENTS / AGENTS_PER_BATCH);
 
 /** The stated assumptions for the cost columns. */

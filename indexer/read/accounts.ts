@@ -7,6 +7,7 @@ import type { ChainStateReader } from "./reader.ts";
 export type IndexedAgentAccount = {
   address: Address;
   deposited: bigint;
+  /** Claimed by settlements: every claim, its own vouchers' and its delegates', on every provider. */
   claimed: bigint;
   withdrawn: bigint;
   /** USDC in the escrow now (deposits − claims − finalized withdrawals). */
@@ -80,6 +81,7 @@ export type IndexedDelegation = {
   account: Address;
   delegate: Address;
   cap: bigint;
+  /** Claimed on the delegate's vouchers, over all providers: what `cap` bounds. */
   claimed: bigint;
   expiresAt: bigint;
   active: boolean;

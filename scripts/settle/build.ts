@@ -20,12 +20,18 @@ export function providerFee(gross: bigint, feeBps: number): bigint {
  * entries' charges) and the failed calls counted for it.
  */
 export function payoutsOf(entries: Entry[], feeBps: number, failed: Map<Address, number> = new Map()): { payouts: PayoutLine[]; fee: bigint } {
+  const byProvider = new Map<string, Entry[]>();
+  for (const e of entries) {
+    const key = e.provider.toLowerCase();
+    byProvider.set(key, byProvider.get(key) ?? []).get(key)!.push(e);
+  }
+  const failedBy = new Map([...failed].map(([p, n]) => [p.toLowerCase(), n]));
   const payouts = settlementProviders(entries).map((provider): PayoutLine => {
-    const own = entries.filter((e) => e.provider.toLowerCase() === provider.toLowerCase());
+    const own = byProvider.get(provider.toLowerCase()) ?? [];
     const gross = own.reduce((sum, e) => sum + e.delta, 0n);
     const fee = providerFee(gross, feeBps);
-    const callsFailed = [...failed].find(([p]) => p.toLowerCase() === provider.toLowerCase())?.[1] ?? 0;
-    return { provider, gross, fee, amount: gross - fee, callsServed: own.reduce((n, e) => n + e.chargeCount, 0), callsFailed };
+    const callsServed = own.reduce((n, e) => n + e.chargeCount, 0);
+    return { provider, gross, fee, amount: gross - fee, callsServed, callsFailed: failedBy.get(provider.toLowerCase()) ?? 0 };
   });
   return { payouts, fee: payouts.reduce((sum, p) => sum + p.fee, 0n) };
 }

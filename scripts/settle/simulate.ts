@@ -78,6 +78,7 @@ export async function simulateEntries(chain: SettleChain, entries: Entry[]): Pro
       if (alone.length > 0) dropped = alone;
     }
     for (const e of dropped) excluded.push({ account: e.account, signer: e.signer, provider: e.provider, reason: revert.errorName, detail });
-    current = current.filter((e) => !dropped.includes(e));
+    const out = new Set(dropped);
+    current = current.filter((e) => !out.has(e));
   }
 }

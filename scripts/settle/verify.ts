@@ -63,7 +63,8 @@ export async function verifyEntries(chain: SettleChain, entries: Entry[]): Promi
     } else result.push(...list);
   }
   // The batch keeps the planned order.
-  return { entries: entries.filter((e) => result.includes(e)), excluded };
+  const accepted = new Set(result);
+  return { entries: entries.filter((e) => accepted.has(e)), excluded };
 }
 
 async function checkVoucher(chain: SettleChain, e: Entry): Promise<Reason | undefined> {
@@ -85,6 +86,9 @@ async function checkVoucher(chain: SettleChain, e: Entry): Promise<Reason | unde
 
 function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
   const groups = new Map<string, T[]>();
-  for (const item of items) groups.set(key(item), [...(groups.get(key(item)) ?? []), item]);
+  for (const item of items) {
+    const k = key(item);
+    groups.set(k, groups.get(k) ?? []).get(k)!.push(item);
+  }
   return groups;
 }

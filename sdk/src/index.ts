@@ -103,9 +103,6 @@ export {
 export type { ApiErrorBody, ReceiptRejection } from "./client/errors.ts";
 export { VOUCHER_SCHEME, receiptFromPaymentResponse, voucherOffer, voucherPaymentHeader, voucherRequirement } from "./client/payment.ts";
 export type { SignedReceipt, VoucherOffer } from "./client/payment.ts";
-export { SpendBudget } from "./client/spendBudget.ts";
-export { VoucherBook } from "./client/voucherBook.ts";
-export type { VoucherTicket } from "./client/voucherBook.ts";
 export type {
   AgentTabClientOptions,
   AgentTabClientSigner,

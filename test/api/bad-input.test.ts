@@ -86,7 +86,9 @@ describe("api: bad input to the paid call", () => {
       { name: "base64 of not-JSON", headers: { "payment-signature": b64("hello") }, status: 400, code: "invalid_payment_header" },
       { name: "oversized payment header", headers: { "payment-signature": "A".repeat(5_000) }, status: 400, code: "payment_header_too_large" },
       { name: "x402 v1", headers: { "payment-signature": await payload({ x402Version: 1 }) }, status: 400, code: "unsupported_x402_version" },
-      { name: "wrong scheme", headers: { "payment-signature": await payload({ accepted: { scheme: "exact" } }) }, status: 400, code: "unsupported_scheme" },
+      { name: "wrong scheme", headers: { "payment-signature": await payload({ accepted: { scheme: "upto" } }) }, status: 400, code: "unsupported_scheme" },
+      // Taken for an `exact` payment, whose payTo must be the escrow (a voucher's is the provider).
+      { name: "voucher labelled exact", headers: { "payment-signature": await payload({ accepted: { scheme: "exact" } }) }, status: 400, code: "wrong_pay_to" },
       { name: "wrong network", headers: { "payment-signature": await payload({ accepted: { network: "eip155:8453" } }) }, status: 400, code: "wrong_network" },
       { name: "drawn on another escrow", headers: { "payment-signature": await payload({ accepted: { extra: { ...requirements.extra, escrow: deployment.reputation } } }) }, status: 400, code: "wrong_escrow" },
       { name: "drawn on another escrow (old shape: payTo)", headers: { "payment-signature": await payload({ accepted: oldShape(deployment.reputation) }) }, status: 400, code: "wrong_escrow" },

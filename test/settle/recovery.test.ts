@@ -19,6 +19,7 @@ const agents = [1, 2, 3].map((i) => testAccount(`recovery agent ${i}`));
 const owner = testAccount("recovery owner");
 const delegate = testAccount("recovery owner's delegate");
 const provider = testAccount("recovery provider").address;
+const otherProvider = testAccount("recovery provider 2").address;
 
 /**
  * The weekly settlement when the chain does not do what was planned (issue 14): a batch survives
@@ -39,11 +40,11 @@ describe("settle: the chain is the truth, and one bad entry never sinks a batch"
   const run = (options: Partial<SettleOptions> = {}): Promise<SettleReport> =>
     settle({ sql: stack.app.sql, chain, confirmations: 1, log: (event, fields) => events.push({ event, fields }), ...options });
 
-  const pay = async (signer: LocalAccount, account: Address = signer.address) => {
-    const key = `${account}:${signer.address}`;
+  const pay = async (signer: LocalAccount, account: Address = signer.address, service = { id: "recovery", provider }) => {
+    const key = `${account}:${signer.address}:${service.provider}`;
     const next = (spent.get(key) ?? 0n) + PRICE;
-    const payment = async () => voucherHeader(stack.chain.deployment, { signer, account, provider, maxCumulative: next });
-    const call = async () => stack.app.inject({ method: "GET", url: "/v1/proxy/recovery/q", headers: { "payment-signature": await payment() } });
+    const payment = async () => voucherHeader(stack.chain.deployment, { signer, account, provider: service.provider, maxCumulative: next });
+    const call = async () => stack.app.inject({ method: "GET", url: `/v1/proxy/${service.id}/q`, headers: { "payment-signature": await payment() } });
     let res = await call();
     for (const deadline = Date.now() + 30_000; res.statusCode === 503 && Date.now() < deadline; res = await call()) await new Promise((r) => setTimeout(r, 50));
     expect(res.statusCode, res.body).toBe(200);
@@ -63,10 +64,13 @@ describe("settle: the chain is the truth, and one bad entry never sinks a batch"
         WHERE account = ${t.account} AND signer = ${t.signer} AND provider = ${t.provider} AND settlement_batch IS NOT NULL`;
       expect(claimed, `claimed on ${t.account}/${t.signer}/${t.provider}`).toBe(BigInt(row!.sum));
     }
-    const [sums] = await stack.app.sql<{ credited: string; fees: string }[]>`
-      SELECT coalesce(sum(amount - fee), 0)::text AS credited, coalesce(sum(fee), 0)::text AS fees FROM charges WHERE settlement_batch IS NOT NULL`;
-    expect(await read<bigint>("earningsOf", [provider])).toBe(BigInt(sums!.credited));
-    expect(await read<bigint>("accruedFees")).toBe(BigInt(sums!.fees));
+    for (const p of [provider, otherProvider]) {
+      const [sums] = await stack.app.sql<{ credited: string }[]>`
+        SELECT coalesce(sum(amount - fee), 0)::text AS credited FROM charges WHERE provider = ${p.toLowerCase()} AND settlement_batch IS NOT NULL`;
+      expect(await read<bigint>("earningsOf", [p]), `earnings of ${p}`).toBe(BigInt(sums!.credited));
+    }
+    const [fees] = await stack.app.sql<{ sum: string }[]>`SELECT coalesce(sum(fee), 0)::text AS sum FROM charges WHERE settlement_batch IS NOT NULL`;
+    expect(await read<bigint>("accruedFees")).toBe(BigInt(fees!.sum));
   };
   const unsettled = async () => Number((await stack.app.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM charges WHERE settlement_batch IS NULL`)[0]!.n);
   const batchRow = async (batchId: Hex) =>
@@ -77,6 +81,7 @@ describe("settle: the chain is the truth, and one bad entry never sinks a batch"
     stack = await startApiStack();
     chain = { publicClient: stack.chain.publicClient, walletClient: stack.chain.deployer, chainId: stack.chain.deployment.chainId, escrow: stack.chain.deployment.escrow };
     await listService(stack, { id: "recovery", provider, upstreamUrl: upstream.url, price: PRICE });
+    await listService(stack, { id: "recovery-2", provider: otherProvider, upstreamUrl: upstream.url, price: PRICE });
     for (const a of [...agents, owner]) await depositAs(stack.chain, a, DEPOSIT);
     await escrowAs(stack.chain, owner, "authorizeDelegate", [delegate.address, 2_000_000n, 0]);
     for (const a of [...agents, owner]) await stack.chain.waitFor(() => getAgentAccount(stack.chain.reader, { account: a.address }), (x) => x?.balance === DEPOSIT);
@@ -219,6 +224,35 @@ describe("settle: the chain is the truth, and one bad entry never sinks a batch"
     expect(report.batches[0]).toMatchObject({ claims: agents.length, agents: agents.length });
     const left = await stack.app.sql<{ signer: string }[]>`SELECT DISTINCT signer FROM charges WHERE settlement_batch IS NULL`;
     expect(left.map((r) => r.signer)).toEqual([delegate.address.toLowerCase()]);
+    await expectBalanced();
+  });
+
+  it("holds a delegate's claims, over all its providers, to the cap its owner lowered once the grace has passed", async () => {
+    const owner2 = testAccount("recovery owner 2");
+    const delegate2 = testAccount("recovery owner 2's delegate");
+    await depositAs(stack.chain, owner2, DEPOSIT);
+    await escrowAs(stack.chain, owner2, "authorizeDelegate", [delegate2.address, 1_000_000n, 0]);
+    await stack.chain.waitFor(() => getDelegation(stack.chain.reader, { account: owner2.address, delegate: delegate2.address }), (d) => d?.active === true);
+    await stack.chain.waitFor(() => getAgentAccount(stack.chain.reader, { account: owner2.address }), (x) => x?.balance === DEPOSIT);
+    // One call on each provider: each track alone is within the cap the owner sets next, both together are not.
+    await pay(delegate2, owner2.address, { id: "recovery", provider });
+    await pay(delegate2, owner2.address, { id: "recovery-2", provider: otherProvider });
+    const lowered = PRICE + PRICE / 2n;
+    await escrowAs(stack.chain, owner2, "authorizeDelegate", [delegate2.address, lowered, 0]);
+    // The lower cap binds claims once the grace (the withdrawal delay) has passed.
+    await rpc("evm_increaseTime", [stack.chain.deployment.withdrawalDelay + 1]);
+    await rpc("evm_mine");
+
+    const report = await run();
+    expect(report.status).toBe("partial");
+    const capped = report.excluded.filter((e) => e.signer === delegate2.address);
+    expect(capped).toEqual([expect.objectContaining({ account: owner2.address, reason: "claim_above_delegate_cap" })]);
+    // The other track was claimed: the delegate's total is one price, within the cap.
+    const claimed = await read<{ claimed: bigint }>("delegationOf", [owner2.address, delegate2.address]);
+    expect(BigInt(claimed.claimed)).toBe(PRICE);
+    const onTracks = await Promise.all([provider, otherProvider].map((p) => read<bigint>("claimedOf", [owner2.address, delegate2.address, p])));
+    expect(onTracks.sort()).toEqual([0n, PRICE]);
+    expect(onTracks.find((c) => c === 0n) === undefined ? undefined : capped[0]!.provider).toBe(onTracks[0] === 0n ? [provider, otherProvider][0] : capped[0]!.provider);
     await expectBalanced();
   });
 });

@@ -123,6 +123,51 @@ contract SettleTest is EscrowTestBase {
         assertEq(escrow.earningsOf(provider1), 0, "nothing credited");
     }
 
+    // Consecutive claims of one account (the fast path keeps the account's slot between them) ---
+
+    function test_settle_ownClaimsOfOneAccountSeeEachOthersDebits() public {
+        bytes memory claims =
+            abi.encodePacked(_ownClaimTo(ALICE_KEY, provider1, 0, 60e6), _ownClaimTo(ALICE_KEY, provider2, 1, 50e6));
+        _settleExpectRevert(
+            claims,
+            _reports(provider1, provider2),
+            abi.encodeWithSelector(IAgentTabEscrow.InsufficientBalance.selector, alice, 40e6, 50e6)
+        );
+    }
+
+    function test_settle_delegateClaimSeesTheOwnClaimsBeforeIt() public {
+        vm.prank(alice);
+        escrow.authorizeDelegate(hot, 100e6, 0);
+        bytes memory claims = abi.encodePacked(_ownClaim(ALICE_KEY, 60e6), _delegateClaim(alice, HOT_KEY, 50e6, 50e6));
+        _settleExpectRevert(
+            claims, abi.encodeWithSelector(IAgentTabEscrow.InsufficientBalance.selector, alice, 40e6, 50e6)
+        );
+    }
+
+    function test_settle_ownClaimsAroundADelegateClaim() public {
+        vm.prank(alice);
+        escrow.authorizeDelegate(hot, 100e6, 0);
+        bytes memory claims = abi.encodePacked(
+            _ownClaimTo(ALICE_KEY, provider1, 0, 30e6),
+            _delegateClaimTo(alice, HOT_KEY, provider1, 0, 20e6, 20e6),
+            _ownClaimTo(ALICE_KEY, provider2, 1, 10e6),
+            _ownClaimTo(BOB_KEY, provider2, 1, 1e6),
+            _ownClaimTo(ALICE_KEY, provider1, 0, 35e6)
+        );
+        _settleWith("b", claims, _reports(provider1, provider2));
+        assertEq(_balance(alice), 100e6 - 35e6 - 20e6 - 10e6, "alice debited every claim once");
+        assertEq(escrow.accountOf(alice).claimed, 65e6, "alice's claimed total");
+        assertEq(_balance(bob), 99e6, "bob");
+        assertEq(escrow.claimedOf(alice, alice, provider1), 35e6, "alice's track 1");
+        assertEq(escrow.claimedOf(alice, alice, provider2), 10e6, "alice's track 2");
+        assertEq(escrow.claimedOf(alice, hot, provider1), 20e6, "delegate's track 1");
+        (uint256 credit1,) = _split(55e6);
+        (uint256 credit2,) = _split(11e6);
+        assertEq(escrow.earningsOf(provider1), credit1, "provider1");
+        assertEq(escrow.earningsOf(provider2), credit2, "provider2");
+        _assertSolvent();
+    }
+
     // Delegates -----------------------------------------------------------------------------------
 
     function test_settle_delegateClaimWithinCap() public {

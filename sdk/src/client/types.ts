@@ -17,11 +17,16 @@ export type AgentTabClientOptions = {
   account?: Address;
   chainId: number;
   escrow: Address;
-  /** A hard cap, in USDC atomic units, on the cumulative total this client will ever sign. */
+  /**
+   * A hard cap, in USDC atomic units, on what this client will ever sign for: a voucher pays one
+   * provider and is cumulative on that provider's track, so the cap bounds the sum, over the
+   * providers it pays, of the highest voucher signed for each.
+   */
   maxSpend?: bigint;
   /**
-   * The most, in USDC atomic units, that the proxy's corrective 402 (`voucher_too_low`) may say was
-   * charged beyond what this client can account for (its verified receipts and calls in flight):
+   * The most, in USDC atomic units, that the proxy's corrective 402 (`voucher_too_low`, or the
+   * `wrong_provider` of a reroute) may say was charged on a provider's track beyond what this client
+   * can account for there (its verified receipts and calls in flight):
    * every unit believed becomes headroom in the next voucher, so a larger claim is refused with
    * `ChargedTotalMismatchError` before signing. By default, the maximum price of the call being
    * made. Raise it when the key has paid before this client started (a restart) or also pays

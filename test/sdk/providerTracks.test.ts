@@ -207,11 +207,17 @@ describe("sdk: one voucher track per provider", () => {
         [betaProvider.address.toLowerCase()]: { charged: BACKUP_PRICE, reserved: 0n },
       });
 
-      // The next call to the gated service signs for the backup's provider straight away.
+      // The next call signs for the gated service's own provider first again (see the probe test
+      // below), and once more for the backup's.
       const next = await client.call("gated-primary", { path: "/again" });
       expect(next.receipt).toMatchObject({ provider: betaProvider.address.toLowerCase(), cumulative: 2n * BACKUP_PRICE });
-      expect(vouchers.slice(2)).toEqual([{ provider: betaProvider.address, maxCumulative: 2n * BACKUP_PRICE }]);
-      expect(sent).toHaveLength(3);
+      expect(vouchers.slice(2)).toEqual([
+        { provider: alphaProvider.address, maxCumulative: 2n * PRIMARY_PRICE },
+        { provider: betaProvider.address, maxCumulative: 2n * BACKUP_PRICE },
+      ]);
+      expect(sent).toHaveLength(4);
+      // The refused vouchers for the primary's provider raised nothing: that track was charged once.
+      expect(client.knownChargedBy(alphaProvider.address)).toBe(PRIMARY_PRICE);
     });
 
     it("a stock @x402/fetch client with the voucher plug-in follows the reroute with its one retry", async () => {
@@ -235,6 +241,19 @@ describe("sdk: one voucher track per provider", () => {
       ]);
       expect(scheme.knownCharged(deployment.escrow, { provider: betaProvider.address })).toBe(backupTrack + BACKUP_PRICE);
       expect((await tracks(gated.address))[betaProvider.address.toLowerCase()]).toEqual({ charged: backupTrack + BACKUP_PRICE, reserved: 0n });
+    });
+
+    it("lets the gate probe the primary: the client's first voucher pays the gated service's own provider", async () => {
+      // A probe is due. A client that had switched to vouchers for the backup's provider could never
+      // take it (the proxy gives the probe only to a voucher that can pay the primary), and the
+      // primary would stay rerouted for good.
+      await stack.app.sql`UPDATE quality_gates SET last_probe_at = NULL WHERE owner = ${gated.address.toLowerCase()} AND primary_service = 'gated-primary'`;
+      vouchers.length = 0;
+      const probed = await client.call("gated-primary", { path: "/probe" });
+      expect(probed.headers.get("x-acf-served-by")).toBe("gated-primary");
+      expect(probed.data).toEqual({ path: "/primary/probe" });
+      expect(probed.receipt).toMatchObject({ provider: alphaProvider.address.toLowerCase(), cumulative: 2n * PRIMARY_PRICE });
+      expect(vouchers).toEqual([{ provider: alphaProvider.address, maxCumulative: 2n * PRIMARY_PRICE }]);
     });
   });
 });

@@ -46,7 +46,8 @@ import { VoucherBook } from "./voucherBook.ts";
  * them. Voucher state lives in memory: concurrent calls sign non-overlapping cumulative totals, and
  * a fresh client (after a restart) catches up from the proxy's corrective 402 on its first call.
  * When the proxy's quality gate serves a call from a backup run by another provider, its 402
- * `wrong_provider` names that provider, and the client signs once more, for it.
+ * `wrong_provider` names that provider, and the client signs once more, for it; the next call
+ * signs for the service's own provider first again, so that the gate can probe (and restore) it.
  *
  * It checks what the proxy tells it. What it was charged (`knownCharged`) comes from receipts
  * only, and only from those signed by the API's receipt signer (`GET /v1/network`), naming this
@@ -322,7 +323,10 @@ export class AgentTabClient {
           continue;
         }
         const corrective = response.status === 402 ? this.#correctiveOffer(response.headers.get("payment-required")) : undefined;
-        if (corrective?.offer) this.#quotes.set(serviceId, { requirements: corrective.requirements, firstPrice });
+        // The service's quote keeps naming its own provider, even while a gate reroutes its calls:
+        // only a voucher for the primary's provider may take the gate's probe slot, so a client that
+        // signed for the backup's from then on would keep the primary from ever being restored.
+        if (corrective?.offer && corrective.error !== "wrong_provider") this.#quotes.set(serviceId, { requirements: corrective.requirements, firstPrice });
         // The quality gate routed the call to a backup run by another provider: sign once more, for
         // the provider the 402 names (its price is checked against the agreed one like any other).
         // Its `charged` is that provider's track, believed within maxCatchUp like a catch-up.

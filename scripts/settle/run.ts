@@ -8,7 +8,7 @@ import { batchSettled } from "./chain.ts";
 import { batchFees } from "./fees.ts";
 import type { SettleChain } from "./chain.ts";
 import { failedCalls, planEntries } from "./plan.ts";
-import { BatchRejectedError, simulateEntries } from "./simulate.ts";
+import { BatchRejectedError, simulateEntries, simulateInParts } from "./simulate.ts";
 import { discardBatch, markBatch, nextSeq, openBatches, recentlyClosed, recordBatch, reopenAsMined, sentTxHashes, setMined, setSent, unmarkBatch } from "./store.ts";
 import type { BatchRecord } from "./store.ts";
 import type { BatchPlan, BatchResult, Entry, Excluded, SettleLog, SettleProgress } from "./types.ts";
@@ -27,6 +27,8 @@ export type SettleOptions = {
   confirmations?: number;
   /** Split into several batches when one would need more gas than this. */
   maxGas?: bigint;
+  /** The most claims in one batch (default `MAX_CLAIMS_PER_BATCH`, kept under the per-transaction gas cap). */
+  maxClaimsPerBatch?: number;
   log?: SettleLog;
   /** Only these agents' tracks (the watchtower: an account with a pending withdrawal). Default: all. */
   accounts?: readonly Address[];
@@ -138,9 +140,9 @@ async function planAndSend(ctx: Ctx, run: RunState, scope: { accounts?: readonly
   ctx.progress?.("verify", 0, 1);
   const verified = await verifyEntries(chain, inScope(planned.entries));
   ctx.progress?.("simulate", 0, 1);
-  let simulated: Awaited<ReturnType<typeof simulateEntries>>;
+  let simulated: Awaited<ReturnType<typeof simulateInParts>>;
   try {
-    simulated = await simulateEntries(chain, verified.entries);
+    simulated = await simulateInParts(chain, verified.entries, ctx.maxClaimsPerBatch);
   } catch (error) {
     if (!(error instanceof BatchRejectedError)) throw error;
     // Nothing any single entry explains (a pause, say): nothing is sent, everything waits.
@@ -153,7 +155,10 @@ async function planAndSend(ctx: Ctx, run: RunState, scope: { accounts?: readonly
   for (const e of excluded) log("entry_excluded", { ...e });
   run.excluded.push(...excluded);
 
-  const parts = ctx.maxGas !== undefined ? await split(chain, simulated.entries, simulated.gas, ctx.maxGas, run.excluded, log) : [simulated.entries];
+  const parts: Entry[][] = [];
+  for (const part of simulated.parts) {
+    parts.push(...(ctx.maxGas !== undefined ? await split(chain, part.entries, part.gas, ctx.maxGas, run.excluded, log) : [part.entries]));
+  }
   const failed = await failedCalls(sql, failedBefore);
   const plans: BatchPlan[] = [];
   let seq = await nextSeq(sql);
@@ -166,7 +171,7 @@ async function planAndSend(ctx: Ctx, run: RunState, scope: { accounts?: readonly
     plans.push(plan);
   }
   for (const plan of plans) {
-    log("batch_planned", { ...describe(plan), feeBps: plan.feeBps, estimatedGas: parts.length === 1 ? simulated.gas : undefined, dryRun: ctx.dryRun === true, ...(attempt > 0 ? { replan: attempt } : {}) });
+    log("batch_planned", { ...describe(plan), feeBps: plan.feeBps, estimatedGas: parts.length === 1 ? simulated.parts[0]?.gas : undefined, dryRun: ctx.dryRun === true, ...(attempt > 0 ? { replan: attempt } : {}) });
   }
   run.plans.push(...plans);
   if (ctx.dryRun) return;

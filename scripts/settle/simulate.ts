@@ -82,3 +82,43 @@ export async function simulateEntries(chain: SettleChain, entries: Entry[]): Pro
     current = current.filter((e) => !out.has(e));
   }
 }
+
+/**
+ * The most claims one `settle` carries. Since Osaka (EIP-7825) a transaction may use at most 2^24
+ * gas (16,777,216); a track's first claim writes a new storage slot (about 30,000 gas, a delegate's
+ * about 45,000), so a week with more tracks than this goes out in several batches. `--max-gas`
+ * splits further by the estimate.
+ */
+export const MAX_CLAIMS_PER_BATCH = 300;
+
+/**
+ * {@link simulateEntries} on parts of at most `maxClaims` entries, an account's entries kept in one
+ * part where they fit (entries arrive ordered by account): a part's estimate never runs into the
+ * per-transaction gas cap. Returns each part's accepted entries and gas, and every exclusion.
+ */
+export async function simulateInParts(
+  chain: SettleChain,
+  entries: Entry[],
+  maxClaims = MAX_CLAIMS_PER_BATCH,
+): Promise<{ parts: { entries: Entry[]; gas: bigint }[]; excluded: Excluded[] }> {
+  const chunks: Entry[][] = [];
+  let current: Entry[] = [];
+  for (const [i, entry] of entries.entries()) {
+    const sameAccountNext = entries[i + 1]?.account === entry.account;
+    current.push(entry);
+    // Close a part at an account boundary once it is near full, or at the hard limit.
+    if (current.length >= maxClaims || (!sameAccountNext && current.length >= maxClaims - 20)) {
+      chunks.push(current);
+      current = [];
+    }
+  }
+  if (current.length > 0) chunks.push(current);
+  const parts: { entries: Entry[]; gas: bigint }[] = [];
+  const excluded: Excluded[] = [];
+  for (const chunk of chunks) {
+    const s = await simulateEntries(chain, chunk);
+    excluded.push(...s.excluded);
+    parts.push({ entries: s.entries, gas: s.gas });
+  }
+  return { parts, excluded };
+}

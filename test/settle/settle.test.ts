@@ -274,6 +274,27 @@ describe("settle: the weekly batch on the real stack", () => {
     await expectBalanced();
   });
 
+  it("sends a week with more tracks than one batch may carry in several batches, each account's tracks in one of them", async () => {
+    await round(1);
+    const planned = await settle({ sql: stack.app.sql, chain, dryRun: true });
+    const claims = planned.plans.reduce((n, p) => n + p.entries.length, 0);
+    expect(claims).toBeGreaterThan(4);
+    const report = keep(await settle({ sql: stack.app.sql, chain, maxClaimsPerBatch: 4 }));
+    expect(report.status).toBe("settled");
+    expect(report.batches.length).toBeGreaterThanOrEqual(Math.ceil(claims / 4));
+    for (const plan of report.plans) expect(plan.entries.length).toBeLessThanOrEqual(4);
+    const batchesOf = new Map<string, Set<string>>();
+    for (const plan of report.plans) {
+      for (const e of plan.entries) batchesOf.set(e.account, (batchesOf.get(e.account) ?? new Set()).add(plan.batchId));
+    }
+    // An account with at most 4 tracks never straddles two batches.
+    for (const [account, ids] of batchesOf) {
+      const tracks = report.plans.flatMap((p) => p.entries).filter((e) => e.account === account).length;
+      if (tracks <= 4) expect(ids.size, account).toBe(1);
+    }
+    await expectBalanced();
+  });
+
   for (const point of ["afterRecord", "afterSend", "afterMined", "beforeMark"] as const) {
     it(`recovers from a crash ${point}: nothing settled twice, nothing lost`, async () => {
       await round(1);

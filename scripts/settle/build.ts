@@ -17,7 +17,8 @@ export function providerFee(gross: bigint, feeBps: number): bigint {
 /**
  * The batch's provider lines, ascending by address as `settle` wants its reports: each provider's
  * gross (its entries' deltas), the fee on it at `feeBps`, the credit, the calls served (the
- * entries' charges) and the failed calls counted for it.
+ * entries' charges) and the failed calls counted for it; a provider in `failed` with no entries
+ * gets a line of its own (nothing credited).
  */
 export function payoutsOf(entries: Entry[], feeBps: number, failed: Map<Address, number> = new Map()): { payouts: PayoutLine[]; fee: bigint } {
   const byProvider = new Map<string, Entry[]>();
@@ -26,7 +27,10 @@ export function payoutsOf(entries: Entry[], feeBps: number, failed: Map<Address,
     byProvider.set(key, byProvider.get(key) ?? []).get(key)!.push(e);
   }
   const failedBy = new Map([...failed].map(([p, n]) => [p.toLowerCase(), n]));
-  const payouts = settlementProviders(entries).map((provider): PayoutLine => {
+  // A provider whose calls only failed this week is reported too (a report without claims): its
+  // failures reach the chain for reputation without waiting for a week it is paid.
+  const failedOnly = [...failed].filter(([, n]) => n > 0).map(([provider]) => ({ provider }));
+  const payouts = settlementProviders([...entries, ...failedOnly]).map((provider): PayoutLine => {
     const own = byProvider.get(provider.toLowerCase()) ?? [];
     const gross = own.reduce((sum, e) => sum + e.delta, 0n);
     const fee = providerFee(gross, feeBps);

@@ -30,6 +30,8 @@ const agents = [alice, bob, carol, dave];
 const providers = [testAccount("settle provider 1").address, testAccount("settle provider 2").address, testAccount("settle provider 3").address];
 // Prices whose 1% has a fraction: each provider's fee on its batch gross (rounded down once) is
 // above the sum of its charges' fees rounded down one by one.
+// A provider whose calls only fail in some week: its failures still reach the chain that week.
+const failingProvider = testAccount("settle provider 4, always failing").address;
 const services = [
   { id: "weather", provider: providers[0] as Address, price: 25_050n },
   { id: "search", provider: providers[1] as Address, price: 40_030n },
@@ -107,7 +109,7 @@ describe("settle: the weekly batch on the real stack", () => {
     for (const a of agents) debits += DEPOSIT - (await read("accountOf", [a.address])).balance;
     expect(debits).toBe(claimedTotal);
     let credits = 0n;
-    for (const p of providers) {
+    for (const p of [...providers, failingProvider]) {
       const earned: bigint = await read("earningsOf", [p]);
       const [row] = await stack.app.sql<{ sum: string }[]>`
         SELECT coalesce(sum(amount - fee), 0)::text AS sum FROM charges WHERE provider = ${p.toLowerCase()} AND settlement_batch IS NOT NULL`;
@@ -170,6 +172,7 @@ describe("settle: the weekly batch on the real stack", () => {
     stack = await startApiStack();
     chain = { publicClient: stack.chain.publicClient, walletClient: stack.chain.deployer, chainId: stack.chain.deployment.chainId, escrow: stack.chain.deployment.escrow };
     for (const s of services) await listService(stack, { id: s.id, provider: s.provider, upstreamUrl: upstream.url, price: s.price });
+    await listService(stack, { id: "always-down", provider: failingProvider, upstreamUrl: upstream.url, price: 10_000n });
     for (const a of agents) await depositAs(stack.chain, a, DEPOSIT);
     await escrowAs(stack.chain, carol, "authorizeDelegate", [carolDelegate.address, 2_000_000n, 0]);
     for (const a of agents) await stack.chain.waitFor(() => getAgentAccount(stack.chain.reader, { account: a.address }), (x) => x?.balance === DEPOSIT);
@@ -207,10 +210,40 @@ describe("settle: the weekly batch on the real stack", () => {
     expect(batch.payouts.map((p) => p.callsServed)).toEqual([15, 15, 15]);
     expect(batch.payouts.find((p) => p.provider === services[0]!.provider)?.callsFailed).toBe(1);
     await expectBalanced();
+    expect(await read("earningsOf", [failingProvider])).toBe(0n);
 
     const again = await run();
     expect(again.status).toBe("nothing");
     expect(again.batches).toEqual([]);
+  });
+
+  it("reports the failed calls of a provider that was paid nothing this week, crediting it nothing more", async () => {
+    // A failure counts only with a paid call of the account to that service behind it: one paid
+    // (and settled) in an earlier week, then this week's call to it fails.
+    const paid = await voucherHeader(stack.chain.deployment, { signer: alice, provider: failingProvider, maxCumulative: 10_000n });
+    expect((await stack.app.inject({ method: "GET", url: "/v1/proxy/always-down/q", headers: { "payment-signature": paid } })).statusCode).toBe(200);
+    expect((await run()).status).toBe("settled");
+    await round(1);
+    const payment = await voucherHeader(stack.chain.deployment, { signer: alice, provider: failingProvider, maxCumulative: 20_000n });
+    let failed = await stack.app.inject({ method: "GET", url: "/v1/proxy/always-down/fail", headers: { "payment-signature": payment } });
+    // Right after a settlement the proxy waits for the index to catch up.
+    for (const deadline = Date.now() + 30_000; failed.statusCode === 503 && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      failed = await stack.app.inject({ method: "GET", url: "/v1/proxy/always-down/fail", headers: { "payment-signature": payment } });
+    }
+    expect(failed.statusCode, failed.body).toBe(502);
+    const report = keep(await run());
+    expect(report.status).toBe("settled");
+    const line = report.batches[0]!.payouts.find((p) => p.provider === failingProvider);
+    expect(line).toMatchObject({ gross: 0n, fee: 0n, amount: 0n, callsServed: 0, callsFailed: 1 });
+    const receipt = await stack.chain.publicClient.getTransactionReceipt({ hash: report.batches[0]!.txHash! });
+    const credited = parseEventLogs({ abi: agentTabEscrowAbi, eventName: "ProviderCredited", logs: receipt.logs }).find((l) => l.args.provider === failingProvider);
+    expect(credited?.args).toMatchObject({ amount: 0n, callsServed: 0n, callsFailed: 1n });
+    // Credited in the earlier week only: 10,000 less its 1 % fee.
+    expect(await read("earningsOf", [failingProvider])).toBe(9_900n);
+    // Reported once: the next run has nothing to say about it.
+    expect((await run()).status).toBe("nothing");
+    await expectBalanced();
   });
 
   it("credits each provider exactly what its vouchers' charges came to less its own fee, the ledger's fees adding up to it to the unit", async () => {

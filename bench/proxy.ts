@@ -6,6 +6,8 @@
  *   direct  load generator → upstream
  *   plain   load generator → minimal unpaid Fastify reverse proxy (undici) → upstream
  *   paid    load generator → AgentTab proxy, a fresh voucher per call → upstream
+ *   twoInstances  the same paid calls split evenly across two AgentTab proxy processes on the one
+ *           PostgreSQL and chain index (half the connections each), recorded as "twoInstances"
  *
  * Each server (upstream, plain proxy, paid proxy) and the load generator is its own process, so
  * none shares an event loop with another; this process holds the Hardhat node and orchestrates.
@@ -16,7 +18,7 @@
  *
  * Options: --seconds N (timed part per mode, 10), --warmup N (2), --connections N (32),
  * --agents N (paying agents, calls round-robin across them, 16), --pool N (vouchers signed,
- * 60000), --modes direct,plain,paid, --out PATH ("-" for none), --profile (a CPU profile of the
+ * 60000), --modes direct,plain,paid,twoInstances, --out PATH ("-" for none), --profile (a CPU profile of the
  * paid proxy during its timed part, summarised), --pg-stats (a PostgreSQL of our own with
  * pg_stat_statements, and the statements per paid call), --pg-conf name=value (with --pg-stats,
  * repeatable: a server setting for experiments, e.g. synchronous_commit=off).
@@ -59,7 +61,7 @@ const { values: args } = parseArgs({
     connections: { type: "string", default: "32" },
     agents: { type: "string", default: "16" },
     pool: { type: "string", default: "60000" },
-    modes: { type: "string", default: "direct,plain,paid" },
+    modes: { type: "string", default: "direct,plain,paid,twoInstances" },
     out: { type: "string", default: path.join(import.meta.dirname, "results", "proxy.json") },
     profile: { type: "boolean", default: false },
     "pg-stats": { type: "boolean", default: false },
@@ -78,7 +80,9 @@ const PRICE = 1_000n; // 0.001 USDC a call
 const SERVICE = "bench-echo";
 const TARGETS = { paidOverPlainThroughput: 0.5, p50AddedMs: 1, paidRps: 3_000 };
 
-type Mode = "direct" | "plain" | "paid";
+type Mode = "direct" | "plain" | "paid" | "twoInstances";
+/** Modes whose calls are paid (vouchers, charges, a ledger check). */
+const isPaid = (mode: Mode) => mode === "paid" || mode === "twoInstances";
 type Row = LoadResult & { cpu: Record<string, number>; proxyElu: number | undefined; solo?: LoadResult };
 type LedgerCheck = { ok2xx: number; charges: number; chargedDelta: string; reservedTotal: string; nonOk: number; ok: boolean };
 
@@ -182,6 +186,9 @@ async function main() {
     receiptSignerKey: hardhatDeployerKey,
   };
   const paidUrl = (await ask<{ url: string }>(paid, { type: "start", config }, "listening")).url;
+  // A second instance of the same API on the same ledger database and chain index (its migrations find them applied).
+  const paid2 = MODES.includes("twoInstances") ? (await child("paidProxy.ts")).proc : undefined;
+  const paid2Url = paid2 ? (await ask<{ url: string }>(paid2, { type: "start", config }, "listening")).url : undefined;
   // The ledger, read and written here with our own connection (the API's schema first on the path).
   const sql: Sql = postgres(chain.databaseUrl, { max: 2, connection: { search_path: `${API_SCHEMA},public` }, onnotice: () => {} });
   cleanups.push(() => sql.end({ timeout: 5 }));
@@ -194,7 +201,7 @@ async function main() {
   });
   const deposit = PRICE * BigInt(Math.ceil(POOL / AGENTS) + HEADROOM) * 2n;
   const provider = privateKeyToAccount(keccak256(toHex("bench proxy provider")));
-  if (MODES.includes("paid")) {
+  if (MODES.some(isPaid)) {
     for (const agent of agents) await depositAs(chain, agent.account, deposit);
     for (const agent of agents) {
       await chain.waitFor(() => getAgentAccount(chain.reader, { account: agent.account.address }), (a) => a?.balance === deposit);
@@ -211,7 +218,7 @@ async function main() {
   // connections, far more than `connections`), so the headroom is generous; the deposit, not the
   // voucher, is what the proxy checks for money.
   let signing: { count: number; seconds: number; perVoucherUs: number; viemPerVoucherUs: number } | undefined;
-  if (MODES.includes("paid")) {
+  if (MODES.some(isPaid)) {
     const signer = voucherHeaders(chain.deployment, { provider: provider.address });
     const first = agents[0] as VoucherAgent;
     await signer.checkParity(first);
@@ -230,13 +237,15 @@ async function main() {
     await ask(loadgen, { type: "headers", headers }, "headers-ok");
   }
 
-  const targets: Record<Mode, { url: string; server: ChildProcess }> = {
-    direct: { url: `${upstreamUrl}/echo`, server: upstream.proc },
-    plain: { url: `${plainUrl}/echo`, server: plain },
-    paid: { url: `${paidUrl}/v1/proxy/${SERVICE}/echo`, server: paid },
+  const targets: Record<Mode, { url: string | string[]; servers: ChildProcess[] }> = {
+    direct: { url: `${upstreamUrl}/echo`, servers: [upstream.proc] },
+    plain: { url: `${plainUrl}/echo`, servers: [plain] },
+    paid: { url: `${paidUrl}/v1/proxy/${SERVICE}/echo`, servers: [paid] },
+    twoInstances: { url: [paidUrl, paid2Url].map((u) => `${u}/v1/proxy/${SERVICE}/echo`), servers: paid2 ? [paid, paid2] : [] },
   };
   const groups = {
     paidProxy: [paid.pid as number],
+    paidProxy2: paid2 ? [paid2.pid as number] : [],
     plainProxy: [plain.pid as number],
     upstream: [upstream.proc.pid as number],
     loadgen: [loadgen.pid as number],
@@ -246,10 +255,10 @@ async function main() {
   };
   let runId = 0;
   const load = (mode: Mode, run: { seconds: number; amount?: number; connections?: number }) =>
-    ask<LoadResult>(loadgen, { type: "run", id: ++runId, url: targets[mode].url, connections: CONNECTIONS, paid: mode === "paid", ...run } satisfies LoadRun, "result");
+    ask<LoadResult>(loadgen, { type: "run", id: ++runId, url: targets[mode].url, connections: CONNECTIONS, paid: isPaid(mode), ...run } satisfies LoadRun, "result");
 
   const rows: Partial<Record<Mode, Row>> = {};
-  let ledgerCheck: LedgerCheck | undefined;
+  const ledgerChecks: Partial<Record<Mode, LedgerCheck>> = {};
   let commitsPerPaidCall: number | undefined;
   let profile: ReturnType<typeof summarizeProfile> | undefined;
   let statements: { query: string; perCall: number; meanMs: number; totalMs: number }[] | undefined;
@@ -261,24 +270,25 @@ async function main() {
   if (backgroundCores > 0.25) log(`warning: the machine is busy with other work (${backgroundCores} cores before any load); the figures will be low`);
   for (const mode of MODES) {
     const warm = await load(mode, { seconds: WARMUP });
-    if (mode === "paid") headersLeft -= warm.headersUsed;
+    if (isPaid(mode)) headersLeft -= warm.headersUsed;
     await sleep(300); // calls the warm-up cut off finish at the proxy
     // On a busy machine some take longer: the ledger's "before" must not count a warm-up straggler.
-    if (mode === "paid") await ledgerQuiet(sql);
+    if (isPaid(mode)) await ledgerQuiet(sql);
     // A fixed number of calls, sized from the warm-up to last about SECONDS, all answered.
     let amount = Math.max(CONNECTIONS * 20, Math.round(warm.rps * SECONDS * 1.25));
-    if (mode === "paid") amount = Math.min(amount, headersLeft - 3 * CONNECTIONS);
+    if (isPaid(mode)) amount = Math.min(amount, headersLeft - 3 * CONNECTIONS);
     amount -= amount % CONNECTIONS;
 
-    const before = mode === "paid" ? await ledgerTotals(sql) : undefined;
+    const before = isPaid(mode) ? await ledgerTotals(sql) : undefined;
     const commits = mode === "paid" ? await xactCommits(sql) : 0;
     if (mode === "paid" && args["pg-stats"]) {
       await sql`CREATE EXTENSION IF NOT EXISTS pg_stat_statements SCHEMA public`;
       await sql`SELECT public.pg_stat_statements_reset()`;
     }
-    const server = targets[mode].server;
+    const servers = targets[mode].servers;
+    const server = servers[0] as ChildProcess;
     const measured = mode !== "direct";
-    if (measured) await ask(server, { type: "elu-start" }, "elu-started");
+    if (measured) await Promise.all(servers.map((s) => ask(s, { type: "elu-start" }, "elu-started")));
     const profilePath = path.join(tmpdir(), `agenttab-bench-paid-${process.pid}.cpuprofile`);
     if (mode === "paid" && args.profile) await ask(server, { type: "profile-start" }, "profile-started");
     const cpuBefore = cpuSnapshot(groups);
@@ -292,12 +302,14 @@ async function main() {
       });
       await rm(profilePath, { force: true });
     }
-    const proxyElu = measured ? (await ask<{ utilization: number }>(server, { type: "elu-stop" }, "elu")).utilization : undefined;
+    // With two instances, the mean of their two event loops.
+    const elus = measured ? await Promise.all(servers.map((s) => ask<{ utilization: number }>(s, { type: "elu-stop" }, "elu"))) : [];
+    const proxyElu = measured ? elus.reduce((sum, e) => sum + e.utilization, 0) / elus.length : undefined;
     rows[mode] = { ...timed, cpu, proxyElu };
     log(`${mode}: ${Math.round(timed.rps)} req/s over ${round(timed.elapsed_s, 1)} s, p50 ${round(timed.p50_ms, 3)} ms, p99 ${round(timed.p99_ms, 3)} ms, statuses ${JSON.stringify(timed.status)}`);
     for (const failure of timed.failures) log(`  ${mode} non-2xx: ${failure}`);
 
-    if (mode === "paid") {
+    if (isPaid(mode)) {
       headersLeft -= timed.headersUsed;
       await sleep(300);
       // Every 2xx paid call of the timed part is exactly one charge of PRICE; nothing stays reserved.
@@ -306,7 +318,7 @@ async function main() {
       const nonOk = timed.responses - ok2xx + timed.errors + (timed.sent - timed.responses);
       const charges = after.charges - (before?.charges ?? 0);
       const chargedDelta = after.charged - (before?.charged ?? 0n);
-      ledgerCheck = {
+      ledgerChecks[mode] = {
         ok2xx,
         charges,
         chargedDelta: chargedDelta.toString(),
@@ -314,6 +326,8 @@ async function main() {
         nonOk,
         ok: ok2xx === charges && chargedDelta === PRICE * BigInt(ok2xx) && after.reserved === 0n && nonOk === 0,
       };
+    }
+    if (mode === "paid") {
       await sleep(1_100); // PostgreSQL publishes its counters within a second
       commitsPerPaidCall = ((await xactCommits(sql)) - commits) / timed.responses;
       if (args["pg-stats"]) {
@@ -329,13 +343,13 @@ async function main() {
     // The same calls one at a time: the latency each hop adds when nothing queues.
     const solo = await load(mode, { seconds: 2, connections: 1 });
     (rows[mode] as Row).solo = solo;
-    if (mode === "paid") headersLeft -= solo.headersUsed;
+    if (isPaid(mode)) headersLeft -= solo.headersUsed;
     log(`${mode}, one connection: p50 ${round(solo.p50_ms, 3)} ms, p99 ${round(solo.p99_ms, 3)} ms (${Math.round(solo.rps)} req/s), statuses ${JSON.stringify(solo.status)}`);
   }
 
-  await report(rows, { signing, ledgerCheck, commitsPerPaidCall, profile, statements, backgroundCores });
+  await report(rows, { signing, ledgerChecks, commitsPerPaidCall, profile, statements, backgroundCores });
   log(`done in ${round((performance.now() - startedAt) / 1000, 1)} s`);
-  if (ledgerCheck && !ledgerCheck.ok) process.exitCode = 1;
+  if (Object.values(ledgerChecks).some((check) => !check.ok)) process.exitCode = 1;
 }
 
 async function ledgerTotals(sql: Sql) {
@@ -367,7 +381,7 @@ async function report(
   rows: Partial<Record<Mode, Row>>,
   extra: {
     signing: object | undefined;
-    ledgerCheck: LedgerCheck | undefined;
+    ledgerChecks: Partial<Record<Mode, LedgerCheck>>;
     commitsPerPaidCall: number | undefined;
     profile: ReturnType<typeof summarizeProfile> | undefined;
     statements: { query: string; perCall: number; meanMs: number; totalMs: number }[] | undefined;
@@ -375,7 +389,7 @@ async function report(
   },
 ) {
   const pad = (value: string | number, width: number) => String(value).padStart(width);
-  const cpuCols = ["paidProxy", "plainProxy", "upstream", "loadgen", "postgres", "ponder", "hardhat", "other", "total"];
+  const cpuCols = ["paidProxy", "paidProxy2", "plainProxy", "upstream", "loadgen", "postgres", "ponder", "hardhat", "other", "total"];
   console.log(`\n${pad("mode", 6)} ${pad("req/s", 7)} ${pad("p50 ms", 7)} ${pad("p99 ms", 8)} ${pad("errors", 6)} ${pad("ELU", 5)}  CPU cores: ${cpuCols.join(" / ")}`);
   for (const [mode, row] of Object.entries(rows) as [Mode, Row][]) {
     const errors = row.errors + row.responses - countOk(row);
@@ -390,7 +404,7 @@ async function report(
   if (solo.length > 0) {
     console.log(`one connection (nothing queues): ${solo.map(([mode, row]) => `${mode} p50 ${(row.solo as LoadResult).p50_ms.toFixed(3)} ms`).join(", ")}`);
   }
-  const { direct, plain, paid } = rows;
+  const { direct, plain, paid, twoInstances } = rows;
   const targets: Record<string, { target: string; actual: number; met: boolean; verdict: string }> = {};
   const verdict = (met: boolean, by: string) => (met ? "met" : `missed by ${by}`);
   if (plain && paid) {
@@ -420,8 +434,9 @@ async function report(
     };
   }
   for (const [name, t] of Object.entries(targets)) console.log(`target ${name} ${t.target}: ${t.actual} → ${t.verdict}`);
-  const l = extra.ledgerCheck;
-  if (l) console.log(`ledger: ${l.ok2xx} paid 2xx, ${l.charges} charges (+${l.chargedDelta} charged), ${l.reservedTotal} reserved, ${l.nonOk} non-2xx/errors → ${l.ok ? "consistent" : "INCONSISTENT"}`);
+  for (const [mode, l] of Object.entries(extra.ledgerChecks)) {
+    console.log(`ledger (${mode}): ${l.ok2xx} paid 2xx, ${l.charges} charges (+${l.chargedDelta} charged), ${l.reservedTotal} reserved, ${l.nonOk} non-2xx/errors → ${l.ok ? "consistent" : "INCONSISTENT"}`);
+  }
   if (extra.commitsPerPaidCall !== undefined) console.log(`PostgreSQL commits per paid call: ${round(extra.commitsPerPaidCall, 2)}`);
   if (extra.statements) {
     console.log("\nstatements per paid call (pg_stat_statements):");
@@ -445,6 +460,7 @@ async function report(
     direct: entry(direct),
     plain: entry(plain),
     paid: entry(paid),
+    twoInstances: twoInstances ? { ...(entry(twoInstances) as object), ledgerCheck: extra.ledgerChecks.twoInstances } : null,
     targets,
     notes: {
       machine: "2 cores; PostgreSQL (embedded), Ponder, the Hardhat node, both proxies, the upstream and the load generator all on this machine, each its own process",
@@ -453,7 +469,8 @@ async function report(
       load: `autocannon 9, ${CONNECTIONS} connections, pipelining 1, GET with a ${"small JSON"} answer; ${WARMUP} s warm-up, then a fixed number of requests sized to last about ${SECONDS} s; percentiles from every response's own time (sub-ms)`,
       paid: `a fresh voucher per call, signed before the timed part, round-robin over ${AGENTS} agents; price ${PRICE} atomic units a call`,
       signing: extra.signing,
-      ledgerCheck: extra.ledgerCheck,
+      ledgerCheck: extra.ledgerChecks.paid,
+      twoInstances: "the paid calls split evenly across two API processes (half the connections each) on the one PostgreSQL and chain index; ELU is the mean of the two",
       postgresCommitsPerPaidCall: extra.commitsPerPaidCall === undefined ? undefined : round(extra.commitsPerPaidCall, 2),
       requests: perMode((row) => row.responses),
       seconds: perMode((row) => round(row.elapsed_s, 2)),

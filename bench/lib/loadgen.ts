@@ -5,16 +5,18 @@
  * Messages in: `{ type: "headers", headers }` (a pool of PAYMENT-SIGNATURE values, one per call,
  * consumed in order across runs) and `{ type: "run", id, url, connections, seconds, amount?, paid }`:
  * `amount` requests (every one answered before the run ends), or for `seconds` without one; with
- * an amount, `seconds` is a hard time bound.
+ * an amount, `seconds` is a hard time bound. `url` may be a list: the connections and the amount
+ * are then split evenly across the URLs (one autocannon each, sharing the voucher pool), and the
+ * figures are over all of them.
  * Message out: `{ type: "result", id, ... }` with throughput and latency percentiles computed from
  * every response's own time (sub-millisecond; autocannon's histogram rounds to whole ms).
  */
 import autocannon from "autocannon";
-import type { RawRequest } from "autocannon";
+import type { RawRequest, Result as AutocannonResult } from "autocannon";
 
 import { percentile } from "./percentile.ts";
 
-export type LoadRun = { type: "run"; id: number; url: string; connections: number; seconds: number; amount?: number; paid: boolean };
+export type LoadRun = { type: "run"; id: number; url: string | string[]; connections: number; seconds: number; amount?: number; paid: boolean };
 export type LoadResult = {
   type: "result";
   id: number;
@@ -55,51 +57,61 @@ async function run(message: LoadRun): Promise<LoadResult> {
   const usedBefore = next;
   const reserve = message.connections * 2;
 
-  const instance = autocannon({
-    url: message.url,
-    connections: message.connections,
-    pipelining: 1,
-    ...(message.amount === undefined ? { duration: message.seconds } : { amount: message.amount }),
-    timeout: 10,
-    ...(message.paid
-      ? {
-          requests: [
-            {
-              method: "GET",
-              onResponse,
-              setupRequest: (request: RawRequest) => {
-                if (next >= pool.length - reserve && !poolExhausted) {
-                  poolExhausted = true;
-                  instance.stop();
-                }
-                const header = pool[Math.min(next, pool.length - 1)] as string;
-                next++;
-                return { ...request, headers: { ...request.headers, "payment-signature": header } };
+  // No more URLs than connections (a one-connection run of a split target uses the first URL).
+  const urls = (Array.isArray(message.url) ? message.url : [message.url]).slice(0, Math.max(1, message.connections));
+  const share = (total: number, i: number) => Math.floor(total / urls.length) + (i < total % urls.length ? 1 : 0);
+  const instances: ReturnType<typeof autocannon>[] = [];
+  const stopAll = () => {
+    for (const instance of instances) instance.stop();
+  };
+  for (const [i, url] of urls.entries()) {
+    const instance = autocannon({
+      url,
+      connections: share(message.connections, i),
+      pipelining: 1,
+      ...(message.amount === undefined ? { duration: message.seconds } : { amount: share(message.amount, i) }),
+      timeout: 10,
+      ...(message.paid
+        ? {
+            requests: [
+              {
+                method: "GET",
+                onResponse,
+                setupRequest: (request: RawRequest) => {
+                  if (next >= pool.length - reserve && !poolExhausted) {
+                    poolExhausted = true;
+                    stopAll();
+                  }
+                  const header = pool[Math.min(next, pool.length - 1)] as string;
+                  next++;
+                  return { ...request, headers: { ...request.headers, "payment-signature": header } };
+                },
               },
-            },
-          ],
-        }
-      : {}),
-  });
-  instance.on("response", (_client, statusCode, _bytes, responseTime) => {
-    if (n === latencies.length) {
-      const grown = new Float64Array(latencies.length * 2);
-      grown.set(latencies);
-      latencies = grown;
-    }
-    latencies[n++] = responseTime;
-    status[statusCode] = (status[statusCode] ?? 0) + 1;
-  });
+            ],
+          }
+        : {}),
+    });
+    instance.on("response", (_client, statusCode, _bytes, responseTime) => {
+      if (n === latencies.length) {
+        const grown = new Float64Array(latencies.length * 2);
+        grown.set(latencies);
+        latencies = grown;
+      }
+      latencies[n++] = responseTime;
+      status[statusCode] = (status[statusCode] ?? 0) + 1;
+    });
+    instances.push(instance);
+  }
   let timeBounded = false;
   const bound =
     message.amount === undefined
       ? undefined
       : setTimeout(() => {
           timeBounded = true;
-          instance.stop();
+          stopAll();
         }, message.seconds * 1000);
   const started = performance.now();
-  const result = await instance;
+  const results = await Promise.all(instances);
   clearTimeout(bound);
   const elapsed = (performance.now() - started) / 1000;
   const sorted = latencies.subarray(0, n).sort();
@@ -114,15 +126,16 @@ async function run(message: LoadRun): Promise<LoadResult> {
     p99_ms: percentile(sorted, 0.99),
     mean_ms: sum / n,
     elapsed_s: elapsed,
-    sent: result.requests.sent,
+    sent: results.reduce((sum, r) => sum + r.requests.sent, 0),
     timeBounded,
     status,
-    errors: result.errors,
-    timeouts: result.timeouts,
+    errors: results.reduce((sum, r) => sum + r.errors, 0),
+    timeouts: results.reduce((sum, r) => sum + r.timeouts, 0),
     headersUsed: next - usedBefore,
     failures,
     poolExhausted,
-    autocannon: { p50_ms: result.latency.p50, p99_ms: result.latency.p99, rps_avg: result.requests.average },
+    // autocannon's own figures, of the first URL's share only when the run is split.
+    autocannon: { p50_ms: (results[0] as AutocannonResult).latency.p50, p99_ms: (results[0] as AutocannonResult).latency.p99, rps_avg: results.reduce((sum, r) => sum + r.requests.average, 0) },
   };
 }
 

@@ -18,23 +18,7 @@ export type ApiStack = Awaited<ReturnType<typeof startApiStack>>;
 
 export async function startApiStack(overrides: ApiConfigOverrides = {}, serverOptions: FastifyServerOptions = { logger: false }) {
   const chain = await startIndexerStack();
-  const databaseUrl = chain.databaseUrl;
-  const app: FastifyInstance = await buildApp(
-    {
-      ...defaultApiConfig,
-      chainHeadPollMs: 50,
-      allowPrivateUpstreams: true,
-      relayerKey: hardhatRelayerKey,
-      ...overrides,
-      databaseUrl,
-      chainViewsSchema: chain.reader.viewsSchema,
-      rpcUrl: chain.rpcUrl,
-      deployment: chain.deployment,
-      receiptSignerKey: hardhatDeployerKey,
-    },
-    serverOptions,
-  );
-  await app.ready();
+  const app = await buildStackApp(chain, overrides, serverOptions);
   return {
     chain,
     app,
@@ -43,6 +27,34 @@ export async function startApiStack(overrides: ApiConfigOverrides = {}, serverOp
       await chain.stop();
     },
   };
+}
+
+/**
+ * One more API instance on a running stack's ledger database and chain index, as a second proxy
+ * process would be in production (ready, not listening; the caller closes it).
+ */
+export async function buildStackApp(
+  chain: ApiStack["chain"],
+  overrides: ApiConfigOverrides = {},
+  serverOptions: FastifyServerOptions = { logger: false },
+): Promise<FastifyInstance> {
+  const app: FastifyInstance = await buildApp(
+    {
+      ...defaultApiConfig,
+      chainHeadPollMs: 50,
+      allowPrivateUpstreams: true,
+      relayerKey: hardhatRelayerKey,
+      ...overrides,
+      databaseUrl: chain.databaseUrl,
+      chainViewsSchema: chain.reader.viewsSchema,
+      rpcUrl: chain.rpcUrl,
+      deployment: chain.deployment,
+      receiptSignerKey: hardhatDeployerKey,
+    },
+    serverOptions,
+  );
+  await app.ready();
+  return app;
 }
 
 /** A real HTTP upstream on 127.0.0.1 for tests; `handler` decides each response. */

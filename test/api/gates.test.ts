@@ -305,5 +305,13 @@ describe("api: quality gates reroute a failing primary to its backup, and restor
     expect(await creditedTo(primaryProvider.address)).toEqual({ total: primaryBefore.total + PRIMARY_PRICE * BigInt(primaryServed), calls: primaryBefore.calls + primaryServed });
     expect((await ledger()).reserved).toBe(0n);
     expect((await gateView())?.reliability).toMatchObject({ calls: WINDOW, successes: WINDOW, degraded: false });
+
+    // A voucher re-signed for the backup just before the primary was restored is still served (by
+    // the backup it pays), not refused a second time.
+    const late = await fetch(`${baseUrl}/v1/proxy/primary-llm/complete`, { headers: { "payment-signature": payments.get(backupProvider.address.toLowerCase()) as string } });
+    expect(late.status, await late.clone().text()).toBe(200);
+    expect(late.headers.get("x-acf-served-by")).toBe("backup-llm");
+    await late.arrayBuffer();
+    expect((await ledger()).reserved).toBe(0n);
   });
 });

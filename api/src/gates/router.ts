@@ -107,11 +107,20 @@ export function gateRouter(app: FastifyInstance) {
       load: (serviceId: string) => Promise<service>;
     }): Promise<Route<service>> {
       const gate = await gateOf(account.toLowerCase(), service.id);
-      if (!gate || !(await degraded(gate))) return { service, via: "primary" };
+      if (!gate) return { service, via: "primary" };
       const canPayPrimary = payee === undefined || payee.toLowerCase() === service.provider.toLowerCase();
+      const limit = cap !== undefined && cap < service.maxPrice ? cap : service.maxPrice;
+      if (!(await degraded(gate))) {
+        if (canPayPrimary) return { service, via: "primary" };
+        // A voucher re-signed for the backup's provider after a reroute, arriving just as the
+        // primary was restored: the backup serves it (the caller paid for it), instead of a second
+        // `wrong_provider` the client would not follow.
+        const backup = await load(gate.backup).catch(() => undefined);
+        if (backup && backup.provider.toLowerCase() === payee.toLowerCase() && backup.maxPrice <= limit) return { service: backup, via: "backup" };
+        return { service, via: "primary" };
+      }
       if (canPayPrimary && (await claimProbe(gate))) return { service, via: "probe" };
       const backup = await load(gate.backup).catch(() => undefined);
-      const limit = cap !== undefined && cap < service.maxPrice ? cap : service.maxPrice;
       if (!backup || backup.maxPrice > limit) return { service, via: "primary" };
       return { service: backup, via: "backup" };
     },

@@ -86,3 +86,13 @@ describe("pricing", () => {
     expect(feeOf(99n, 100)).toBe(0n);
   });
 });
+
+describe("native keccak agrees with viem's", () => {
+  it("hashes empty, short and multi-part input the same", async () => {
+    const { keccak256Buffer } = await import("./keccak.ts");
+    for (const text of ["", "abc", "x".repeat(135), "y".repeat(136), "z".repeat(1000)]) {
+      expect(`0x${keccak256Buffer(Buffer.from(text)).toString("hex")}`).toBe(keccak256(toHex(text)));
+    }
+    expect(`0x${keccak256Buffer(Buffer.from("ab"), Buffer.from("c")).toString("hex")}`).toBe(keccak256(toHex("abc")));
+  });
+});

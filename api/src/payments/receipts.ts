@@ -1,14 +1,16 @@
 import secp256k1 from "secp256k1";
-import { bytesToHex, concatHex, domainSeparator, hexToBytes, keccak256, numberToHex, padHex } from "viem";
+import { domainSeparator, padHex } from "viem";
 import type { Address, Hex } from "viem";
 import { privateKeyToAddress } from "viem/accounts";
 
 import { receiptDomain, receiptTypes } from "@agenttab/sdk";
 import type { Receipt } from "@agenttab/sdk";
 
+import { addressWord, hexBytes, keccak256Buffer, uintWord } from "./keccak.ts";
 import { typeHashOf } from "./typeHash.ts";
 
-const RECEIPT_TYPEHASH = typeHashOf(receiptTypes.Receipt, "Receipt");
+const RECEIPT_TYPEHASH = hexBytes(typeHashOf(receiptTypes.Receipt, "Receipt"));
+const PREFIX = Buffer.from([0x19, 0x01]);
 
 /**
  * Builds the proxy's receipt signer for one reputation contract: the domain separator is computed
@@ -20,27 +22,25 @@ const RECEIPT_TYPEHASH = typeHashOf(receiptTypes.Receipt, "Receipt");
  * const signature = signer.sign(receipt);
  */
 export function receiptSigner({ chainId, reputation, privateKey }: { chainId: number; reputation: Address; privateKey: Hex }) {
-  const separator = domainSeparator({ domain: receiptDomain({ chainId, reputation }) });
-  const key = hexToBytes(privateKey);
+  const separator = hexBytes(domainSeparator({ domain: receiptDomain({ chainId, reputation }) }));
+  const key = hexBytes(privateKey);
   return {
     address: privateKeyToAddress(privateKey),
     sign(receipt: Receipt): Hex {
-      const structHash = keccak256(
-        concatHex([
-          RECEIPT_TYPEHASH,
-          receipt.requestId,
-          receipt.serviceId,
-          padHex(receipt.provider, { size: 32 }),
-          padHex(receipt.payer, { size: 32 }),
-          numberToHex(receipt.amount, { size: 32 }),
-          numberToHex(receipt.cumulative, { size: 32 }),
-          numberToHex(receipt.issuedAt, { size: 32 }),
-        ]),
+      const structHash = keccak256Buffer(
+        RECEIPT_TYPEHASH,
+        hexBytes(receipt.requestId),
+        hexBytes(receipt.serviceId),
+        addressWord(receipt.provider),
+        addressWord(receipt.payer),
+        uintWord(receipt.amount),
+        uintWord(receipt.cumulative),
+        uintWord(receipt.issuedAt),
       );
-      const digest = keccak256(concatHex(["0x1901", separator, structHash]));
+      const digest = keccak256Buffer(PREFIX, separator, structHash);
       // libsecp256k1 produces low-s signatures, which is what the reputation contract accepts.
-      const { signature, recid } = secp256k1.ecdsaSign(hexToBytes(digest), key);
-      return `${bytesToHex(signature)}${(27 + recid).toString(16)}` as Hex;
+      const { signature, recid } = secp256k1.ecdsaSign(digest, key);
+      return `0x${Buffer.from(signature.buffer, signature.byteOffset, 64).toString("hex")}${(27 + recid).toString(16)}` as Hex;
     },
   };
 }

@@ -1,6 +1,7 @@
 import secp256k1 from "secp256k1";
-import { bytesToHex, hexToBytes, keccak256 } from "viem";
 import type { Address, Hex } from "viem";
+
+import { hexBytes, keccak256Buffer } from "./keccak.ts";
 
 // secp256k1 n / 2: signatures with a larger s are the malleable twins the escrow refuses.
 const HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;
@@ -15,16 +16,15 @@ const HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a
  * const signer = recoverSigner(voucherDigest, signature);
  */
 export function recoverSigner(digest: Hex, signature: Hex): Address | undefined {
-  if (signature.length !== 132) return undefined;
-  const bytes = hexToBytes(signature);
+  if (signature.length !== 132 || !/^0x[0-9a-fA-F]{130}$/.test(signature)) return undefined;
+  const bytes = hexBytes(signature);
   const v = bytes[64] as number;
   if (v !== 27 && v !== 28) return undefined;
-  const s = BigInt(bytesToHex(bytes.subarray(32, 64)));
+  const s = BigInt(`0x${signature.slice(66, 130)}`);
   if (s === 0n || s > HALF_N) return undefined;
   try {
-    const publicKey = secp256k1.ecdsaRecover(bytes.subarray(0, 64), v - 27, hexToBytes(digest), false);
-    const hash = keccak256(publicKey.subarray(1));
-    return `0x${hash.slice(26)}` as Address;
+    const publicKey = secp256k1.ecdsaRecover(bytes.subarray(0, 64), v - 27, hexBytes(digest), false);
+    return `0x${keccak256Buffer(publicKey.subarray(1)).subarray(12).toString("hex")}` as Address;
   } catch {
     return undefined;
   }

@@ -1,10 +1,6 @@
-import {
-  decodePaymentSignatureHeader,
-  encodePaymentRequiredHeader,
-  encodePaymentResponseHeader,
-} from "@x402/core/http";
+import { encodePaymentRequiredHeader } from "@x402/core/http";
 import type { PaymentPayload, PaymentRequired, PaymentRequirements, SettleResponse } from "@x402/core/types";
-import { getAddress, isAddress, isHex } from "viem";
+import { getAddress } from "viem";
 import type { Address, Hex } from "viem";
 
 import { VOUCHER_SCHEME, voucherDomain } from "@agenttab/sdk";
@@ -16,6 +12,24 @@ export { VOUCHER_SCHEME };
 
 const MAX_UINT128 = (1n << 128n) - 1n;
 const MAX_HEADER_LENGTH = 4_096;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+
+/**
+ * Checksummed addresses, memoized: EIP-55 costs a keccak each, and a paid call names the same few
+ * agents and providers over and over. Bounded: cleared when full.
+ */
+const checksummed = new Map<string, Address>();
+function checksum(address: string): Address {
+  const key = address.toLowerCase();
+  let value = checksummed.get(key);
+  if (value === undefined) {
+    if (checksummed.size >= 50_000) checksummed.clear();
+    value = getAddress(key);
+    checksummed.set(key, value);
+  }
+  return value;
+}
 
 /**
  * What a paid call offers in `accepts[]`: a voucher paying `provider` (`payTo`), drawn on the
@@ -39,7 +53,7 @@ export function voucherRequirements({
   charged?: bigint | undefined;
 }): PaymentRequirements {
   const domain = voucherDomain({ chainId: deployment.chainId, escrow: deployment.escrow });
-  const payee = getAddress(provider);
+  const payee = checksum(provider);
   return {
     scheme: VOUCHER_SCHEME,
     network: deployment.network,
@@ -104,7 +118,10 @@ export function decodeVoucherPayment(header: string, deployment: Deployment): Vo
   if (header.length > MAX_HEADER_LENGTH) throw invalid("payment_header_too_large", `PAYMENT-SIGNATURE is over ${MAX_HEADER_LENGTH} bytes`);
   let decoded: PaymentPayload;
   try {
-    decoded = decodePaymentSignatureHeader(header) as PaymentPayload;
+    // What @x402/core's decodePaymentSignatureHeader does (the same alphabet check, UTF-8 JSON),
+    // with Buffer's native base64 instead of atob and a loop over every byte.
+    if (!BASE64.test(header)) throw new Error("not base64");
+    decoded = JSON.parse(Buffer.from(header, "base64").toString("utf8")) as PaymentPayload;
   } catch {
     throw invalid("invalid_payment_header", "PAYMENT-SIGNATURE is not base64-encoded JSON");
   }
@@ -128,18 +145,18 @@ export function decodeVoucherPayment(header: string, deployment: Deployment): Vo
   const payload = decoded.payload as Record<string, unknown> | undefined;
   if (typeof payload !== "object" || payload === null) throw invalid("invalid_payment_header", "`payload` is missing");
   const { account, signer, provider, maxCumulative, signature } = payload;
-  if (typeof account !== "string" || !isAddress(account, { strict: false })) throw invalid("invalid_voucher", "`payload.account` is not an address");
-  if (typeof signer !== "string" || !isAddress(signer, { strict: false })) throw invalid("invalid_voucher", "`payload.signer` is not an address");
-  if (typeof provider !== "string" || !isAddress(provider, { strict: false })) throw invalid("invalid_voucher", "`payload.provider` is not an address");
+  if (typeof account !== "string" || !ADDRESS.test(account)) throw invalid("invalid_voucher", "`payload.account` is not an address");
+  if (typeof signer !== "string" || !ADDRESS.test(signer)) throw invalid("invalid_voucher", "`payload.signer` is not an address");
+  if (typeof provider !== "string" || !ADDRESS.test(provider)) throw invalid("invalid_voucher", "`payload.provider` is not an address");
   if (typeof maxCumulative !== "string" || !/^(0|[1-9][0-9]{0,38})$/.test(maxCumulative)) {
     throw invalid("invalid_amount", "`payload.maxCumulative` must be a decimal string of USDC atomic units");
   }
   const max = BigInt(maxCumulative);
   if (max > MAX_UINT128) throw invalid("invalid_amount", "`payload.maxCumulative` is above 2^128 - 1");
-  if (typeof signature !== "string" || !isHex(signature) || signature.length !== 132) {
+  if (typeof signature !== "string" || !/^0x[0-9a-fA-F]{130}$/.test(signature)) {
     throw invalid("invalid_signature", "`payload.signature` must be a 65-byte hex signature");
   }
-  return { account: getAddress(account), signer: getAddress(signer), provider: getAddress(provider), maxCumulative: max, signature: signature.toLowerCase() as Hex };
+  return { account: checksum(account), signer: checksum(signer), provider: checksum(provider), maxCumulative: max, signature: signature.toLowerCase() as Hex };
 }
 
 /** The PAYMENT-RESPONSE header value: the signed receipt, in an x402 v2 SettleResponse. */
@@ -163,5 +180,6 @@ export function paymentResponseHeader({
     amount: amount.toString(),
     extensions: { agenttab: { receipt } },
   };
-  return encodePaymentResponseHeader(response);
+  // As @x402/core's encodePaymentResponseHeader (base64 of the UTF-8 JSON), natively.
+  return Buffer.from(JSON.stringify(response), "utf8").toString("base64");
 }

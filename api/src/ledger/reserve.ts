@@ -2,6 +2,8 @@ import type { Sql } from "postgres";
 import type { Address, Hex } from "viem";
 
 import { ApiError } from "../errors.ts";
+import { batcher } from "./batcher.ts";
+import { isTransaction } from "./transaction.ts";
 
 /** A call's hold on an agent's balance and on one spend track's voucher, until charged or released. */
 export type Reservation = {
@@ -46,7 +48,8 @@ type ReserveRow = {
 
 /**
  * Counts the call against the rate limit and reserves its maximum price on the (account, signer,
- * provider) spend track, in one round trip to `reserve_call` (migrations/012), atomically with
+ * provider) spend track with `reserve_call` (migrations/012; batched with the calls arriving at the
+ * same time by `reserve_calls`, migrations/013, one statement and one commit for all), atomically with
  * every check that keeps the escrow whole:
  *
  *   available = indexed balance − pending withdrawal − (charged − claimed on-chain) − reserved
@@ -66,9 +69,20 @@ export async function reserve(sql: Sql, p: ReserveParameters): Promise<Reservati
   const signer = p.signer.toLowerCase();
   const provider = p.provider.toLowerCase();
   const rateLimit = p.rateLimit ?? { max: 2 ** 31 - 1, windowMs: 60_000 };
-  const [row] = await sql<ReserveRow[]>`
-    SELECT * FROM reserve_call(${p.requestId}, ${account}, ${signer}, ${provider}, ${p.serviceId}, ${p.maxAmount.toString()},
-      ${p.voucherMax.toString()}, ${p.signature}, ${p.viewsSchema}, ${p.ttlMs}, ${rateLimit.max}, ${rateLimit.windowMs})`;
+  const call: ReserveCall = {
+    request_id: p.requestId,
+    account,
+    signer,
+    provider,
+    service_id: p.serviceId,
+    max: p.maxAmount.toString(),
+    voucher_max: p.voucherMax.toString(),
+    signature: p.signature,
+  };
+  const settings: ReserveSettings = { viewsSchema: p.viewsSchema, ttlMs: p.ttlMs, rateMax: rateLimit.max, windowMs: rateLimit.windowMs };
+  // Inside a caller's transaction (a team member's call) the statement is the transaction's own;
+  // otherwise it joins the calls being reserved together (group commit).
+  const row = isTransaction(sql) ? (await reserveBatch(sql, settings, [call]))[0] : await reserveBatcherOf(sql, settings).submit(call);
   if (!row) throw new Error("reserve_call returned nothing");
   const headers = { "x-acf-rate-limit-remaining": String(row.rate_remaining) };
   const refused = (code: string, message: string, details: Record<string, unknown>, reason = "insufficient_funds") =>
@@ -108,4 +122,38 @@ export async function reserve(sql: Sql, p: ReserveParameters): Promise<Reservati
     default:
       throw new Error(`reserve_call: unknown outcome ${row.outcome}`);
   }
+}
+
+/** One call, as `reserve_calls` (migrations/013) takes it. */
+type ReserveCall = {
+  request_id: string;
+  account: string;
+  signer: string;
+  provider: string;
+  service_id: string;
+  max: string;
+  voucher_max: string;
+  signature: string;
+};
+type ReserveSettings = { viewsSchema: string; ttlMs: number; rateMax: number; windowMs: number };
+
+/** Reserves a batch in one statement (one transaction); a row per call, in the calls' order. */
+async function reserveBatch(sql: Sql, settings: ReserveSettings, calls: ReserveCall[]): Promise<ReserveRow[]> {
+  const rows = await sql<(ReserveRow & { i: number })[]>`
+    SELECT * FROM reserve_calls(${JSON.stringify(calls.map((call, i) => ({ i, ...call })))}::text::jsonb, ${settings.viewsSchema},
+      ${settings.ttlMs}, ${settings.rateMax}, ${settings.windowMs})`;
+  const ordered: ReserveRow[] = new Array(calls.length);
+  for (const row of rows) ordered[row.i] = row;
+  for (let i = 0; i < calls.length; i++) if (!ordered[i]) throw new Error("reserve_calls answered no row for a call");
+  return ordered;
+}
+
+const reserveBatchers = new WeakMap<Sql, Map<string, ReturnType<typeof batcher<ReserveCall, ReserveRow>>>>();
+function reserveBatcherOf(sql: Sql, settings: ReserveSettings) {
+  let bySettings = reserveBatchers.get(sql);
+  if (!bySettings) reserveBatchers.set(sql, (bySettings = new Map()));
+  const key = `${settings.viewsSchema}|${settings.ttlMs}|${settings.rateMax}|${settings.windowMs}`;
+  let found = bySettings.get(key);
+  if (!found) bySettings.set(key, (found = batcher((calls: ReserveCall[]) => reserveBatch(sql, settings, calls))));
+  return found;
 }

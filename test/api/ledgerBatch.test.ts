@@ -65,8 +65,8 @@ describe("api ledger: batched reserve, charge and release", () => {
     expect(ledger).toEqual({ charged: (3n * PRICE).toString(), reserved: "0" });
     const [track] = await stack.app.sql`SELECT charged::text, reserved::text FROM spend_tracks WHERE account = ${account}`;
     expect(track).toEqual({ charged: (3n * PRICE).toString(), reserved: "0" });
-    const [{ n }] = await stack.app.sql`SELECT count(*)::int AS n FROM charges WHERE account = ${account}`;
-    expect(n).toBe(3);
+    const counted = await stack.app.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM charges WHERE account = ${account}`;
+    expect(counted[0]?.n).toBe(3);
   });
 
   it("reserves exactly what the balance covers when one batch holds more calls than that, across accounts", async () => {

@@ -1,10 +1,12 @@
--- Group commit for the paid call (issue 15): the calls that arrive together are reserved, charged
--- or released by ONE statement in ONE transaction, so that they share a round trip, a plan and a
--- WAL flush. Each element runs the same per-call function as before (reserve_call, charge_call,
+-- Group commit for the paid call (issue 15): the reservations, charges and releases that arrive
+-- together are applied by ONE statement in ONE transaction (ledger_batch), so that they share a
+-- round trip, a plan and a WAL flush, and never wait for each other's row locks (a reserve batch
+-- and a charge batch on the same accounts, as two transactions, spent most of their time doing
+-- that). Each element runs the same per-call function as before (reserve_call, charge_call,
 -- release_call), in account order, so every check and lock is exactly the single call's: two
--- batches lock ledger rows in the same (ascending) order. A deadlock that remains possible across
--- instances (a delegate's rate-limit row, taken before its account's lock) aborts one batch,
--- which the caller retries whole.
+-- batches (two instances) lock ledger rows in the same ascending order. A deadlock that remains
+-- possible across instances (a delegate's rate-limit row, taken before its account's lock) aborts
+-- one batch, which the caller retries whole.
 
 -- A charge whose reservation is gone (swept after its time ran out) returns no row instead of
 -- raising, so that one such call cannot abort the others in its batch; the caller reports it.
@@ -44,65 +46,45 @@ BEGIN
 END
 $$;
 
--- p_calls: [{ i, request_id, account, signer, provider, service_id, max, voucher_max, signature }],
--- one per call; returns each call's reserve_call row tagged with its i.
-CREATE OR REPLACE FUNCTION reserve_calls(
-  p_calls        jsonb,
-  p_views_schema text,
-  p_ttl_ms       integer,
-  p_rate_max     integer,
-  p_window_ms    bigint
-) RETURNS TABLE (
+-- p_calls: one object per call, { i, op, account, request_id, ... }:
+--   op 'charge':  amount, fee, method, path, status, latency_ms, issued_at
+--   op 'release': status, error, latency_ms (null: record no outcome)
+--   op 'reserve': signer, provider, service_id, max, voucher_max, signature, views_schema, ttl_ms,
+--                 rate_max, window_ms
+-- Per account, charges and releases go before reservations (what they free is then available).
+-- Returns one row per call, tagged with its i: a reservation's reserve_call row; a charge's new
+-- cumulative (no row when its reservation was gone); a release's `released`.
+CREATE OR REPLACE FUNCTION ledger_batch(p_calls jsonb)
+RETURNS TABLE (
   i integer, outcome text, rate_remaining integer, retry_after integer, charged numeric, required numeric,
-  available numeric, cap numeric, expires_at numeric, spent numeric
+  available numeric, cap numeric, expires_at numeric, spent numeric, cumulative numeric, released boolean
 ) LANGUAGE plpgsql AS $$
 DECLARE
   c record;
 BEGIN
   FOR c IN
-    SELECT * FROM jsonb_to_recordset(p_calls) AS x(i integer, request_id uuid, account text, signer text, provider text,
-      service_id text, max numeric, voucher_max numeric, signature text)
-    ORDER BY x.account, x.i
+    SELECT * FROM jsonb_to_recordset(p_calls) AS x(
+      i integer, op text, account text, request_id uuid,
+      amount numeric, fee numeric, method text, path text, status integer, error text, latency_ms integer, issued_at bigint,
+      signer text, provider text, service_id text, max numeric, voucher_max numeric, signature text,
+      views_schema text, ttl_ms integer, rate_max integer, window_ms bigint)
+    ORDER BY x.account, x.op = 'reserve', x.i
   LOOP
-    RETURN QUERY SELECT c.i, r.* FROM reserve_call(c.request_id, c.account, c.signer, c.provider, c.service_id, c.max,
-      c.voucher_max, c.signature, p_views_schema, p_ttl_ms, p_rate_max, p_window_ms) r;
-  END LOOP;
-END
-$$;
-
--- p_calls: [{ i, request_id, account, amount, fee, method, path, status, latency_ms, issued_at }];
--- returns a row (i, cumulative) for each call charged; a call whose reservation was gone has none.
-CREATE OR REPLACE FUNCTION charge_calls(p_calls jsonb)
-RETURNS TABLE (i integer, cumulative numeric) LANGUAGE plpgsql AS $$
-DECLARE
-  c record;
-BEGIN
-  FOR c IN
-    SELECT * FROM jsonb_to_recordset(p_calls) AS x(i integer, request_id uuid, account text, amount numeric, fee numeric,
-      method text, path text, status integer, latency_ms integer, issued_at bigint)
-    ORDER BY x.account, x.i
-  LOOP
-    RETURN QUERY SELECT c.i, r.cumulative FROM charge_call(c.request_id, c.account, c.amount, c.fee, c.method, c.path,
-      c.status, c.latency_ms, c.issued_at) r;
-  END LOOP;
-END
-$$;
-
--- p_calls: [{ i, request_id, account, status, error, latency_ms }] (latency_ms null: record no
--- outcome); returns (i, released) for each call.
-CREATE OR REPLACE FUNCTION release_calls(p_calls jsonb)
-RETURNS TABLE (i integer, released boolean) LANGUAGE plpgsql AS $$
-DECLARE
-  c record;
-BEGIN
-  FOR c IN
-    SELECT * FROM jsonb_to_recordset(p_calls) AS x(i integer, request_id uuid, account text, status integer, error text,
-      latency_ms integer)
-    ORDER BY x.account, x.i
-  LOOP
-    i := c.i;
-    released := release_call(c.request_id, c.account, c.status, c.error, c.latency_ms);
-    RETURN NEXT;
+    IF c.op = 'reserve' THEN
+      RETURN QUERY SELECT c.i, r.*, NULL::numeric, NULL::boolean FROM reserve_call(c.request_id, c.account, c.signer, c.provider,
+        c.service_id, c.max, c.voucher_max, c.signature, c.views_schema, c.ttl_ms, c.rate_max, c.window_ms) r;
+    ELSIF c.op = 'charge' THEN
+      RETURN QUERY SELECT c.i, 'charged'::text, NULL::integer, NULL::integer, NULL::numeric, NULL::numeric, NULL::numeric,
+        NULL::numeric, NULL::numeric, NULL::numeric, r.cumulative, NULL::boolean
+      FROM charge_call(c.request_id, c.account, c.amount, c.fee, c.method, c.path, c.status, c.latency_ms, c.issued_at) r;
+    ELSIF c.op = 'release' THEN
+      i := c.i; outcome := 'released'; rate_remaining := NULL; retry_after := NULL; charged := NULL; required := NULL;
+      available := NULL; cap := NULL; expires_at := NULL; spent := NULL; cumulative := NULL;
+      released := release_call(c.request_id, c.account, c.status, c.error, c.latency_ms);
+      RETURN NEXT;
+    ELSE
+      RAISE EXCEPTION 'ledger_batch: unknown op %', c.op;
+    END IF;
   END LOOP;
 END
 $$;

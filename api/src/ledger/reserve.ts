@@ -2,8 +2,7 @@ import type { Sql } from "postgres";
 import type { Address, Hex } from "viem";
 
 import { ApiError } from "../errors.ts";
-import { batcher } from "./batcher.ts";
-import { isTransaction } from "./transaction.ts";
+import { applyLedgerOp } from "./batch.ts";
 
 /** A call's hold on an agent's balance and on one spend track's voucher, until charged or released. */
 export type Reservation = {
@@ -34,22 +33,11 @@ type ReserveParameters = {
   rateLimit?: { max: number; windowMs: number };
 };
 
-type ReserveRow = {
-  outcome: string;
-  rate_remaining: number;
-  retry_after: number;
-  charged: string | null;
-  required: string | null;
-  available: string | null;
-  cap: string | null;
-  expires_at: string | null;
-  spent: string | null;
-};
-
 /**
  * Counts the call against the rate limit and reserves its maximum price on the (account, signer,
- * provider) spend track with `reserve_call` (migrations/012; batched with the calls arriving at the
- * same time by `reserve_calls`, migrations/013, one statement and one commit for all), atomically with
+ * provider) spend track with `reserve_call` (migrations/012; applied with the reservations, charges
+ * and releases arriving at the same time by `ledger_batch`, migrations/013: one statement and one
+ * commit for all), atomically with
  * every check that keeps the escrow whole:
  *
  *   available = indexed balance − pending withdrawal − (charged − claimed on-chain) − reserved
@@ -69,7 +57,8 @@ export async function reserve(sql: Sql, p: ReserveParameters): Promise<Reservati
   const signer = p.signer.toLowerCase();
   const provider = p.provider.toLowerCase();
   const rateLimit = p.rateLimit ?? { max: 2 ** 31 - 1, windowMs: 60_000 };
-  const call: ReserveCall = {
+  const row = await applyLedgerOp(sql, {
+    op: "reserve",
     request_id: p.requestId,
     account,
     signer,
@@ -78,11 +67,11 @@ export async function reserve(sql: Sql, p: ReserveParameters): Promise<Reservati
     max: p.maxAmount.toString(),
     voucher_max: p.voucherMax.toString(),
     signature: p.signature,
-  };
-  const settings: ReserveSettings = { viewsSchema: p.viewsSchema, ttlMs: p.ttlMs, rateMax: rateLimit.max, windowMs: rateLimit.windowMs };
-  // Inside a caller's transaction (a team member's call) the statement is the transaction's own;
-  // otherwise it joins the calls being reserved together (group commit).
-  const row = isTransaction(sql) ? (await reserveBatch(sql, settings, [call]))[0] : await reserveBatcherOf(sql, settings).submit(call);
+    views_schema: p.viewsSchema,
+    ttl_ms: p.ttlMs,
+    rate_max: rateLimit.max,
+    window_ms: rateLimit.windowMs,
+  });
   if (!row) throw new Error("reserve_call returned nothing");
   const headers = { "x-acf-rate-limit-remaining": String(row.rate_remaining) };
   const refused = (code: string, message: string, details: Record<string, unknown>, reason = "insufficient_funds") =>
@@ -124,36 +113,3 @@ export async function reserve(sql: Sql, p: ReserveParameters): Promise<Reservati
   }
 }
 
-/** One call, as `reserve_calls` (migrations/013) takes it. */
-type ReserveCall = {
-  request_id: string;
-  account: string;
-  signer: string;
-  provider: string;
-  service_id: string;
-  max: string;
-  voucher_max: string;
-  signature: string;
-};
-type ReserveSettings = { viewsSchema: string; ttlMs: number; rateMax: number; windowMs: number };
-
-/** Reserves a batch in one statement (one transaction); a row per call, in the calls' order. */
-async function reserveBatch(sql: Sql, settings: ReserveSettings, calls: ReserveCall[]): Promise<ReserveRow[]> {
-  const rows = await sql<(ReserveRow & { i: number })[]>`
-    SELECT * FROM reserve_calls(${JSON.stringify(calls.map((call, i) => ({ i, ...call })))}::text::jsonb, ${settings.viewsSchema},
-      ${settings.ttlMs}, ${settings.rateMax}, ${settings.windowMs})`;
-  const ordered: ReserveRow[] = new Array(calls.length);
-  for (const row of rows) ordered[row.i] = row;
-  for (let i = 0; i < calls.length; i++) if (!ordered[i]) throw new Error("reserve_calls answered no row for a call");
-  return ordered;
-}
-
-const reserveBatchers = new WeakMap<Sql, Map<string, ReturnType<typeof batcher<ReserveCall, ReserveRow>>>>();
-function reserveBatcherOf(sql: Sql, settings: ReserveSettings) {
-  let bySettings = reserveBatchers.get(sql);
-  if (!bySettings) reserveBatchers.set(sql, (bySettings = new Map()));
-  const key = `${settings.viewsSchema}|${settings.ttlMs}|${settings.rateMax}|${settings.windowMs}`;
-  let found = bySettings.get(key);
-  if (!found) bySettings.set(key, (found = batcher((calls: ReserveCall[]) => reserveBatch(sql, settings, calls))));
-  return found;
-}

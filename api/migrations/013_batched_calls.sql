@@ -54,6 +54,15 @@ $$;
 -- Per account, charges and releases go before reservations (what they free is then available).
 -- Returns one row per call, tagged with its i: a reservation's reserve_call row; a charge's new
 -- cumulative (no row when its reservation was gone); a release's `released`.
+--
+-- A batch without a charge commits without waiting for its WAL flush (synchronous_commit off for
+-- this transaction only): what it writes (holds, released holds, rate-limit counts, a better
+-- voucher) pays nobody by itself. The charge that follows a reservation commits synchronously, and
+-- its flush carries every earlier WAL record with it, the reservation and its voucher included, so
+-- a charge and its voucher are durable before the response. A crash of PostgreSQL that loses a
+-- reservation's commit loses the hold with it (the ledger row's `reserved` is in the same
+-- transaction): the call in flight then finds its reservation gone and is not charged, as when the
+-- sweeper takes back an expired one; nothing can be overdrawn.
 CREATE OR REPLACE FUNCTION ledger_batch(p_calls jsonb)
 RETURNS TABLE (
   i integer, outcome text, rate_remaining integer, retry_after integer, charged numeric, required numeric,
@@ -62,6 +71,9 @@ RETURNS TABLE (
 DECLARE
   c record;
 BEGIN
+  IF NOT jsonb_path_exists(p_calls, '$[*] ? (@.op == "charge")') THEN
+    PERFORM set_config('synchronous_commit', 'off', true);
+  END IF;
   FOR c IN
     SELECT * FROM jsonb_to_recordset(p_calls) AS x(
       i integer, op text, account text, request_id uuid,

@@ -93,7 +93,7 @@ async function insertLedgerFixtures(sql: Sql, { charges, reservations }: { charg
   });
 }
 
-/** Writes exact payment rows directly, as api/src/payments/exactCall.ts would once each was finished. */
+/** Writes exact payment rows directly, as api/src/paidCall/exactMethod.ts would once each was finished. */
 async function insertExactFixtures(sql: Sql, payments: ExactFixture[]) {
   for (const e of payments) {
     await sql`

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from "fastify";
 
+import { TtlCache } from "../lib/ttlCache.ts";
 import { getReliability, isDegraded } from "./reliability.ts";
 
 /** A quality gate as stored (migrations/006). */
@@ -28,6 +29,8 @@ const GATE_CACHE_MS = 1_000;
 // Reliability is re-read at most this often per instance and gate, so that a burst of calls does
 // not turn into a burst of window queries; a switch takes effect within this time.
 const RELIABILITY_CACHE_MS = 200;
+// Entries per instance and cache, at most.
+const CACHE_SIZE = 10_000;
 
 /**
  * The quality-gate router of one API instance. Everything it decides on lives in Postgres (the
@@ -49,34 +52,32 @@ const RELIABILITY_CACHE_MS = 200;
  * const { service, via } = await gates.route({ account, service: primary, cap, load: (id) => services.get(id) });
  */
 export function gateRouter(app: FastifyInstance) {
-  const gateCache = new Map<string, { at: number; value: Promise<QualityGate | undefined> }>();
-  const reliabilityCache = new Map<string, { at: number; value: Promise<boolean> }>();
+  const gateCache = new TtlCache<string, QualityGate | undefined>({ ttlMs: GATE_CACHE_MS, maxSize: CACHE_SIZE });
+  const reliabilityCache = new TtlCache<string, boolean>({ ttlMs: RELIABILITY_CACHE_MS, maxSize: CACHE_SIZE });
 
   function gateOf(account: string, serviceId: string): Promise<QualityGate | undefined> {
     const key = `${account}:${serviceId}`;
-    const hit = gateCache.get(key);
-    if (hit && Date.now() - hit.at < GATE_CACHE_MS) return hit.value;
-    const value = app.sql<QualityGate[]>`
-      SELECT owner, primary_service AS primary, backup_service AS backup, min_reliability_bps AS "minReliabilityBps",
-             max_latency_ms AS "maxLatencyMs", window_calls AS "windowCalls", probe_interval_ms AS "probeIntervalMs"
-      FROM quality_gates WHERE owner = ${account} AND primary_service = ${serviceId}`.then(([row]) => (row ? { ...row } : undefined));
-    gateCache.set(key, { at: Date.now(), value });
-    value.catch(() => gateCache.delete(key));
-    if (gateCache.size > 10_000) gateCache.delete(gateCache.keys().next().value as string);
-    return value;
+    return (
+      gateCache.get(key) ??
+      gateCache.set(
+        key,
+        app.sql<QualityGate[]>`
+          SELECT owner, primary_service AS primary, backup_service AS backup, min_reliability_bps AS "minReliabilityBps",
+                 max_latency_ms AS "maxLatencyMs", window_calls AS "windowCalls", probe_interval_ms AS "probeIntervalMs"
+          FROM quality_gates WHERE owner = ${account} AND primary_service = ${serviceId}`.then(([row]) => (row ? { ...row } : undefined)),
+      )
+    );
   }
 
   function degraded(gate: QualityGate): Promise<boolean> {
     const key = `${gate.primary}:${gate.windowCalls}:${gate.maxLatencyMs}:${gate.minReliabilityBps}`;
-    const hit = reliabilityCache.get(key);
-    if (hit && Date.now() - hit.at < RELIABILITY_CACHE_MS) return hit.value;
-    const value = getReliability(app.sql, { serviceId: gate.primary, windowCalls: gate.windowCalls, maxLatencyMs: gate.maxLatencyMs }).then((r) =>
-      isDegraded(r, gate),
+    return (
+      reliabilityCache.get(key) ??
+      reliabilityCache.set(
+        key,
+        getReliability(app.sql, { serviceId: gate.primary, windowCalls: gate.windowCalls, maxLatencyMs: gate.maxLatencyMs }).then((r) => isDegraded(r, gate)),
+      )
     );
-    reliabilityCache.set(key, { at: Date.now(), value });
-    value.catch(() => reliabilityCache.delete(key));
-    if (reliabilityCache.size > 10_000) reliabilityCache.delete(reliabilityCache.keys().next().value as string);
-    return value;
   }
 
   /** Claims the gate's probe slot; true for exactly one call per interval across all instances. */

@@ -102,3 +102,34 @@ export async function pruneExactPayments(sql: Sql, { olderThanMs, limit = 1_000 
       ORDER BY updated_at LIMIT ${limit})`;
   return deleted.count;
 }
+
+// How long a row that moved no money (released, failed) is kept, for the record, once closed.
+const CLOSED_ROW_RETENTION_MS = 86_400_000;
+
+/**
+ * Runs {@link reconcileExactPayments} and {@link pruneExactPayments} every minute on this instance
+ * (never two rounds at once), until the app closes: rows a crash left pending are closed from the
+ * chain once no live call can still own them (older than the upstream timeout plus two minutes),
+ * and rows that moved no money are dropped once their authorization has expired and a day has passed.
+ *
+ * @example
+ * scheduleExactReconciliation(app, { publicClient });
+ */
+export function scheduleExactReconciliation(app: FastifyInstance, { publicClient }: { publicClient: PublicClient }): void {
+  let reconciling = false;
+  const reconciler = setInterval(() => {
+    if (reconciling) return;
+    reconciling = true;
+    const reconciled = reconcileExactPayments(app, { publicClient, olderThanMs: app.config.upstreamTimeoutMs + 120_000 })
+      .then((done) => {
+        if (done.settled + done.released + done.failed > 0) app.log.warn(done, "reconciled pending exact payments");
+      })
+      .catch((error: unknown) => app.log.error({ err: error }, "exact payment reconciliation failed"));
+    const pruned = pruneExactPayments(app.sql, { olderThanMs: CLOSED_ROW_RETENTION_MS }).catch((error: unknown) => app.log.error({ err: error }, "exact payment pruning failed"));
+    void Promise.all([reconciled, pruned]).finally(() => {
+      reconciling = false;
+    });
+  }, 60_000);
+  reconciler.unref();
+  app.addHook("onClose", async () => clearInterval(reconciler));
+}

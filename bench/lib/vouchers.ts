@@ -10,6 +10,7 @@ import { bytesToHex, getAddress, hexToBytes } from "viem";
 import type { Address, Hex, LocalAccount } from "viem";
 
 import { voucherDigester } from "../../api/src/payments/voucherDigest.ts";
+import type { VoucherMessage } from "../../api/src/payments/voucherDigest.ts";
 import { voucherRequirements } from "../../api/src/payments/x402.ts";
 import type { Deployment } from "../../sdk/src/index.ts";
 import { signVoucher } from "../../sdk/src/index.ts";
@@ -17,14 +18,28 @@ import { signVoucher } from "../../sdk/src/index.ts";
 export type VoucherAgent = { account: LocalAccount; privateKey: Hex };
 
 /**
+ * A native voucher signer for one escrow: the signature viem's `signVoucher` gives, from the
+ * signer's private key (`voucherHeaders(…).checkParity` holds it to that).
+ */
+export function nativeVoucherSigner(deployment: Pick<Deployment, "chainId" | "escrow">) {
+  const digestOf = voucherDigester({ chainId: deployment.chainId, escrow: deployment.escrow });
+  const keys = new Map<string, Uint8Array>();
+  return (privateKey: Hex, voucher: VoucherMessage): Hex => {
+    let key = keys.get(privateKey);
+    if (!key) keys.set(privateKey, (key = hexToBytes(privateKey)));
+    const { signature, recid } = secp256k1.ecdsaSign(hexToBytes(digestOf(voucher)), key);
+    return `${bytesToHex(signature)}${(27 + recid).toString(16)}` as Hex;
+  };
+}
+
+/**
  * Builds a signer of voucher headers for one deployment, every voucher paying `provider` (the
  * provider of the service the benchmark calls).
  */
 export function voucherHeaders(deployment: Deployment, { provider }: { provider: Address }) {
   const payee = getAddress(provider);
-  const digestOf = voucherDigester({ chainId: deployment.chainId, escrow: deployment.escrow });
+  const sign = nativeVoucherSigner(deployment);
   const accepted = voucherRequirements({ deployment, amount: 0n, provider: payee });
-  const keys = new Map<string, Uint8Array>();
 
   const header = (account: Address, signer: Address, maxCumulative: bigint, signature: Hex) =>
     encodePaymentSignatureHeader({
@@ -35,12 +50,8 @@ export function voucherHeaders(deployment: Deployment, { provider }: { provider:
 
   /** Signs natively: one voucher of `agent` for its own account, up to `maxCumulative`. */
   const fast = (agent: VoucherAgent, maxCumulative: bigint): string => {
-    let key = keys.get(agent.privateKey);
-    if (!key) keys.set(agent.privateKey, (key = hexToBytes(agent.privateKey)));
     const { address } = agent.account;
-    const { signature, recid } = secp256k1.ecdsaSign(hexToBytes(digestOf({ account: address, signer: address, provider: payee, maxCumulative })), key);
-    const sig = `${bytesToHex(signature)}${(27 + recid).toString(16)}` as Hex;
-    return header(address, address, maxCumulative, sig);
+    return header(address, address, maxCumulative, sign(agent.privateKey, { account: address, signer: address, provider: payee, maxCumulative }));
   };
 
   /** The reference: viem's typed-data signature through the SDK. */

@@ -92,15 +92,11 @@ export async function simulateEntries(chain: SettleChain, entries: Entry[]): Pro
 export const MAX_CLAIMS_PER_BATCH = 300;
 
 /**
- * {@link simulateEntries} on parts of at most `maxClaims` entries, an account's entries kept in one
- * part where they fit (entries arrive ordered by account): a part's estimate never runs into the
- * per-transaction gas cap. Returns each part's accepted entries and gas, and every exclusion.
+ * The entries in parts of at most `maxClaims`, an account's entries kept in one part where they
+ * fit (entries arrive ordered by account): a part's estimate never runs into the per-transaction
+ * gas cap.
  */
-export async function simulateInParts(
-  chain: SettleChain,
-  entries: Entry[],
-  maxClaims = MAX_CLAIMS_PER_BATCH,
-): Promise<{ parts: { entries: Entry[]; gas: bigint }[]; excluded: Excluded[] }> {
+export function partsOf(entries: Entry[], maxClaims = MAX_CLAIMS_PER_BATCH): Entry[][] {
   const chunks: Entry[][] = [];
   let current: Entry[] = [];
   for (const [i, entry] of entries.entries()) {
@@ -113,9 +109,21 @@ export async function simulateInParts(
     }
   }
   if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
+/**
+ * {@link simulateEntries} on each of {@link partsOf} the entries. Returns each part's accepted
+ * entries and gas, and every exclusion.
+ */
+export async function simulateInParts(
+  chain: SettleChain,
+  entries: Entry[],
+  maxClaims = MAX_CLAIMS_PER_BATCH,
+): Promise<{ parts: { entries: Entry[]; gas: bigint }[]; excluded: Excluded[] }> {
   const parts: { entries: Entry[]; gas: bigint }[] = [];
   const excluded: Excluded[] = [];
-  for (const chunk of chunks) {
+  for (const chunk of partsOf(entries, maxClaims)) {
     const s = await simulateEntries(chain, chunk);
     excluded.push(...s.excluded);
     parts.push({ entries: s.entries, gas: s.gas });

@@ -16,7 +16,6 @@ import type { Address, Hash, Hex, LocalAccount, PublicClient } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { hardhat } from "viem/chains";
 
-import { deployAgentTab } from "../scripts/deploy.ts";
 import {
   agentTabEscrowAbi,
   encodeClaims,
@@ -25,8 +24,10 @@ import {
   signVoucher,
   transferWithAuthorizationTypes,
   usdcDomain,
-} from "../sdk/src/index.ts";
-import type { Claim, Deployment } from "../sdk/src/index.ts";
+} from "@agenttab/sdk";
+import type { Claim, Deployment } from "@agenttab/sdk";
+
+import { deployAgentTab } from "../scripts/deploy.ts";
 
 // A first batch's claim writes a fresh track (~33k gas), so 500 no longer fits Osaka's 2^24 gas
 // per transaction (EIP-7825); 400 does.

@@ -21,7 +21,6 @@ import type { Address, Hash, Hex, LocalAccount, PublicClient } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { hardhat } from "viem/chains";
 
-import { deployAgentTab } from "../scripts/deploy.ts";
 import {
   agentTabEscrowAbi,
   encodeClaims,
@@ -30,8 +29,10 @@ import {
   signVoucher,
   transferWithAuthorizationTypes,
   usdcDomain,
-} from "../sdk/src/index.ts";
-import type { Claim, Deployment } from "../sdk/src/index.ts";
+} from "@agenttab/sdk";
+import type { Claim, Deployment } from "@agenttab/sdk";
+
+import { deployAgentTab } from "../scripts/deploy.ts";
 
 const AGENTS = 100;
 const PROVIDERS = 10;

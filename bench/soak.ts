@@ -28,9 +28,10 @@ import { keccak256, toHex } from "viem";
 import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
+import { serializeDeployment } from "@agenttab/sdk";
+
 import { API_SCHEMA } from "../api/src/plugins/db.ts";
 import { freePort } from "../scripts/lib/embeddedPostgres.ts";
-import { serializeDeployment } from "../sdk/src/index.ts";
 import { startIndexerStack } from "../test/indexer/helpers/stack.ts";
 import { fundAgents } from "../test/reliability/helpers.ts";
 import { percentile } from "./lib/percentile.ts";

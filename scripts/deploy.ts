@@ -9,8 +9,8 @@ import type { Chain, Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { base as viemBase, baseSepolia as viemBaseSepolia, hardhat as viemHardhat } from "viem/chains";
 
-import { deploymentPath, serializeDeployment } from "../sdk/src/deployments.ts";
-import { hardhatLocal } from "../sdk/src/networks.ts";
+import { deploymentPath, hardhatLocal, serializeDeployment } from "@agenttab/sdk";
+
 import { deployAgentTab } from "./lib/deployAgentTab.ts";
 import { keyFromEnv } from "./lib/keys.ts";
 import { deployUsage, hardhatDeployerKey, hardhatRelayerKey, parseDeployConfig } from "./lib/deployConfig.ts";

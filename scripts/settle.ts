@@ -38,8 +38,9 @@ import type { Chain, Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { base, baseSepolia, hardhat } from "viem/chains";
 
+import { readDeployment } from "@agenttab/sdk";
+
 import { migrate } from "../api/src/plugins/migrations.ts";
-import { readDeployment } from "../sdk/src/index.ts";
 import { keyFromEnv } from "./lib/keys.ts";
 import { hardhatDeployerKey } from "./lib/deployConfig.ts";
 import { openDatabase } from "./lib/embeddedPostgres.ts";

@@ -14,7 +14,8 @@ import { parseArgs } from "node:util";
 
 import { privateKeyToAccount } from "viem/accounts";
 
-import { AgentTabClient } from "../sdk/src/index.ts";
+import { AgentTabClient } from "@agenttab/sdk";
+
 import { startLocalStack } from "./lib/localStack.ts";
 import type { LocalStack } from "./lib/localStack.ts";
 import { recordLocalStack } from "./lib/localStackFile.ts";

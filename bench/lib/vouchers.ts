@@ -9,11 +9,12 @@ import secp256k1 from "secp256k1";
 import { bytesToHex, getAddress, hexToBytes } from "viem";
 import type { Address, Hex, LocalAccount } from "viem";
 
+import { signVoucher } from "@agenttab/sdk";
+import type { Deployment } from "@agenttab/sdk";
+
 import { voucherDigester } from "../../api/src/payments/voucherDigest.ts";
 import type { VoucherMessage } from "../../api/src/payments/voucherDigest.ts";
 import { voucherRequirements } from "../../api/src/payments/x402.ts";
-import type { Deployment } from "../../sdk/src/index.ts";
-import { signVoucher } from "../../sdk/src/index.ts";
 
 export type VoucherAgent = { account: LocalAccount; privateKey: Hex };
 

@@ -1,6 +1,7 @@
 import { formatUnits } from "viem";
 
-import { AgentTabError } from "../../sdk/src/index.ts";
+import { AgentTabError } from "@agenttab/sdk";
+
 
 /** Prints the demo's story: numbered steps, indented facts, amounts in USDC. */
 export type Narrator = {

@@ -1,7 +1,8 @@
 import { privateKeyToAccount } from "viem/accounts";
 import type { LocalAccount } from "viem";
 
-import { ProviderClient } from "../../sdk/src/index.ts";
+import { ProviderClient } from "@agenttab/sdk";
+
 import type { LocalStack } from "../lib/localStack.ts";
 import { demoKey } from "./keys.ts";
 import type { DemoProviders, DemoService } from "./providers/catalog.ts";

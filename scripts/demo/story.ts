@@ -1,7 +1,8 @@
 import { privateKeyToAccount } from "viem/accounts";
 
+import { AgentTabClient, InsufficientBalanceError, PriceExceedsMaxError, ProviderClient } from "@agenttab/sdk";
+
 import { settle } from "../settle/run.ts";
-import { AgentTabClient, InsufficientBalanceError, PriceExceedsMaxError, ProviderClient } from "../../sdk/src/index.ts";
 import type { LocalStack } from "../lib/localStack.ts";
 import { demoKey } from "./keys.ts";
 import type { Narrator } from "./narrator.ts";

@@ -1,7 +1,8 @@
 import { privateKeyToAccount } from "viem/accounts";
 import type { LocalAccount } from "viem";
 
-import { AgentTabClient, ApiRequestError, Team, UpstreamFailedError } from "../../sdk/src/index.ts";
+import { AgentTabClient, ApiRequestError, Team, UpstreamFailedError } from "@agenttab/sdk";
+
 import type { LocalStack } from "../lib/localStack.ts";
 import { demoKey } from "./keys.ts";
 import type { Narrator } from "./narrator.ts";

@@ -1,11 +1,10 @@
 import { getAddress, zeroAddress } from "viem";
 import type { Account, Address, Chain, Hash, PublicClient, Transport, WalletClient } from "viem";
 
-import { agentTabEscrowAbi, agentTabReputationAbi, mockUsdcAbi } from "../../sdk/src/generated/abis.ts";
-import { agentTabEscrowBytecode, agentTabReputationBytecode, mockUsdcBytecode } from "../../sdk/src/generated/bytecode.ts";
-import { chainIdToCaip2, getNetwork, hardhatLocal } from "../../sdk/src/networks.ts";
-import type { Deployment } from "../../sdk/src/deployments.ts";
-import { AgentTabError } from "../../sdk/src/errors.ts";
+import { AgentTabError, agentTabEscrowAbi, agentTabReputationAbi, chainIdToCaip2, getNetwork, hardhatLocal, mockUsdcAbi } from "@agenttab/sdk";
+import type { Deployment } from "@agenttab/sdk";
+import { agentTabEscrowBytecode, agentTabReputationBytecode, mockUsdcBytecode } from "@agenttab/sdk/bytecode";
+
 
 const DAY = 24 * 60 * 60;
 

@@ -3,7 +3,8 @@ import { readFile } from "node:fs/promises";
 import { isHex } from "viem";
 import type { Hex } from "viem";
 
-import { decryptKeystore } from "../../sdk/src/index.ts";
+import { decryptKeystore } from "@agenttab/sdk";
+
 
 /** Where a role's key may come from: a hex key, or a V3 keystore file and its password. */
 export type KeySource = {

@@ -12,12 +12,13 @@ import type { Account, Chain, Hash, PublicClient, TransactionReceipt, Transport,
 import { privateKeyToAccount } from "viem/accounts";
 import { hardhat } from "viem/chains";
 
+import { mockUsdcAbi, serializeDeployment } from "@agenttab/sdk";
+import type { Deployment } from "@agenttab/sdk";
+
 import { buildApp } from "../../api/src/app.ts";
 import { defaultApiConfig } from "../../api/src/config.ts";
 import { startIndexer } from "../../indexer/process.ts";
 import type { IndexerProcess } from "../../indexer/process.ts";
-import { mockUsdcAbi, serializeDeployment } from "../../sdk/src/index.ts";
-import type { Deployment } from "../../sdk/src/index.ts";
 import { deployAgentTab } from "./deployAgentTab.ts";
 import { hardhatDeployerKey, hardhatRelayerKey } from "./deployConfig.ts";
 import { freePort, openDatabase } from "./embeddedPostgres.ts";

@@ -6,7 +6,8 @@ import type { Account, Address, Chain, Hex, PublicClient, Transport, WalletClien
 import { privateKeyToAccount } from "viem/accounts";
 import { base, baseSepolia, hardhat } from "viem/chains";
 
-import { agentTabEscrowAbi, mockUsdcAbi, readDeployment } from "../../sdk/src/index.ts";
+import { agentTabEscrowAbi, mockUsdcAbi, readDeployment } from "@agenttab/sdk";
+
 import { hardhatDeployerKey } from "../lib/deployConfig.ts";
 import { keyFromEnv } from "../lib/keys.ts";
 

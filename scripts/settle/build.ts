@@ -1,7 +1,8 @@
 import { encodeAbiParameters, keccak256 } from "viem";
 import type { Address, Hex } from "viem";
 
-import { encodeClaims, settlementProviders } from "../../sdk/src/index.ts";
+import { encodeClaims, settlementProviders } from "@agenttab/sdk";
+
 import type { BatchPlan, Entry, PayoutLine } from "./types.ts";
 
 /** The batch id: keccak256(abi.encode(chainId, escrow, seq)), the same on every rerun of a recorded batch. */

@@ -1,6 +1,7 @@
 import type { Address, Chain, PublicClient, Transport, WalletClient, Account } from "viem";
 
-import { agentTabEscrowAbi } from "../../sdk/src/index.ts";
+import { agentTabEscrowAbi } from "@agenttab/sdk";
+
 
 /** The chain side of a settlement: a reader, the settler's wallet, and the escrow. */
 export type SettleChain = {

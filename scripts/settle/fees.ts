@@ -1,7 +1,8 @@
 import { parseEventLogs } from "viem";
 import type { TransactionReceipt } from "viem";
 
-import { agentTabEscrowAbi, decodeClaimsLog } from "../../sdk/src/index.ts";
+import { agentTabEscrowAbi, decodeClaimsLog } from "@agenttab/sdk";
+
 import type { SettleChain } from "./chain.ts";
 import type { BatchFees } from "./store.ts";
 import type { BatchPlan } from "./types.ts";

@@ -2,7 +2,8 @@ import type { Sql } from "postgres";
 import { getAddress, isAddress } from "viem";
 import type { Address, Hex } from "viem";
 
-import { agentTabEscrowAbi } from "../../sdk/src/index.ts";
+import { agentTabEscrowAbi } from "@agenttab/sdk";
+
 import { claimedOnChain } from "./chain.ts";
 import type { SettleChain } from "./chain.ts";
 import type { Entry, Excluded, SettleProgress } from "./types.ts";

@@ -2,7 +2,8 @@ import type { Sql } from "postgres";
 import { parseEventLogs } from "viem";
 import type { Address, Hex, TransactionReceipt } from "viem";
 
-import { agentTabEscrowAbi } from "../../sdk/src/index.ts";
+import { agentTabEscrowAbi } from "@agenttab/sdk";
+
 import { buildPlan, settleArgs } from "./build.ts";
 import { batchSettled } from "./chain.ts";
 import { batchFees } from "./fees.ts";

@@ -1,6 +1,7 @@
 import { BaseError, ContractFunctionRevertedError } from "viem";
 
-import { agentTabEscrowAbi } from "../../sdk/src/index.ts";
+import { agentTabEscrowAbi } from "@agenttab/sdk";
+
 import { payoutsOf, settleArgs } from "./build.ts";
 import type { SettleChain } from "./chain.ts";
 import type { Entry, Excluded } from "./types.ts";

@@ -1,7 +1,8 @@
 import { recoverTypedDataAddress } from "viem";
 import type { Address } from "viem";
 
-import { agentTabEscrowAbi, voucherTypedData } from "../../sdk/src/index.ts";
+import { agentTabEscrowAbi, voucherTypedData } from "@agenttab/sdk";
+
 import type { SettleChain } from "./chain.ts";
 import type { Entry, Excluded } from "./types.ts";
 

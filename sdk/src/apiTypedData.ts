@@ -1,7 +1,8 @@
 import type { Address, Hex } from "viem";
 
+import { typedMessage } from "./eip712/typedMessage.ts";
+import type { TypedDataSigner } from "./eip712/typedMessage.ts";
 import { AgentTabError } from "./errors.ts";
-import type { TypedDataSigner } from "./typedData.ts";
 
 /**
  * The EIP-712 domain name and version of requests signed for the AgentTab API (no passwords, no
@@ -99,6 +100,12 @@ export type SignServiceRegistrationParameters = {
   registration: ServiceRegistration;
 };
 
+const serviceRegistrationMessage = typedMessage<ServiceRegistration>()({
+  domain: apiDomain,
+  types: serviceRegistrationTypes,
+  primaryType: "ServiceRegistration",
+});
+
 /**
  * The typed data of a service registration, for signing, hashing or recovering its signer.
  *
@@ -106,12 +113,7 @@ export type SignServiceRegistrationParameters = {
  * await recoverTypedDataAddress({ ...serviceRegistrationTypedData({ chainId, escrow, registration }), signature });
  */
 export function serviceRegistrationTypedData({ chainId, escrow, registration }: SignServiceRegistrationParameters): ServiceRegistrationTypedData {
-  return {
-    domain: apiDomain({ chainId, escrow }),
-    types: serviceRegistrationTypes,
-    primaryType: "ServiceRegistration",
-    message: registration,
-  };
+  return serviceRegistrationMessage.typedData({ domain: { chainId, escrow }, message: registration });
 }
 
 /**
@@ -143,8 +145,8 @@ export function serviceRegistrationTypedData({ chainId, escrow, registration }: 
  *   },
  * });
  */
-export function signServiceRegistration(signer: ServiceRegistrationSigner, parameters: SignServiceRegistrationParameters): Promise<Hex> {
-  return signer.signTypedData(serviceRegistrationTypedData(parameters));
+export function signServiceRegistration(signer: ServiceRegistrationSigner, { chainId, escrow, registration }: SignServiceRegistrationParameters): Promise<Hex> {
+  return serviceRegistrationMessage.sign(signer, { domain: { chainId, escrow }, message: registration });
 }
 
 /**
@@ -186,6 +188,8 @@ export type SignServiceDelistingParameters = {
   delisting: ServiceDelisting;
 };
 
+const serviceDelistingMessage = typedMessage<ServiceDelisting>()({ domain: apiDomain, types: serviceDelistingTypes, primaryType: "ServiceDelisting" });
+
 /**
  * The typed data of a service delisting, for signing, hashing or recovering its signer.
  *
@@ -193,12 +197,7 @@ export type SignServiceDelistingParameters = {
  * await recoverTypedDataAddress({ ...serviceDelistingTypedData({ chainId, escrow, delisting }), signature });
  */
 export function serviceDelistingTypedData({ chainId, escrow, delisting }: SignServiceDelistingParameters): ServiceDelistingTypedData {
-  return {
-    domain: apiDomain({ chainId, escrow }),
-    types: serviceDelistingTypes,
-    primaryType: "ServiceDelisting",
-    message: delisting,
-  };
+  return serviceDelistingMessage.typedData({ domain: { chainId, escrow }, message: delisting });
 }
 
 /**
@@ -212,8 +211,8 @@ export function serviceDelistingTypedData({ chainId, escrow, delisting }: SignSe
  *   delisting: { serviceId: "weather-api", nonce: BigInt(Date.now()), deadline: BigInt(Math.floor(Date.now() / 1000) + 300) },
  * });
  */
-export function signServiceDelisting(signer: ServiceDelistingSigner, parameters: SignServiceDelistingParameters): Promise<Hex> {
-  return signer.signTypedData(serviceDelistingTypedData(parameters));
+export function signServiceDelisting(signer: ServiceDelistingSigner, { chainId, escrow, delisting }: SignServiceDelistingParameters): Promise<Hex> {
+  return serviceDelistingMessage.sign(signer, { domain: { chainId, escrow }, message: delisting });
 }
 
 /**
@@ -270,6 +269,8 @@ export type SignInTypedData = {
 /** Anything that can sign a sign-in: the account's key, a remote signer (see {@link TypedDataSigner}). */
 export type SignInSigner = TypedDataSigner<SignInTypedData>;
 
+const signInMessage = typedMessage<SignIn>()({ domain: apiDomain, types: signInTypes, primaryType: "SignIn" });
+
 /**
  * The typed data of a sign-in, for signing, hashing or recovering its signer.
  *
@@ -277,7 +278,7 @@ export type SignInSigner = TypedDataSigner<SignInTypedData>;
  * await recoverTypedDataAddress({ ...signInTypedData({ chainId, escrow, signIn }), signature });
  */
 export function signInTypedData({ chainId, escrow, signIn }: { chainId: number; escrow: Address; signIn: SignIn }): SignInTypedData {
-  return { domain: apiDomain({ chainId, escrow }), types: signInTypes, primaryType: "SignIn", message: signIn };
+  return signInMessage.typedData({ domain: { chainId, escrow }, message: signIn });
 }
 
 /**
@@ -324,7 +325,7 @@ export async function signIn(signer: SignInSigner, { chainId, escrow, ttlSeconds
   // The local clock, not the chain's: the API checks a sign-in's window against its own clock, never the chain's.
   const start = issuedAt ?? BigInt(Math.floor(Date.now() / 1000));
   const message: SignIn = { account: signer.address, issuedAt: start, expiresAt: start + BigInt(ttlSeconds) };
-  const signature = await signer.signTypedData(signInTypedData({ chainId, escrow, signIn: message }));
+  const signature = await signInMessage.sign(signer, { domain: { chainId, escrow }, message });
   return encodeSignInToken({ ...message, signature });
 }
 

@@ -43,7 +43,6 @@ export type {
   SignFeedbackParameters,
   SignReceiptParameters,
   SignVoucherParameters,
-  TypedDataSigner,
   VerifyReceiptParameters,
   VerifyVoucherParameters,
   Voucher,
@@ -51,6 +50,7 @@ export type {
   VoucherTypedData,
   VoucherTypedDataParameters,
 } from "./typedData.ts";
+export type { TypedDataSigner } from "./eip712/typedMessage.ts";
 export { serviceIdToBytes32 } from "./serviceIds.ts";
 export {
   apiDomain,

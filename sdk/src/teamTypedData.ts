@@ -1,7 +1,8 @@
 import type { Address, Hex } from "viem";
 
 import { apiDomain } from "./apiTypedData.ts";
-import type { TypedDataSigner } from "./typedData.ts";
+import { typedMessage } from "./eip712/typedMessage.ts";
+import type { TypedDataSigner } from "./eip712/typedMessage.ts";
 
 /**
  * The EIP-712 types of a team owner's signed changes, under the AgentTab API domain
@@ -109,6 +110,12 @@ export type TeamChangeParameters<kind extends TeamChangeKind> = {
   message: TeamChangeMessages[kind];
 };
 
+/** A team change of one kind, with only its own struct in `types`. */
+function teamChangeMessage<kind extends TeamChangeKind>(kind: kind) {
+  const types = { [kind]: teamChangeTypes[kind] } as unknown as TeamChangeTypedData<kind>["types"];
+  return typedMessage<TeamChangeMessages[kind]>()({ domain: apiDomain, types, primaryType: kind });
+}
+
 /**
  * The typed data of a team change, for signing, hashing or recovering its signer (the API
  * recovers it and requires the team's owner).
@@ -117,12 +124,7 @@ export type TeamChangeParameters<kind extends TeamChangeKind> = {
  * await recoverTypedDataAddress({ ...teamChangeTypedData({ chainId, escrow, kind: "TeamMemberRemoval", message }), signature });
  */
 export function teamChangeTypedData<kind extends TeamChangeKind>({ chainId, escrow, kind, message }: TeamChangeParameters<kind>): TeamChangeTypedData<kind> {
-  return {
-    domain: apiDomain({ chainId, escrow }),
-    types: { [kind]: teamChangeTypes[kind] } as unknown as TeamChangeTypedData<kind>["types"],
-    primaryType: kind,
-    message,
-  };
+  return teamChangeMessage(kind).typedData({ domain: { chainId, escrow }, message });
 }
 
 /**
@@ -139,7 +141,7 @@ export function teamChangeTypedData<kind extends TeamChangeKind>({ chainId, escr
  *   message: { owner: owner.address, member: "0x…", dailyBudget: 5_000_000n, callCap: 0n, nonce: 2n, deadline: BigInt(Math.floor(Date.now() / 1000) + 300) },
  * });
  */
-export function signTeamChange<kind extends TeamChangeKind>(signer: TeamOwnerSigner, parameters: TeamChangeParameters<kind>): Promise<Hex> {
-  const sign = signer.signTypedData as unknown as (typedData: TeamChangeTypedData<kind>) => Promise<Hex>;
-  return sign.call(signer, teamChangeTypedData(parameters));
+export function signTeamChange<kind extends TeamChangeKind>(signer: TeamOwnerSigner, { chainId, escrow, kind, message }: TeamChangeParameters<kind>): Promise<Hex> {
+  // Each kind's signer is a part of TeamOwnerSigner, which TypeScript cannot pick for a generic kind.
+  return teamChangeMessage(kind).sign(signer as unknown as SignerOf<kind>, { domain: { chainId, escrow }, message });
 }

@@ -1,6 +1,7 @@
-import { hashTypedData, hexToBigInt, isAddressEqual, recoverAddress, size, sliceHex } from "viem";
 import type { Address, Hex } from "viem";
 
+import { typedMessage } from "./eip712/typedMessage.ts";
+import type { TypedDataSigner } from "./eip712/typedMessage.ts";
 import { getNetwork } from "./networks.ts";
 
 /**
@@ -147,15 +148,6 @@ export type VoucherTypedData = {
   message: Voucher;
 };
 
-/**
- * Anything that can sign typed data of shape `typedData`: a viem `LocalAccount`, a smart wallet's
- * owner, a remote signer. Only `signTypedData` is called; `address` identifies the signer.
- */
-export type TypedDataSigner<typedData> = {
-  address: Address;
-  signTypedData: (typedData: typedData) => Promise<Hex>;
-};
-
 /** Anything that can sign a voucher (see {@link TypedDataSigner}); its `address` becomes the voucher's `signer`. */
 export type VoucherSigner = TypedDataSigner<VoucherTypedData>;
 
@@ -177,6 +169,8 @@ export type VoucherTypedDataParameters = SignVoucherParameters & {
   signer: Address;
 };
 
+const voucherMessage = typedMessage<Voucher>()({ domain: voucherDomain, types: voucherTypes, primaryType: "Voucher" });
+
 /**
  * The typed data of a voucher, for signing or hashing.
  *
@@ -191,12 +185,7 @@ export function voucherTypedData({
   provider,
   maxCumulative,
 }: VoucherTypedDataParameters): VoucherTypedData {
-  return {
-    domain: voucherDomain({ chainId, escrow }),
-    types: voucherTypes,
-    primaryType: "Voucher",
-    message: { account, signer, provider, maxCumulative },
-  };
+  return voucherMessage.typedData({ domain: { chainId, escrow }, message: { account, signer, provider, maxCumulative } });
 }
 
 /**
@@ -215,8 +204,8 @@ export function voucherTypedData({
  *   maxCumulative: 2_500_000n,
  * });
  */
-export function signVoucher(signer: VoucherSigner, parameters: SignVoucherParameters): Promise<Hex> {
-  return signer.signTypedData(voucherTypedData({ ...parameters, signer: signer.address }));
+export function signVoucher(signer: VoucherSigner, { chainId, escrow, account, provider, maxCumulative }: SignVoucherParameters): Promise<Hex> {
+  return voucherMessage.sign(signer, { domain: { chainId, escrow }, message: { account, signer: signer.address, provider, maxCumulative } });
 }
 
 /** A voucher, where it is valid, and its signature. */
@@ -230,8 +219,8 @@ export type VerifyVoucherParameters = VoucherTypedDataParameters & { signature: 
  * @example
  * const ok = await verifyVoucher({ chainId, escrow, account, signer, provider, maxCumulative, signature });
  */
-export function verifyVoucher({ signature, ...parameters }: VerifyVoucherParameters): Promise<boolean> {
-  return verifyEcdsa({ digest: () => hashTypedData(voucherTypedData(parameters)), signature, signer: parameters.signer });
+export function verifyVoucher({ chainId, escrow, account, signer, provider, maxCumulative, signature }: VerifyVoucherParameters): Promise<boolean> {
+  return voucherMessage.verify({ domain: { chainId, escrow }, message: { account, signer, provider, maxCumulative }, signature, signer });
 }
 
 /**
@@ -307,6 +296,8 @@ export type SignReceiptParameters = {
   receipt: Receipt;
 };
 
+const receiptMessage = typedMessage<Receipt>()({ domain: receiptDomain, types: receiptTypes, primaryType: "Receipt" });
+
 /**
  * The typed data of a receipt, for signing or hashing.
  *
@@ -314,7 +305,7 @@ export type SignReceiptParameters = {
  * hashTypedData(receiptTypedData({ chainId: 31337, reputation, receipt }));
  */
 export function receiptTypedData({ chainId, reputation, receipt }: SignReceiptParameters): ReceiptTypedData {
-  return { domain: receiptDomain({ chainId, reputation }), types: receiptTypes, primaryType: "Receipt", message: receipt };
+  return receiptMessage.typedData({ domain: { chainId, reputation }, message: receipt });
 }
 
 /**
@@ -330,8 +321,8 @@ export function receiptTypedData({ chainId, reputation, receipt }: SignReceiptPa
  *   receipt: { requestId, serviceId, provider, payer, amount: 2_500n, cumulative: 1_002_500n, issuedAt: 1_735_689_600n },
  * });
  */
-export function signReceipt(signer: ReceiptSigner, parameters: SignReceiptParameters): Promise<Hex> {
-  return signer.signTypedData(receiptTypedData(parameters));
+export function signReceipt(signer: ReceiptSigner, { chainId, reputation, receipt }: SignReceiptParameters): Promise<Hex> {
+  return receiptMessage.sign(signer, { domain: { chainId, reputation }, message: receipt });
 }
 
 /** A receipt, its signature, and the key that should have signed it. */
@@ -341,9 +332,6 @@ export type VerifyReceiptParameters = SignReceiptParameters & {
   signer: Address;
 };
 
-// secp256k1's group order halved: a larger `s` is the malleable twin of a valid signature.
-const secp256k1HalfN = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;
-
 /**
  * Whether `signature` is `signer`'s signature of the receipt, by the rules the reputation contract
  * applies: 65 bytes, `v` of 27 or 28, low `s`. Never throws; a malformed signature is `false`.
@@ -352,21 +340,8 @@ const secp256k1HalfN = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f4
  * const ok = await verifyReceipt({ chainId: 8453, reputation: deployment.reputation, receipt, signature, signer: deployment.receiptSigner });
  * if (!ok) throw new Error("the proxy did not sign this receipt");
  */
-export function verifyReceipt({ signature, signer, ...parameters }: VerifyReceiptParameters): Promise<boolean> {
-  return verifyEcdsa({ digest: () => hashTypedData(receiptTypedData(parameters)), signature, signer });
-}
-
-/** The contracts' ECDSA rules: 65 bytes, `v` of 27 or 28, low `s`, and the expected signer. */
-async function verifyEcdsa({ digest, signature, signer }: { digest: () => Hex; signature: Hex; signer: Address }): Promise<boolean> {
-  try {
-    if (size(signature) !== 65) return false;
-    const v = hexToBigInt(sliceHex(signature, 64, 65));
-    if ((v !== 27n && v !== 28n) || hexToBigInt(sliceHex(signature, 32, 64)) > secp256k1HalfN) return false;
-    const recovered = await recoverAddress({ hash: digest(), signature });
-    return isAddressEqual(recovered, signer);
-  } catch {
-    return false;
-  }
+export function verifyReceipt({ chainId, reputation, receipt, signature, signer }: VerifyReceiptParameters): Promise<boolean> {
+  return receiptMessage.verify({ domain: { chainId, reputation }, message: receipt, signature, signer });
 }
 
 /**
@@ -415,6 +390,8 @@ export type SignFeedbackParameters = {
   feedback: Feedback;
 };
 
+const feedbackMessage = typedMessage<Feedback>()({ domain: receiptDomain, types: feedbackTypes, primaryType: "Feedback" });
+
 /**
  * The typed data of relayed feedback, for signing or hashing.
  *
@@ -422,7 +399,7 @@ export type SignFeedbackParameters = {
  * hashTypedData(feedbackTypedData({ chainId: 31337, reputation, feedback: { requestId, score: 90, tags: ["fast"], deadline } }));
  */
 export function feedbackTypedData({ chainId, reputation, feedback }: SignFeedbackParameters): FeedbackTypedData {
-  return { domain: receiptDomain({ chainId, reputation }), types: feedbackTypes, primaryType: "Feedback", message: feedback };
+  return feedbackMessage.typedData({ domain: { chainId, reputation }, message: feedback });
 }
 
 /**
@@ -436,6 +413,6 @@ export function feedbackTypedData({ chainId, reputation, feedback }: SignFeedbac
  *   feedback: { requestId: receipt.requestId, score: 90, tags: ["fast", "accurate"], deadline: now + 3_600n },
  * });
  */
-export function signFeedback(signer: FeedbackSigner, parameters: SignFeedbackParameters): Promise<Hex> {
-  return signer.signTypedData(feedbackTypedData(parameters));
+export function signFeedback(signer: FeedbackSigner, { chainId, reputation, feedback }: SignFeedbackParameters): Promise<Hex> {
+  return feedbackMessage.sign(signer, { domain: { chainId, reputation }, message: feedback });
 }

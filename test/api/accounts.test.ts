@@ -4,8 +4,9 @@ import type { Sql } from "postgres";
 import type { Address, LocalAccount } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { authorizationHeader, encodeSignInToken, signIn, signInTypedData } from "@agenttab/sdk";
+
 import { getAgentAccount, getDelegation, getProviderAccount } from "../../indexer/read/index.ts";
-import { authorizationHeader, encodeSignInToken, signIn, signInTypedData } from "../../sdk/src/index.ts";
 import { depositAs, escrowAs, settleAs, testAccount } from "../indexer/helpers/actions.ts";
 import { startApiStack } from "./helpers/apiStack.ts";
 import type { ApiStack } from "./helpers/apiStack.ts";

@@ -1,9 +1,6 @@
 import { recoverTypedDataAddress } from "viem";
 import { describe, expect, it } from "vitest";
 
-import { LruCache } from "../../api/src/auth/lruCache.ts";
-import { signInVerifier } from "../../api/src/auth/signIn.ts";
-import { ApiError } from "../../api/src/errors.ts";
 import {
   MAX_SIGN_IN_TTL_SECONDS,
   SignInLifetimeError,
@@ -14,7 +11,11 @@ import {
   signIn,
   signInTypedData,
   signInTypes,
-} from "../../sdk/src/index.ts";
+} from "@agenttab/sdk";
+
+import { LruCache } from "../../api/src/auth/lruCache.ts";
+import { signInVerifier } from "../../api/src/auth/signIn.ts";
+import { ApiError } from "../../api/src/errors.ts";
 import { testAccount } from "../indexer/helpers/actions.ts";
 
 const chainId = 31337;

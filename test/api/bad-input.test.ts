@@ -1,9 +1,10 @@
 import { encodePaymentSignatureHeader } from "@x402/core/http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { signVoucher } from "@agenttab/sdk";
+
 import { voucherRequirements } from "../../api/src/payments/x402.ts";
 import { getAgentAccount, getDelegation } from "../../indexer/read/index.ts";
-import { signVoucher } from "../../sdk/src/index.ts";
 import { depositAs, escrowAs, testAccount } from "../indexer/helpers/actions.ts";
 import { startApiStack, startUpstream } from "./helpers/apiStack.ts";
 import type { ApiStack } from "./helpers/apiStack.ts";

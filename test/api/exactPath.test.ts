@@ -11,11 +11,12 @@ import { getAddress } from "viem";
 import type { Address, Hex, LocalAccount } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { agentTabEscrowAbi, mockSmartWalletAbi, mockUsdcAbi } from "@agenttab/sdk";
+import { mockSmartWalletBytecode } from "@agenttab/sdk/bytecode";
+
 import { buildApp } from "../../api/src/app.ts";
 import { exactClientKey } from "../../api/src/payments/exactRateLimit.ts";
 import { pruneExactPayments } from "../../api/src/payments/exactReconcile.ts";
-import { mockSmartWalletBytecode } from "../../sdk/src/generated/bytecode.ts";
-import { agentTabEscrowAbi, mockSmartWalletAbi, mockUsdcAbi } from "../../sdk/src/index.ts";
 import { testAccount } from "../indexer/helpers/actions.ts";
 import { startApiStack, startUpstream } from "./helpers/apiStack.ts";
 import type { ApiStack } from "./helpers/apiStack.ts";

@@ -5,11 +5,12 @@ import { ExactEvmScheme } from "@x402/evm/exact/client";
 import type { Address, LocalAccount } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { Team } from "@agenttab/sdk";
+
 import { getReliability, isDegraded } from "../../api/src/gates/reliability.ts";
 import { getAgentAccount, getProviderAccount } from "../../indexer/read/index.ts";
 import { failedCalls } from "../../scripts/settle/plan.ts";
 import { settle } from "../../scripts/settle/run.ts";
-import { Team } from "../../sdk/src/index.ts";
 import { depositAs, testAccount } from "../indexer/helpers/actions.ts";
 import { awaitFreshWindow } from "./helpers/clockWindow.ts";
 import { startApiStack, startUpstream } from "./helpers/apiStack.ts";

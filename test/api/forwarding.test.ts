@@ -5,9 +5,10 @@ import type { AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { authorizationHeader, signIn } from "@agenttab/sdk";
+
 import { buildApp } from "../../api/src/app.ts";
 import { getAgentAccount } from "../../indexer/read/index.ts";
-import { authorizationHeader, signIn } from "../../sdk/src/index.ts";
 import { depositAs, testAccount } from "../indexer/helpers/actions.ts";
 import { startApiStack, startUpstream } from "./helpers/apiStack.ts";
 import type { ApiStack } from "./helpers/apiStack.ts";

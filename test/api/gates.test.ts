@@ -4,8 +4,9 @@ import type { AddressInfo } from "node:net";
 import { decodePaymentRequiredHeader } from "@x402/core/http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { Team, authorizationHeader, receiptFromPaymentResponse, serviceIdToBytes32, signIn } from "@agenttab/sdk";
+
 import { getAgentAccount } from "../../indexer/read/index.ts";
-import { Team, authorizationHeader, receiptFromPaymentResponse, serviceIdToBytes32, signIn } from "../../sdk/src/index.ts";
 import { depositAs, testAccount } from "../indexer/helpers/actions.ts";
 import { startApiStack, startUpstream } from "./helpers/apiStack.ts";
 import type { ApiStack } from "./helpers/apiStack.ts";

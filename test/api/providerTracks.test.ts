@@ -4,8 +4,9 @@ import { decodePaymentRequiredHeader } from "@x402/core/http";
 import type { Address, LocalAccount } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { receiptFromPaymentResponse } from "@agenttab/sdk";
+
 import { getAgentAccount, getDelegation } from "../../indexer/read/index.ts";
-import { receiptFromPaymentResponse } from "../../sdk/src/index.ts";
 import { depositAs, escrowAs, testAccount } from "../indexer/helpers/actions.ts";
 import { startApiStack, startUpstream } from "./helpers/apiStack.ts";
 import type { ApiStack } from "./helpers/apiStack.ts";

@@ -1,8 +1,9 @@
 import { decodePaymentRequiredHeader, decodePaymentResponseHeader } from "@x402/core/http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { agentTabReputationAbi, authorizationHeader, signIn, verifyReceipt } from "@agenttab/sdk";
+
 import { getAgentAccount } from "../../indexer/read/index.ts";
-import { agentTabReputationAbi, authorizationHeader, signIn, verifyReceipt } from "../../sdk/src/index.ts";
 import { depositAs, testAccount } from "../indexer/helpers/actions.ts";
 import { startApiStack, startUpstream } from "./helpers/apiStack.ts";
 import type { ApiStack } from "./helpers/apiStack.ts";

@@ -1,9 +1,10 @@
 import type { Address, LocalAccount } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { signServiceDelisting, signServiceRegistration } from "@agenttab/sdk";
+import type { ServiceRegistration } from "@agenttab/sdk";
+
 import { buildApp } from "../../api/src/app.ts";
-import { signServiceDelisting, signServiceRegistration } from "../../sdk/src/index.ts";
-import type { ServiceRegistration } from "../../sdk/src/index.ts";
 import { depositAs, settleAs, testAccount } from "../indexer/helpers/actions.ts";
 import { startApiStack } from "./helpers/apiStack.ts";
 import type { ApiStack } from "./helpers/apiStack.ts";

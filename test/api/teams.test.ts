@@ -3,9 +3,10 @@ import type { AddressInfo } from "node:net";
 import type { LocalAccount } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { Team, authorizationHeader, signIn, signTeamChange } from "@agenttab/sdk";
+import type { TeamChangeKind, TeamChangeMessages } from "@agenttab/sdk";
+
 import { getAgentAccount, getDelegation } from "../../indexer/read/index.ts";
-import { Team, authorizationHeader, signIn, signTeamChange } from "../../sdk/src/index.ts";
-import type { TeamChangeKind, TeamChangeMessages } from "../../sdk/src/index.ts";
 import { depositAs, escrowAs, testAccount } from "../indexer/helpers/actions.ts";
 import { startApiStack, startUpstream } from "./helpers/apiStack.ts";
 import { awaitFreshWindow } from "./helpers/clockWindow.ts";

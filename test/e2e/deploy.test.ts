@@ -7,9 +7,10 @@ import { createPublicClient, http, keccak256, toHex } from "viem";
 import type { PublicClient } from "viem";
 import { describe, expect, it } from "vitest";
 
+import { agentTabEscrowAbi, agentTabReputationAbi, readDeployment, receiptEip712 } from "@agenttab/sdk";
+
 import { deployAgentTab, runDeploy, UnknownChainError } from "../../scripts/deploy.ts";
 import { parseDeployConfig } from "../../scripts/lib/deployConfig.ts";
-import { agentTabEscrowAbi, agentTabReputationAbi, readDeployment, receiptEip712 } from "../../sdk/src/index.ts";
 
 const settler = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"; // Hardhat #3: not the default relayer (#1)
 const receiptSigner = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";

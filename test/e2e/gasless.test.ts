@@ -9,7 +9,8 @@ import {
   receiveWithAuthorizationTypes,
   transferWithAuthorizationTypes,
   usdcDomain,
-} from "../../sdk/src/index.ts";
+} from "@agenttab/sdk";
+
 import { startLocalChain, testAccount } from "./helpers/localChain.ts";
 import type { LocalChain } from "./helpers/localChain.ts";
 

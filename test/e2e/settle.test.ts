@@ -2,9 +2,10 @@ import { getAddress, keccak256, parseEventLogs, toHex, zeroAddress } from "viem"
 import type { Address } from "viem";
 import { beforeAll, describe, expect, it } from "vitest";
 
-import { agentTabEscrowAbi, decodeClaimsLog, encodeClaims, mockSmartWalletAbi, mockUsdcAbi, settlementProviders, signVoucher } from "../../sdk/src/index.ts";
-import type { Claim } from "../../sdk/src/index.ts";
-import { mockSmartWalletBytecode } from "../../sdk/src/generated/bytecode.ts";
+import { agentTabEscrowAbi, decodeClaimsLog, encodeClaims, mockSmartWalletAbi, mockUsdcAbi, settlementProviders, signVoucher } from "@agenttab/sdk";
+import type { Claim } from "@agenttab/sdk";
+import { mockSmartWalletBytecode } from "@agenttab/sdk/bytecode";
+
 import { startLocalChain, testAccount } from "./helpers/localChain.ts";
 import type { LocalChain } from "./helpers/localChain.ts";
 

@@ -26,8 +26,9 @@ import {
   usdcDomain,
   verifyReceipt,
   voucherTypedData,
-} from "../../sdk/src/index.ts";
-import type { Receipt } from "../../sdk/src/index.ts";
+} from "@agenttab/sdk";
+import type { Receipt } from "@agenttab/sdk";
+
 import { startLocalChain, testAccount } from "./helpers/localChain.ts";
 import type { LocalChain } from "./helpers/localChain.ts";
 

@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { keccak256, toHex } from "viem";
 
+import { agentTabEscrowAbi, agentTabReputationAbi, serviceIdToBytes32, signReceipt } from "@agenttab/sdk";
+
 import {
   getAgentAccount,
   getDelegation,
@@ -11,7 +13,6 @@ import {
   listPendingWithdrawals,
   reputationScore,
 } from "../../indexer/read/index.ts";
-import { agentTabEscrowAbi, agentTabReputationAbi, serviceIdToBytes32, signReceipt } from "../../sdk/src/index.ts";
 import { depositAs, escrowAs, settleAs, testAccount } from "./helpers/actions.ts";
 import { startIndexerStack } from "./helpers/stack.ts";
 import type { IndexerStack } from "./helpers/stack.ts";

@@ -9,6 +9,8 @@ import { privateKeyToAccount } from "viem/accounts";
 import { hardhat } from "viem/chains";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { agentTabEscrowAbi } from "@agenttab/sdk";
+
 import { buildApp } from "../../api/src/app.ts";
 import { defaultApiConfig } from "../../api/src/config.ts";
 import { getAgentAccount } from "../../indexer/read/index.ts";
@@ -17,7 +19,6 @@ import type { SettleChain } from "../../scripts/settle/chain.ts";
 import { claimedOnChain } from "../../scripts/settle/chain.ts";
 import { settle, SimulatedCrash } from "../../scripts/settle/run.ts";
 import type { SettleReport } from "../../scripts/settle/run.ts";
-import { agentTabEscrowAbi } from "../../sdk/src/index.ts";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService, voucherHeader } from "../api/helpers/payments.ts";

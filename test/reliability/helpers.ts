@@ -6,9 +6,10 @@ import type { Sql } from "postgres";
 import { verifyTypedData } from "viem";
 import type { Address, Hex, LocalAccount } from "viem";
 
+import { agentTabEscrowAbi, mockUsdcAbi, voucherTypedData } from "@agenttab/sdk";
+import type { Deployment } from "@agenttab/sdk";
+
 import { getAgentAccount } from "../../indexer/read/index.ts";
-import type { Deployment } from "../../sdk/src/index.ts";
-import { agentTabEscrowAbi, mockUsdcAbi, voucherTypedData } from "../../sdk/src/index.ts";
 import { voucherHeader } from "../api/helpers/payments.ts";
 import type { IndexerStack } from "../indexer/helpers/stack.ts";
 

@@ -8,11 +8,12 @@ import type { Address, Hex, LocalAccount } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { agentTabEscrowAbi, authorizationHeader, mockSmartWalletAbi, mockUsdcAbi, signIn, signVoucher } from "@agenttab/sdk";
+import { mockSmartWalletBytecode } from "@agenttab/sdk/bytecode";
+
 import { buildApp } from "../../api/src/app.ts";
 import { getAgentAccount, getDelegation } from "../../indexer/read/index.ts";
 import { voucherRequirements } from "../../api/src/payments/x402.ts";
-import { agentTabEscrowAbi, authorizationHeader, mockSmartWalletAbi, mockUsdcAbi, signIn, signVoucher } from "../../sdk/src/index.ts";
-import { mockSmartWalletBytecode } from "../../sdk/src/generated/bytecode.ts";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService, voucherHeader, voucherPaymentHeader } from "../api/helpers/payments.ts";

@@ -8,9 +8,10 @@ import { Writable } from "node:stream";
 import type { LocalAccount } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { serializeDeployment } from "@agenttab/sdk";
+
 import { sweepExpired } from "../../api/src/ledger/sweep.ts";
 import { freePort } from "../../scripts/lib/embeddedPostgres.ts";
-import { serializeDeployment } from "../../sdk/src/index.ts";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService } from "../api/helpers/payments.ts";

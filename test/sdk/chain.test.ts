@@ -5,8 +5,6 @@ import { WaitForTransactionReceiptTimeoutError, encodeFunctionData, getAddress, 
 import type { Address, Hex, LocalAccount } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { buildApp } from "../../api/src/app.ts";
-import { getAgentAccount, getDelegation } from "../../indexer/read/index.ts";
 import {
   AgentTabClient,
   ChainAccessError,
@@ -20,9 +18,12 @@ import {
   permitTypes,
   receiveWithAuthorizationTypes,
   usdcDomain,
-} from "../../sdk/src/index.ts";
-import type { DepositStatus } from "../../sdk/src/index.ts";
-import { mockSmartWalletBytecode } from "../../sdk/src/generated/bytecode.ts";
+} from "@agenttab/sdk";
+import type { DepositStatus } from "@agenttab/sdk";
+import { mockSmartWalletBytecode } from "@agenttab/sdk/bytecode";
+
+import { buildApp } from "../../api/src/app.ts";
+import { getAgentAccount, getDelegation } from "../../indexer/read/index.ts";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService } from "../api/helpers/payments.ts";

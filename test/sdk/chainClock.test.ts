@@ -2,7 +2,8 @@ import type { AddressInfo } from "node:net";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { AgentTabClient, agentTabEscrowAbi, createChainAccess, getChainTime } from "../../sdk/src/index.ts";
+import { AgentTabClient, agentTabEscrowAbi, createChainAccess, getChainTime } from "@agenttab/sdk";
+
 import { startApiStack } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { testAccount } from "../indexer/helpers/actions.ts";

@@ -3,8 +3,9 @@ import path from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { runCli } from "@agenttab/sdk/cli";
+
 import { getAgentAccount } from "../../indexer/read/index.ts";
-import { runCli } from "../../sdk/src/cli/program.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { v3Keystore } from "../helpers/keystore.ts";
 import { testAccount } from "../indexer/helpers/actions.ts";

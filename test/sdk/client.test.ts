@@ -8,7 +8,8 @@ import {
   SpendLimitError,
   UpstreamFailedError,
   verifyReceipt,
-} from "../../sdk/src/index.ts";
+} from "@agenttab/sdk";
+
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { testAccount } from "../indexer/helpers/actions.ts";
 import { startEchoStack } from "./helpers/echoStack.ts";

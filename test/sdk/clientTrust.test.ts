@@ -12,9 +12,10 @@ import type { LocalAccount } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
+import { AgentTabClient, ChargedTotalMismatchError, PriceExceedsMaxError, ReceiptRejectedError, signReceipt } from "@agenttab/sdk";
+import type { Receipt } from "@agenttab/sdk";
+
 import { hardhatDeployerKey } from "../../scripts/lib/deployConfig.ts";
-import { AgentTabClient, ChargedTotalMismatchError, PriceExceedsMaxError, ReceiptRejectedError, signReceipt } from "../../sdk/src/index.ts";
-import type { Receipt } from "../../sdk/src/index.ts";
 import { testAccount } from "../indexer/helpers/actions.ts";
 import { startEchoStack } from "./helpers/echoStack.ts";
 import type { EchoStack } from "./helpers/echoStack.ts";

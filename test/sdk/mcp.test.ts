@@ -12,10 +12,11 @@ import type { PaymentRequired, PaymentRequirements } from "@x402/core/types";
 import { bytesToHex, keccak256 } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { ProviderClient, signVoucher, voucherPaymentHeader } from "@agenttab/sdk";
+import type { ProviderService } from "@agenttab/sdk";
+
 import { getAgentAccount } from "../../indexer/read/index.ts";
 import { startDemoProviders } from "../../scripts/demo/providers/catalog.ts";
-import { ProviderClient, signVoucher, voucherPaymentHeader } from "../../sdk/src/index.ts";
-import type { ProviderService } from "../../sdk/src/index.ts";
 import { startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService } from "../api/helpers/payments.ts";

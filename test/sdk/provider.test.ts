@@ -3,9 +3,6 @@ import type { AddressInfo } from "node:net";
 import type { Address } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { getAgentAccount, getProviderAccount } from "../../indexer/read/index.ts";
-import type { SettleChain } from "../../scripts/settle/chain.ts";
-import { settle } from "../../scripts/settle/run.ts";
 import {
   AgentTabClient,
   ApiRequestError,
@@ -16,8 +13,12 @@ import {
   ServiceNotFoundError,
   agentTabEscrowAbi,
   mockUsdcAbi,
-} from "../../sdk/src/index.ts";
-import type { ProviderService } from "../../sdk/src/index.ts";
+} from "@agenttab/sdk";
+import type { ProviderService } from "@agenttab/sdk";
+
+import { getAgentAccount, getProviderAccount } from "../../indexer/read/index.ts";
+import type { SettleChain } from "../../scripts/settle/chain.ts";
+import { settle } from "../../scripts/settle/run.ts";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { depositAs, testAccount } from "../indexer/helpers/actions.ts";

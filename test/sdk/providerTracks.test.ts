@@ -7,9 +7,10 @@ import { wrapFetchWithPayment } from "@x402/fetch";
 import type { Address, Hex } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { AgentTabClient, SpendLimitError, Team, registerAgentTabScheme, verifyVoucher } from "@agenttab/sdk";
+import type { AgentTabClientSigner } from "@agenttab/sdk";
+
 import { getAgentAccount } from "../../indexer/read/index.ts";
-import { AgentTabClient, SpendLimitError, Team, registerAgentTabScheme, verifyVoucher } from "../../sdk/src/index.ts";
-import type { AgentTabClientSigner } from "../../sdk/src/index.ts";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService } from "../api/helpers/payments.ts";

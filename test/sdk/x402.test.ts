@@ -9,10 +9,11 @@ import { WaitForTransactionReceiptTimeoutError, getAddress } from "viem";
 import type { Address, Hex, LocalAccount } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { AgentTabClient, agentTabEscrowAbi, authorizationHeader, mockSmartWalletAbi, mockUsdcAbi, registerAgentTabScheme, signIn, verifyReceipt } from "@agenttab/sdk";
+import { mockSmartWalletBytecode } from "@agenttab/sdk/bytecode";
+
 import { reconcileExactPayments } from "../../api/src/payments/exactReconcile.ts";
 import { getAgentAccount, getProviderAccount } from "../../indexer/read/index.ts";
-import { mockSmartWalletBytecode } from "../../sdk/src/generated/bytecode.ts";
-import { AgentTabClient, agentTabEscrowAbi, authorizationHeader, mockSmartWalletAbi, mockUsdcAbi, registerAgentTabScheme, signIn, verifyReceipt } from "../../sdk/src/index.ts";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService } from "../api/helpers/payments.ts";

@@ -2,13 +2,14 @@ import fc from "fast-check";
 import type { Address, LocalAccount } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { agentTabEscrowAbi, mockUsdcAbi } from "@agenttab/sdk";
+
 import { getAgentAccount, getIndexerStatus } from "../../indexer/read/index.ts";
 import type { SettleChain } from "../../scripts/settle/chain.ts";
 import { planEntries } from "../../scripts/settle/plan.ts";
 import { settle } from "../../scripts/settle/run.ts";
 import { simulateEntries } from "../../scripts/settle/simulate.ts";
 import { watchPass } from "../../scripts/settle/watchtower.ts";
-import { agentTabEscrowAbi, mockUsdcAbi } from "../../sdk/src/index.ts";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService, voucherHeader } from "../api/helpers/payments.ts";

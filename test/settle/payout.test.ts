@@ -8,11 +8,12 @@ import { keccak256, toHex } from "viem";
 import type { Address, LocalAccount } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { agentTabEscrowAbi, authorizationHeader, mockUsdcAbi, serializeDeployment, signIn } from "@agenttab/sdk";
+
 import { getAgentAccount, getProviderAccount } from "../../indexer/read/index.ts";
 import { NothingToWithdrawError, PayoutError, runPayout } from "../../scripts/payout/run.ts";
 import type { SettleChain } from "../../scripts/settle/chain.ts";
 import { settle } from "../../scripts/settle/run.ts";
-import { agentTabEscrowAbi, authorizationHeader, mockUsdcAbi, serializeDeployment, signIn } from "../../sdk/src/index.ts";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService, voucherHeader } from "../api/helpers/payments.ts";

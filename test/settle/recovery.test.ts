@@ -1,13 +1,14 @@
 import type { Address, Hex, LocalAccount } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { agentTabEscrowAbi } from "@agenttab/sdk";
+
 import { getAgentAccount, getDelegation } from "../../indexer/read/index.ts";
 import { settleArgs } from "../../scripts/settle/build.ts";
 import type { SettleChain } from "../../scripts/settle/chain.ts";
 import { settle } from "../../scripts/settle/run.ts";
 import type { SettleOptions, SettleReport } from "../../scripts/settle/run.ts";
 import { discardBatch, openBatches, setSent } from "../../scripts/settle/store.ts";
-import { agentTabEscrowAbi } from "../../sdk/src/index.ts";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService, voucherHeader } from "../api/helpers/payments.ts";

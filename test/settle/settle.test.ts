@@ -8,13 +8,14 @@ import { getAddress, parseEventLogs } from "viem";
 import type { Address, Hex, LocalAccount } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { agentTabEscrowAbi, decodeClaimsLog, serializeDeployment, verifyVoucher } from "@agenttab/sdk";
+
 import { getAgentAccount, getDelegation } from "../../indexer/read/index.ts";
 import { settle, SimulatedCrash } from "../../scripts/settle/run.ts";
 import type { CrashPoint, SettleReport } from "../../scripts/settle/run.ts";
 import type { SettleChain } from "../../scripts/settle/chain.ts";
 import { planEntries } from "../../scripts/settle/plan.ts";
 import { simulateEntries } from "../../scripts/settle/simulate.ts";
-import { agentTabEscrowAbi, decodeClaimsLog, serializeDeployment, verifyVoucher } from "../../sdk/src/index.ts";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService, voucherHeader } from "../api/helpers/payments.ts";

@@ -6,12 +6,13 @@ import path from "node:path";
 import type { Address, LocalAccount } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { agentTabEscrowAbi, mockUsdcAbi, serializeDeployment } from "@agenttab/sdk";
+
 import { getAgentAccount, getDelegation, listPendingWithdrawals } from "../../indexer/read/index.ts";
 import type { SettleChain } from "../../scripts/settle/chain.ts";
 import { createExclusive, parseDuration } from "../../scripts/settle/schedule.ts";
 import { settle } from "../../scripts/settle/run.ts";
 import { watchPass, watchWithdrawals } from "../../scripts/settle/watchtower.ts";
-import { agentTabEscrowAbi, mockUsdcAbi, serializeDeployment } from "../../sdk/src/index.ts";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService, voucherHeader } from "../api/helpers/payments.ts";

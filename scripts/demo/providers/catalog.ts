@@ -1,4 +1,5 @@
-import type { ProviderService } from "../../../sdk/src/index.ts";
+import type { ProviderService } from "@agenttab/sdk";
+
 import { backtestHandler, BACKTEST_USAGE_HEADER } from "./backtest.ts";
 import { serveJson } from "./jsonServer.ts";
 import type { ProviderServer } from "./jsonServer.ts";

@@ -2,9 +2,10 @@ import { decodePaymentRequiredHeader, encodePaymentSignatureHeader } from "@x402
 import type { PaymentRequirements } from "@x402/core/types";
 import type { Address, Hex, LocalAccount } from "viem";
 
+import { signVoucher } from "@agenttab/sdk";
+import type { Deployment } from "@agenttab/sdk";
+
 import { voucherRequirements } from "../../../api/src/payments/x402.ts";
-import type { Deployment } from "../../../sdk/src/index.ts";
-import { signVoucher } from "../../../sdk/src/index.ts";
 import type { ApiStack } from "./apiStack.ts";
 
 /**

@@ -4,9 +4,10 @@ import type { Address, Hash, LocalAccount, PublicClient, TransactionReceipt } fr
 import { privateKeyToAccount } from "viem/accounts";
 import { hardhat } from "viem/chains";
 
+import { agentTabEscrowAbi, mockUsdcAbi } from "@agenttab/sdk";
+
 import { deployAgentTab } from "../../../scripts/deploy.ts";
 import type { DeployAgentTabOptions } from "../../../scripts/deploy.ts";
-import { agentTabEscrowAbi, mockUsdcAbi } from "../../../sdk/src/index.ts";
 
 /**
  * A fresh in-process Hardhat chain with AgentTab deployed by account 0, which is also the settler

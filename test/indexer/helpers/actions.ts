@@ -2,7 +2,8 @@ import { keccak256, toHex } from "viem";
 import type { Address, LocalAccount } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
-import { agentTabEscrowAbi, encodeClaims, mockUsdcAbi, settlementProviders, signVoucher } from "../../../sdk/src/index.ts";
+import { agentTabEscrowAbi, encodeClaims, mockUsdcAbi, settlementProviders, signVoucher } from "@agenttab/sdk";
+
 import type { IndexerStack } from "./stack.ts";
 
 /** A deterministic test key. */

@@ -10,13 +10,14 @@ import type { Hash, LocalAccount, TransactionReceipt } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { hardhat } from "viem/chains";
 
+import { mockUsdcAbi, serializeDeployment } from "@agenttab/sdk";
+
 import { startIndexer } from "../../../indexer/process.ts";
 import type { IndexerProcess } from "../../../indexer/process.ts";
 import type { ChainStateReader } from "../../../indexer/read/index.ts";
 import { deployAgentTab } from "../../../scripts/lib/deployAgentTab.ts";
 import { hardhatDeployerKey, hardhatRelayerKey } from "../../../scripts/lib/deployConfig.ts";
 import { freePort, openDatabase } from "../../../scripts/lib/embeddedPostgres.ts";
-import { mockUsdcAbi, serializeDeployment } from "../../../sdk/src/index.ts";
 
 /**
  * The real parts the indexer runs on: PostgreSQL (embedded unless DATABASE_URL is set), a Hardhat

@@ -3,8 +3,8 @@ import type { TransactionReceipt } from "viem";
 
 import { agentTabEscrowAbi, decodeClaimsLog } from "../../sdk/src/index.ts";
 import type { SettleChain } from "./chain.ts";
-import type { BatchFees } from "./store.ts";
-import type { BatchPlan } from "./types.ts";
+import type { BatchFees } from "@agenttab/ledger/settlement";
+import type { BatchPlan } from "@agenttab/ledger/settlement";
 
 /**
  * The fee the escrow took from each provider of a batch, read from the transaction that applied it:

@@ -5,7 +5,7 @@ import type { Address, Hex } from "viem";
 import { agentTabEscrowAbi } from "../../sdk/src/index.ts";
 import { claimedOnChain } from "./chain.ts";
 import type { SettleChain } from "./chain.ts";
-import type { Entry, Excluded, SettleProgress } from "./types.ts";
+import type { Entry, Excluded, SettleProgress } from "@agenttab/ledger/settlement";
 
 type TrackRow = { account: string; signer: string; provider: string; voucher_max: string; voucher_signature: string | null; charged: string };
 

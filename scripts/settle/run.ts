@@ -9,9 +9,9 @@ import { batchFees } from "./fees.ts";
 import type { SettleChain } from "./chain.ts";
 import { failedCalls, planEntries } from "./plan.ts";
 import { BatchRejectedError, simulateEntries, simulateInParts } from "./simulate.ts";
-import { discardBatch, markBatch, nextSeq, openBatches, recentlyClosed, recordBatch, reopenAsMined, sentTxHashes, setMined, setSent, unmarkBatch } from "./store.ts";
-import type { BatchRecord } from "./store.ts";
-import type { BatchPlan, BatchResult, Entry, Excluded, SettleLog, SettleProgress } from "./types.ts";
+import { discardBatch, markBatch, nextSeq, openBatches, recentlyClosed, recordBatch, reopenAsMined, sentTxHashes, setMined, setSent, unmarkBatch } from "@agenttab/ledger/settlement";
+import type { BatchRecord } from "@agenttab/ledger/settlement";
+import type { BatchPlan, BatchResult, Entry, Excluded, SettleLog, SettleProgress } from "@agenttab/ledger/settlement";
 import { verifyEntries } from "./verify.ts";
 
 /** Where a test can make a run die, to prove that the next run recovers. */

@@ -3,7 +3,7 @@ import { BaseError, ContractFunctionRevertedError } from "viem";
 import { agentTabEscrowAbi } from "../../sdk/src/index.ts";
 import { payoutsOf, settleArgs } from "./build.ts";
 import type { SettleChain } from "./chain.ts";
-import type { Entry, Excluded } from "./types.ts";
+import type { Entry, Excluded } from "@agenttab/ledger/settlement";
 
 /**
  * Errors that name the claims at fault: by the position of `account` (and `signer`) in their args.

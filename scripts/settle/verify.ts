@@ -3,7 +3,7 @@ import type { Address } from "viem";
 
 import { agentTabEscrowAbi, voucherTypedData } from "../../sdk/src/index.ts";
 import type { SettleChain } from "./chain.ts";
-import type { Entry, Excluded } from "./types.ts";
+import type { Entry, Excluded } from "@agenttab/ledger/settlement";
 
 type Reason = { reason: string; detail?: string };
 

@@ -6,7 +6,7 @@ import { listPendingWithdrawals } from "../../indexer/read/index.ts";
 import type { ChainStateReader } from "../../indexer/read/index.ts";
 import { settle, SettlementBusyError } from "./run.ts";
 import type { SettleOptions, SettleReport } from "./run.ts";
-import type { SettleLog } from "./types.ts";
+import type { SettleLog } from "@agenttab/ledger/settlement";
 
 export type WatchOptions = Omit<SettleOptions, "accounts" | "dryRun" | "crashAt" | "log"> & {
   /** The indexer's views (listPendingWithdrawals reads agent_account there). */

@@ -7,12 +7,12 @@ import postgres from "postgres";
 import type { Sql } from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { migrate } from "../../api/src/plugins/migrations.ts";
+import { migrate } from "@agenttab/ledger";
 import { openDatabase } from "../../scripts/lib/embeddedPostgres.ts";
 import type { Database } from "../../scripts/lib/embeddedPostgres.ts";
 
 const SCHEMA = "agenttab_upgrade";
-const MIGRATIONS = path.join(import.meta.dirname, "..", "..", "api", "migrations");
+const MIGRATIONS = path.join(import.meta.dirname, "..", "..", "ledger", "migrations");
 
 /**
  * Migration 012 on a ledger that already holds rows (issue 13): applied the way `migrate` applies

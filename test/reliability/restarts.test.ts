@@ -8,7 +8,7 @@ import { Writable } from "node:stream";
 import type { LocalAccount } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { sweepExpired } from "../../api/src/ledger/sweep.ts";
+import { sweepExpired } from "@agenttab/ledger";
 import { freePort } from "../../scripts/lib/embeddedPostgres.ts";
 import { serializeDeployment } from "../../sdk/src/index.ts";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";

@@ -6,7 +6,7 @@ import { settleArgs } from "../../scripts/settle/build.ts";
 import type { SettleChain } from "../../scripts/settle/chain.ts";
 import { settle } from "../../scripts/settle/run.ts";
 import type { SettleOptions, SettleReport } from "../../scripts/settle/run.ts";
-import { discardBatch, openBatches, setSent } from "../../scripts/settle/store.ts";
+import { discardBatch, openBatches, setSent } from "@agenttab/ledger/settlement";
 import { agentTabEscrowAbi } from "../../sdk/src/index.ts";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";

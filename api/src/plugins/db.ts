@@ -3,7 +3,7 @@ import fp from "fastify-plugin";
 import postgres from "postgres";
 import type { Sql } from "postgres";
 
-import { migrate } from "./migrations.ts";
+import { migrate } from "@agenttab/ledger";
 
 declare module "fastify" {
   interface FastifyInstance {

@@ -10,10 +10,10 @@ import type { Address } from "viem";
 import { serviceIdToBytes32 } from "@agenttab/sdk";
 
 import { ApiError } from "../errors.ts";
-import { charge, release } from "../ledger/charge.ts";
+import { charge, release } from "@agenttab/ledger";
 import { gateRouter } from "../gates/router.ts";
-import type { Reservation } from "../ledger/reserve.ts";
-import { getTrackCharged } from "../ledger/tracks.ts";
+import type { Reservation } from "@agenttab/ledger";
+import { getTrackCharged } from "@agenttab/ledger";
 import { reserveWithTeamRules } from "../teams/reserve.ts";
 import { billingHeaders } from "../payments/billing.ts";
 import { relayableHeaders, requestReceived, upstreamForwarder } from "../forwarding/forward.ts";

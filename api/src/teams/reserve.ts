@@ -1,8 +1,8 @@
 import type { Sql } from "postgres";
 
 import { ApiError } from "../errors.ts";
-import { reserve } from "../ledger/reserve.ts";
-import type { Reservation } from "../ledger/reserve.ts";
+import { reserve } from "@agenttab/ledger";
+import type { Reservation } from "@agenttab/ledger";
 
 type ReserveParameters = Parameters<typeof reserve>[1];
 

@@ -3,7 +3,7 @@ import path from "node:path";
 
 import type { Sql } from "postgres";
 
-const MIGRATIONS_DIR = path.join(import.meta.dirname, "..", "..", "migrations");
+const MIGRATIONS_DIR = path.join(import.meta.dirname, "..", "migrations");
 // Any constant works; it keeps two instances starting at once from migrating concurrently.
 const MIGRATION_LOCK = 0x41_47_54_42;
 

@@ -28,7 +28,7 @@ import { keccak256, toHex } from "viem";
 import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
-import { API_SCHEMA } from "../api/src/plugins/db.ts";
+import { LEDGER_SCHEMA } from "@agenttab/ledger";
 import { freePort } from "../scripts/lib/embeddedPostgres.ts";
 import { serializeDeployment } from "../sdk/src/index.ts";
 import { startIndexerStack } from "../test/indexer/helpers/stack.ts";
@@ -157,7 +157,7 @@ async function main() {
   log(`API (pid ${api.pid}) on ${apiUrl}`);
   // The API migrated its schema at start; the service is listed straight into the ledger.
   const sql = chain.sql;
-  const ledger = (table: string) => sql(`${API_SCHEMA}.${table}`);
+  const ledger = (table: string) => sql(`${LEDGER_SCHEMA}.${table}`);
   const provider = privateKeyToAccount(keccak256(toHex("soak provider"))).address.toLowerCase();
   await sql`
     INSERT INTO ${ledger("services")} (id, provider, name, category, upstream_url, pricing, price, max_price, nonce)

@@ -32,13 +32,13 @@
 import path from "node:path";
 import { parseArgs } from "node:util";
 
-import postgres from "postgres";
+import type { Sql } from "postgres";
 import { createPublicClient, createWalletClient, http } from "viem";
 import type { Chain, Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { base, baseSepolia, hardhat } from "viem/chains";
 
-import { migrate } from "@agenttab/ledger";
+import { ledgerPool, migrate } from "@agenttab/ledger";
 import { readDeployment } from "../sdk/src/index.ts";
 import { keyFromEnv } from "./lib/keys.ts";
 import { hardhatDeployerKey } from "./lib/deployConfig.ts";
@@ -48,8 +48,6 @@ import { createLogger, createProgressBar, exitCodeOf, summaryLines, toJson } fro
 import { settle, SettlementBusyError } from "./settle/run.ts";
 import { createExclusive, createSleeper, parseDuration } from "./settle/schedule.ts";
 import { watchWithdrawals } from "./settle/watchtower.ts";
-
-const API_SCHEMA = "agenttab_api";
 
 const { values } = parseArgs({
   options: {
@@ -113,9 +111,9 @@ async function main(): Promise<number> {
   if ((await publicClient.getChainId()) !== chainId) throw new Error(`${rpcUrl} is not chain ${chainId}`);
 
   const db = await openDatabase({ env, dataDir: path.join(root, ".data", "postgres") });
-  const sql = postgres(db.url, { max: 4, connection: { search_path: API_SCHEMA, application_name: "agenttab-settle" }, onnotice: () => {} });
+  const sql = ledgerPool(db.url, { max: 4, applicationName: "agenttab-settle" });
   try {
-    await migrate(sql, { schema: API_SCHEMA });
+    await migrate(sql);
     const options = {
       sql,
       chain: { publicClient, walletClient, chainId, escrow: deployment.escrow },
@@ -195,7 +193,7 @@ async function main(): Promise<number> {
 }
 
 /** The watchtower reads the indexer's views; a schema without them is a misconfiguration, not a bad moment. */
-async function assertIndexerViews(sql: postgres.Sql, viewsSchema: string): Promise<void> {
+async function assertIndexerViews(sql: Sql, viewsSchema: string): Promise<void> {
   const [row] = await sql<{ found: string | null }[]>`SELECT to_regclass(format('%I.%I', ${viewsSchema}::text, 'agent_account'))::text AS found`;
   if (row?.found == null) {
     throw new Error(

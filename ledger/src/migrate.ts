@@ -3,19 +3,21 @@ import path from "node:path";
 
 import type { Sql } from "postgres";
 
+import { LEDGER_SCHEMA } from "./pool.ts";
+
 const MIGRATIONS_DIR = path.join(import.meta.dirname, "..", "migrations");
 // Any constant works; it keeps two instances starting at once from migrating concurrently.
 const MIGRATION_LOCK = 0x41_47_54_42;
 
 /**
- * Applies the versioned SQL files in api/migrations (`NNN_name.sql`, in order) that the database
- * has not seen, each in its own transaction, and creates `schema` if needed.
+ * Applies the versioned SQL files in ledger/migrations (`NNN_name.sql`, in order) that the
+ * database has not seen, in one transaction, and creates `schema` (default the ledger's) if needed.
  *
  * @returns the versions applied now.
  * @example
- * await migrate(sql, { schema: "agenttab_api" });
+ * await migrate(sql);
  */
-export async function migrate(sql: Sql, { schema }: { schema: string }): Promise<number[]> {
+export async function migrate(sql: Sql, { schema = LEDGER_SCHEMA }: { schema?: string } = {}): Promise<number[]> {
   const files = (await readdir(MIGRATIONS_DIR)).filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f)).sort();
   const applied: number[] = [];
   await sql.begin(async (tx) => {

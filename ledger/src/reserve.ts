@@ -1,7 +1,7 @@
 import type { Sql } from "postgres";
 import type { Address, Hex } from "viem";
 
-import { ApiError } from "../../api/src/errors.ts";
+import { ApiError } from "./errors.ts";
 
 /** A call's hold on an agent's balance and on one spend track's voucher, until charged or released. */
 export type Reservation = {

@@ -18,7 +18,7 @@ import { verifyEntries } from "./verify.ts";
 export type CrashPoint = "afterRecord" | "afterSend" | "afterMined" | "beforeMark";
 
 export type SettleOptions = {
-  /** postgres.js on the ledger's schema (search_path agenttab_api). */
+  /** The ledger's pool (`ledgerPool` of @agenttab/ledger). */
   sql: Sql;
   chain: SettleChain;
   /** Plan and print the batch without recording or sending anything. */

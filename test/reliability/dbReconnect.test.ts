@@ -5,7 +5,7 @@ import path from "node:path";
 import type { Sql } from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { ledgerPool } from "../../api/src/plugins/db.ts";
+import { ledgerPool } from "@agenttab/ledger";
 import { openDatabase } from "../../scripts/lib/embeddedPostgres.ts";
 import type { Database } from "../../scripts/lib/embeddedPostgres.ts";
 import { startTcpRelay } from "./helpers.ts";

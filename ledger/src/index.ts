@@ -1,3 +1,5 @@
+export { getSpendableBalance } from "./balance.ts";
+export type { SpendableBalance } from "./balance.ts";
 export { charge, release } from "./charge.ts";
 export type { ChargeDetails } from "./charge.ts";
 export { ApiError } from "./errors.ts";

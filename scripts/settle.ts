@@ -39,13 +39,14 @@ import { privateKeyToAccount } from "viem/accounts";
 import { base, baseSepolia, hardhat } from "viem/chains";
 
 import { ledgerPool, migrate } from "@agenttab/ledger";
+import { hasIndexerViews, SettlementBusyError } from "@agenttab/ledger/settlement";
 import { readDeployment } from "../sdk/src/index.ts";
 import { keyFromEnv } from "./lib/keys.ts";
 import { hardhatDeployerKey } from "./lib/deployConfig.ts";
 import { openDatabase } from "./lib/embeddedPostgres.ts";
 import { attachedLine, withLocalStack } from "./lib/localStackFile.ts";
 import { createLogger, createProgressBar, exitCodeOf, summaryLines, toJson } from "./settle/output.ts";
-import { settle, SettlementBusyError } from "./settle/run.ts";
+import { settle } from "./settle/run.ts";
 import { createExclusive, createSleeper, parseDuration } from "./settle/schedule.ts";
 import { watchWithdrawals } from "./settle/watchtower.ts";
 
@@ -194,8 +195,7 @@ async function main(): Promise<number> {
 
 /** The watchtower reads the indexer's views; a schema without them is a misconfiguration, not a bad moment. */
 async function assertIndexerViews(sql: Sql, viewsSchema: string): Promise<void> {
-  const [row] = await sql<{ found: string | null }[]>`SELECT to_regclass(format('%I.%I', ${viewsSchema}::text, 'agent_account'))::text AS found`;
-  if (row?.found == null) {
+  if (!(await hasIndexerViews(sql, viewsSchema))) {
     throw new Error(
       `the watchtower reads the indexer's views, but schema "${viewsSchema}" has no agent_account view in this database: ` +
         "start the indexer (npm run indexer, or npm start) on the same database, or pass --views-schema / AGENTTAB_VIEWS_SCHEMA",

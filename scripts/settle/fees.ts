@@ -3,8 +3,7 @@ import type { TransactionReceipt } from "viem";
 
 import { agentTabEscrowAbi, decodeClaimsLog } from "../../sdk/src/index.ts";
 import type { SettleChain } from "./chain.ts";
-import type { BatchFees } from "@agenttab/ledger/settlement";
-import type { BatchPlan } from "@agenttab/ledger/settlement";
+import type { BatchFees, BatchPlan } from "@agenttab/ledger/settlement";
 
 /**
  * The fee the escrow took from each provider of a batch, read from the transaction that applied it:

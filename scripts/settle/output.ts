@@ -1,5 +1,5 @@
 import type { SettleReport } from "./run.ts";
-import type { SettleLog, SettleProgress } from "@agenttab/ledger/settlement";
+import type { SettleLog, SettleProgress } from "./types.ts";
 
 /** JSON with bigints as decimal strings. */
 export function toJson(value: unknown): string {

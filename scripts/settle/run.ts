@@ -7,11 +7,27 @@ import { buildPlan, settleArgs } from "./build.ts";
 import { batchSettled } from "./chain.ts";
 import { batchFees } from "./fees.ts";
 import type { SettleChain } from "./chain.ts";
-import { failedCalls, planEntries } from "./plan.ts";
+import { planEntries } from "./plan.ts";
 import { BatchRejectedError, simulateEntries, simulateInParts } from "./simulate.ts";
-import { discardBatch, markBatch, nextSeq, openBatches, recentlyClosed, recordBatch, reopenAsMined, sentTxHashes, setMined, setSent, unmarkBatch } from "@agenttab/ledger/settlement";
-import type { BatchRecord } from "@agenttab/ledger/settlement";
-import type { BatchPlan, BatchResult, Entry, Excluded, SettleLog, SettleProgress } from "@agenttab/ledger/settlement";
+import {
+  discardBatch,
+  failedCalls,
+  ledgerNow,
+  markBatch,
+  nextSeq,
+  openBatches,
+  recentlyClosed,
+  recordBatch,
+  reopenAsMined,
+  sentTxHashes,
+  setMined,
+  setSent,
+  setTxHash,
+  unmarkBatch,
+  withSettlementLock,
+} from "@agenttab/ledger/settlement";
+import type { BatchPlan, BatchRecord, Entry } from "@agenttab/ledger/settlement";
+import type { BatchResult, Excluded, SettleLog, SettleProgress } from "./types.ts";
 import { verifyEntries } from "./verify.ts";
 
 /** Where a test can make a run die, to prove that the next run recovers. */
@@ -58,35 +74,18 @@ export class SimulatedCrash extends Error {
   }
 }
 
-export class SettlementBusyError extends Error {
-  override name = "SettlementBusyError";
-}
-
-// Any constant: keeps two settlement runs on one ledger from overlapping.
-const SETTLE_LOCK = 0x41_47_54_53;
-
 /**
  * The weekly settlement: finishes any batch an earlier run left open (the chain decides whether it
  * was applied), then claims every agent's unsettled charges in one batch (or a few, under
  * `maxGas`), leaving out and reporting each entry that cannot be claimed, and marks the charges
  * settled once mined. Safe to rerun after a crash at any point: a batch is recorded before it is
  * sent, its id is fixed by its sequence number, and the contract ignores an id it has seen.
+ *
+ * @throws {SettlementBusyError} (of @agenttab/ledger/settlement) when another run holds the lock.
  */
 export async function settle(options: SettleOptions): Promise<SettleReport> {
-  const { sql } = options;
   const log: SettleLog = options.log ?? (() => {});
-  const reserved = await sql.reserve();
-  try {
-    const [lock] = await reserved<{ ok: boolean }[]>`SELECT pg_try_advisory_lock(${SETTLE_LOCK}) AS ok`;
-    if (!lock?.ok) throw new SettlementBusyError("another settlement run holds the lock");
-    try {
-      return await settleLocked(options, log);
-    } finally {
-      await reserved`SELECT pg_advisory_unlock(${SETTLE_LOCK})`;
-    }
-  } finally {
-    reserved.release();
-  }
+  return withSettlementLock(options.sql, () => settleLocked(options, log));
 }
 
 async function settleLocked(options: SettleOptions, log: SettleLog): Promise<SettleReport> {
@@ -132,8 +131,7 @@ const RECHECK_DAYS = 7;
  */
 async function planAndSend(ctx: Ctx, run: RunState, scope: { accounts?: readonly Address[] | undefined; tracks?: Track[] }, attempt: number): Promise<void> {
   const { sql, chain, log } = ctx;
-  const [now] = await sql<{ at: string }[]>`SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at`;
-  const failedBefore = now?.at ?? new Date().toISOString();
+  const failedBefore = await ledgerNow(sql);
   const accounts = scope.tracks ? [...new Set(scope.tracks.map((t) => t.account))] : scope.accounts;
   const planned = await planEntries(sql, chain, { accounts, progress: ctx.progress });
   const inScope = <T extends TrackLike>(list: T[]) => (scope.tracks ? list.filter((e) => scope.tracks!.some((t) => sameTrack(t, e))) : list);
@@ -349,7 +347,7 @@ async function execute(ctx: Ctx, record: BatchRecord): Promise<{ result: BatchRe
   if (record.status !== "mined") {
     await setMined(sql, plan.batchId, { txHash: txHash ?? null, gasUsed: receipt?.gasUsed ?? null, blockNumber: receipt?.blockNumber ?? null });
   } else if (txHash && txHash !== record.txHash) {
-    await sql`UPDATE settlement_batches SET tx_hash = ${txHash}, updated_at = now() WHERE batch_id = ${plan.batchId}`;
+    await setTxHash(sql, plan.batchId, txHash);
   }
   log("batch_mined", { batchId: plan.batchId, txHash, gasUsed: receipt?.gasUsed, blockNumber: receipt?.blockNumber, recovered });
   crash(ctx, "beforeMark");

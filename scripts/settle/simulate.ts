@@ -3,7 +3,8 @@ import { BaseError, ContractFunctionRevertedError } from "viem";
 import { agentTabEscrowAbi } from "../../sdk/src/index.ts";
 import { payoutsOf, settleArgs } from "./build.ts";
 import type { SettleChain } from "./chain.ts";
-import type { Entry, Excluded } from "@agenttab/ledger/settlement";
+import type { Entry } from "@agenttab/ledger/settlement";
+import type { Excluded } from "./types.ts";
 
 /**
  * Errors that name the claims at fault: by the position of `account` (and `signer`) in their args.

@@ -3,7 +3,8 @@ import type { Address } from "viem";
 
 import { agentTabEscrowAbi, voucherTypedData } from "../../sdk/src/index.ts";
 import type { SettleChain } from "./chain.ts";
-import type { Entry, Excluded } from "@agenttab/ledger/settlement";
+import type { Entry } from "@agenttab/ledger/settlement";
+import type { Excluded } from "./types.ts";
 
 type Reason = { reason: string; detail?: string };
 

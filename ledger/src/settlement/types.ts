@@ -21,9 +21,6 @@ export type Entry = {
   chargeCount: number;
 };
 
-/** An entry left out of the batch, and why; it stays unsettled for the next run. */
-export type Excluded = { account: Address; signer: Address; provider?: Address | undefined; reason: string; detail?: string | undefined };
-
 /**
  * One provider of a batch: the report `settle` receives (provider, calls served and failed) and
  * what the escrow credits it: `gross` (its claims' deltas) less `fee` (floor(gross · feeBps / 10⁴))
@@ -47,23 +44,3 @@ export type BatchPlan = {
   /** Failed calls up to this time (ISO) of the payouts' providers are reported by this batch. */
   failedBefore: string;
 };
-
-/** The outcome of one batch. */
-export type BatchResult = {
-  batchId: Hex;
-  txHash: Hex | undefined;
-  gasUsed: bigint | undefined;
-  agents: number;
-  claims: number;
-  debited: bigint;
-  fee: bigint;
-  payouts: PayoutLine[];
-  /** True when the chain had already applied the batch (a recovered run). */
-  recovered: boolean;
-};
-
-/** A structured log event: `event` names it, the rest are its fields. */
-export type SettleLog = (event: string, fields?: Record<string, unknown>) => void;
-
-/** Progress of a run's current step, for a progress bar: `done` of `total` units. */
-export type SettleProgress = (step: "recover" | "plan" | "verify" | "simulate" | "send", done: number, total: number) => void;

@@ -30,8 +30,23 @@ import type { BatchPlan, BatchRecord, Entry } from "@agenttab/ledger/settlement"
 import type { BatchResult, Excluded, SettleLog, SettleProgress } from "./types.ts";
 import { verifyEntries } from "./verify.ts";
 
-/** Where a test can make a run die, to prove that the next run recovers. */
-export type CrashPoint = "afterRecord" | "afterSend" | "afterMined" | "beforeMark";
+/**
+ * Points of a run where its caller may act, each awaited before the run goes on: a test throws
+ * from one to make the run die there (and proves that the next run recovers), or changes the
+ * chain between two steps.
+ */
+export type SettleHooks = {
+  /** A batch is recorded as planned; nothing of it is sent. */
+  afterRecord?: (plan: BatchPlan) => void | Promise<void>;
+  /** A recorded batch is about to be sent. */
+  beforeSend?: (plan: BatchPlan) => void | Promise<void>;
+  /** Its transaction is sent; the hash is not recorded yet. */
+  afterSend?: (plan: BatchPlan, txHash: Hex) => void | Promise<void>;
+  /** The transaction is mined; the batch is not recorded as mined yet. */
+  afterMined?: (plan: BatchPlan, receipt: TransactionReceipt) => void | Promise<void>;
+  /** The batch is recorded as mined; its charges are not marked yet. */
+  beforeMark?: (plan: BatchPlan) => void | Promise<void>;
+};
 
 export type SettleOptions = {
   /** The ledger's pool (`ledgerPool` of @agenttab/ledger). */
@@ -50,10 +65,8 @@ export type SettleOptions = {
   accounts?: readonly Address[];
   /** Called as the run advances, for a progress bar. */
   progress?: SettleProgress;
-  /** Test hook: throw at this point, as a crash would. */
-  crashAt?: CrashPoint;
-  /** Test hook: runs after a batch is recorded and before it is sent (the chain may change meanwhile). */
-  beforeSend?: (plan: BatchPlan) => Promise<void>;
+  /** Called at fixed points of the run (tests: crashes, chain changes between steps). */
+  hooks?: SettleHooks;
 };
 
 export type SettleReport = {
@@ -64,15 +77,6 @@ export type SettleReport = {
   /** What would be sent (dry run) or was sent. */
   plans: BatchPlan[];
 };
-
-export class SimulatedCrash extends Error {
-  override name = "SimulatedCrash";
-  readonly point: CrashPoint;
-  constructor(point: CrashPoint) {
-    super(`simulated crash at ${point}`);
-    this.point = point;
-  }
-}
 
 /**
  * The weekly settlement: finishes any batch an earlier run left open (the chain decides whether it
@@ -178,11 +182,11 @@ async function planAndSend(ctx: Ctx, run: RunState, scope: { accounts?: readonly
   for (const plan of plans) {
     await recordBatch(sql, plan);
     log("batch_recorded", { batchId: plan.batchId, seq: plan.seq });
-    crash(ctx, "afterRecord");
+    await ctx.hooks?.afterRecord?.(plan);
   }
   for (const [i, plan] of plans.entries()) {
     ctx.progress?.("send", i, plans.length);
-    await ctx.beforeSend?.(plan);
+    await ctx.hooks?.beforeSend?.(plan);
     const outcome = await execute(ctx, { plan, status: "planned", txHash: null });
     if ("result" in outcome) {
       run.batches.push(outcome.result);
@@ -275,10 +279,6 @@ function emitsBatchSettled(receipt: TransactionReceipt, batchId: Hex): boolean {
   return logs.some((l) => l.args.batchId.toLowerCase() === batchId.toLowerCase());
 }
 
-function crash(ctx: Ctx, point: CrashPoint) {
-  if (ctx.crashAt === point) throw new SimulatedCrash(point);
-}
-
 /**
  * Takes one recorded batch to 'marked': sends it unless the chain already applied it (or a sent
  * transaction is still pending), waits for the confirmations, and marks its charges, recording the
@@ -327,11 +327,11 @@ async function execute(ctx: Ctx, record: BatchRecord): Promise<{ result: BatchRe
         gas: (gas * 12n) / 10n,
         chain: chain.walletClient.chain,
       });
-      crash(ctx, "afterSend");
+      await ctx.hooks?.afterSend?.(plan, txHash);
       await setSent(sql, plan.batchId, txHash);
       log("batch_sent", { batchId: plan.batchId, txHash });
       receipt = await chain.publicClient.waitForTransactionReceipt({ hash: txHash, confirmations: ctx.confirmations });
-      crash(ctx, "afterMined");
+      await ctx.hooks?.afterMined?.(plan, receipt);
       if (receipt.status !== "success" && !(await batchSettled(chain, plan.batchId))) return refuse(`transaction ${txHash} reverted`);
     }
   }
@@ -350,7 +350,7 @@ async function execute(ctx: Ctx, record: BatchRecord): Promise<{ result: BatchRe
     await setTxHash(sql, plan.batchId, txHash);
   }
   log("batch_mined", { batchId: plan.batchId, txHash, gasUsed: receipt?.gasUsed, blockNumber: receipt?.blockNumber, recovered });
-  crash(ctx, "beforeMark");
+  await ctx.hooks?.beforeMark?.(plan);
   const fees = await batchFees(chain, plan, receipt);
   const marked = await markBatch(sql, plan, fees);
   log("batch_marked", { batchId: plan.batchId, charges: marked, ...(fees.feeBps !== plan.feeBps ? { feeBps: fees.feeBps } : {}) });

@@ -8,7 +8,7 @@ import { settle } from "./run.ts";
 import type { SettleOptions, SettleReport } from "./run.ts";
 import type { SettleLog } from "./types.ts";
 
-export type WatchOptions = Omit<SettleOptions, "accounts" | "dryRun" | "crashAt" | "log"> & {
+export type WatchOptions = Omit<SettleOptions, "accounts" | "dryRun" | "hooks" | "log"> & {
   /** The indexer's views (listPendingWithdrawals reads agent_account there). */
   reader: ChainStateReader;
   /** Time between two passes (default 15 s). */

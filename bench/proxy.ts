@@ -42,7 +42,7 @@ import type { ApiConfig } from "../api/src/config.ts";
 import { LEDGER_SCHEMA } from "@agenttab/ledger";
 import { getAgentAccount } from "../indexer/read/index.ts";
 import { hardhatDeployerKey } from "../scripts/lib/deployConfig.ts";
-import { freePort } from "../scripts/lib/embeddedPostgres.ts";
+import { freePort } from "@agenttab/ledger/embedded";
 import type { ApiStack } from "../test/api/helpers/apiStack.ts";
 import { listService } from "../test/api/helpers/payments.ts";
 import { depositAs } from "../test/indexer/helpers/actions.ts";

@@ -19,7 +19,7 @@ import { parseArgs } from "node:util";
 import postgres from "postgres";
 
 import { startIndexer } from "../indexer/process.ts";
-import { openDatabase } from "./lib/embeddedPostgres.ts";
+import { openDatabase } from "@agenttab/ledger/embedded";
 import { attachedLine, withLocalStack } from "./lib/localStackFile.ts";
 
 const { values } = parseArgs({

@@ -43,7 +43,7 @@ import { hasIndexerViews, SettlementBusyError } from "@agenttab/ledger/settlemen
 import { readDeployment } from "../sdk/src/index.ts";
 import { keyFromEnv } from "./lib/keys.ts";
 import { hardhatDeployerKey } from "./lib/deployConfig.ts";
-import { openDatabase } from "./lib/embeddedPostgres.ts";
+import { openDatabase } from "@agenttab/ledger/embedded";
 import { attachedLine, withLocalStack } from "./lib/localStackFile.ts";
 import { createLogger, createProgressBar, exitCodeOf, summaryLines, toJson } from "./settle/output.ts";
 import { settle } from "./settle/run.ts";

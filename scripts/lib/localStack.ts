@@ -12,15 +12,14 @@ import type { Account, Chain, Hash, PublicClient, TransactionReceipt, Transport,
 import { privateKeyToAccount } from "viem/accounts";
 import { hardhat } from "viem/chains";
 
-import { buildApp } from "../../api/src/app.ts";
-import { defaultApiConfig } from "../../api/src/config.ts";
+import { buildApp, defaultApiConfig } from "@agenttab/api";
 import { startIndexer } from "../../indexer/process.ts";
 import type { IndexerProcess } from "../../indexer/process.ts";
 import { mockUsdcAbi, serializeDeployment } from "../../sdk/src/index.ts";
 import type { Deployment } from "../../sdk/src/index.ts";
 import { deployAgentTab } from "./deployAgentTab.ts";
 import { hardhatDeployerKey, hardhatRelayerKey } from "./deployConfig.ts";
-import { freePort, openDatabase } from "./embeddedPostgres.ts";
+import { freePort, openDatabase } from "@agenttab/ledger/embedded";
 
 const STOP_STEP_MS = 20_000;
 const KILL_GRACE_MS = 3_000;

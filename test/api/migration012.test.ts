@@ -8,8 +8,8 @@ import type { Sql } from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { migrate } from "@agenttab/ledger";
-import { openDatabase } from "../../scripts/lib/embeddedPostgres.ts";
-import type { Database } from "../../scripts/lib/embeddedPostgres.ts";
+import { openDatabase } from "@agenttab/ledger/embedded";
+import type { Database } from "@agenttab/ledger/embedded";
 
 const SCHEMA = "agenttab_upgrade";
 const MIGRATIONS = path.join(import.meta.dirname, "..", "..", "ledger", "migrations");

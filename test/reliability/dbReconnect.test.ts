@@ -6,8 +6,8 @@ import type { Sql } from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { ledgerPool } from "@agenttab/ledger";
-import { openDatabase } from "../../scripts/lib/embeddedPostgres.ts";
-import type { Database } from "../../scripts/lib/embeddedPostgres.ts";
+import { openDatabase } from "@agenttab/ledger/embedded";
+import type { Database } from "@agenttab/ledger/embedded";
 import { startTcpRelay } from "./helpers.ts";
 
 /** Whether `chunk` ends with a complete ReadyForQuery message ('Z', length 5, status byte). */

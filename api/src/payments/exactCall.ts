@@ -112,7 +112,7 @@ export function exactPayments(app: FastifyInstance, relayer: Relayer) {
         WHERE request_id = ${requestId}
         RETURNING payer`;
       // Calls that reached the upstream join its record, as voucher-paid calls do. A failure goes
-      // through record_failed_call (migrations/009): it counts against the service only with a paid
+      // through record_failed_call (ledger/functions): it counts against the service only with a paid
       // call of the payer behind it, within a daily cap.
       if (outcome.latencyMs === undefined || !payment) return;
       const upstreamStatus = outcome.upstreamStatus ?? null;

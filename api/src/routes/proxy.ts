@@ -7,13 +7,12 @@ import type { Dispatcher } from "undici";
 import { getAddress } from "viem";
 import type { Address } from "viem";
 
+import { charge, getTrackCharged, release } from "@agenttab/ledger";
+import type { Reservation } from "@agenttab/ledger";
 import { serviceIdToBytes32 } from "@agenttab/sdk";
 
 import { ApiError } from "../errors.ts";
-import { charge, release } from "@agenttab/ledger";
 import { gateRouter } from "../gates/router.ts";
-import type { Reservation } from "@agenttab/ledger";
-import { getTrackCharged } from "@agenttab/ledger";
 import { reserveWithTeamRules } from "../teams/reserve.ts";
 import { billingHeaders } from "../payments/billing.ts";
 import { relayableHeaders, requestReceived, upstreamForwarder } from "../forwarding/forward.ts";

@@ -40,10 +40,11 @@ import { base, baseSepolia, hardhat } from "viem/chains";
 
 import { ledgerPool, migrate } from "@agenttab/ledger";
 import { hasIndexerViews, SettlementBusyError } from "@agenttab/ledger/settlement";
+import { openDatabase } from "@agenttab/ledger/embedded";
+
 import { readDeployment } from "../sdk/src/index.ts";
 import { keyFromEnv } from "./lib/keys.ts";
 import { hardhatDeployerKey } from "./lib/deployConfig.ts";
-import { openDatabase } from "@agenttab/ledger/embedded";
 import { attachedLine, withLocalStack } from "./lib/localStackFile.ts";
 import { createLogger, createProgressBar, exitCodeOf, summaryLines, toJson } from "./settle/output.ts";
 import { settle } from "./settle/run.ts";

@@ -13,13 +13,14 @@ import { privateKeyToAccount } from "viem/accounts";
 import { hardhat } from "viem/chains";
 
 import { buildApp, defaultApiConfig } from "@agenttab/api";
+import { freePort, openDatabase } from "@agenttab/ledger/embedded";
+
 import { startIndexer } from "../../indexer/process.ts";
 import type { IndexerProcess } from "../../indexer/process.ts";
 import { mockUsdcAbi, serializeDeployment } from "../../sdk/src/index.ts";
 import type { Deployment } from "../../sdk/src/index.ts";
 import { deployAgentTab } from "./deployAgentTab.ts";
 import { hardhatDeployerKey, hardhatRelayerKey } from "./deployConfig.ts";
-import { freePort, openDatabase } from "@agenttab/ledger/embedded";
 
 const STOP_STEP_MS = 20_000;
 const KILL_GRACE_MS = 3_000;

@@ -1,9 +1,10 @@
 import { parseEventLogs } from "viem";
 import type { TransactionReceipt } from "viem";
 
+import type { BatchFees, BatchPlan } from "@agenttab/ledger/settlement";
+
 import { agentTabEscrowAbi, decodeClaimsLog } from "../../sdk/src/index.ts";
 import type { SettleChain } from "./chain.ts";
-import type { BatchFees, BatchPlan } from "@agenttab/ledger/settlement";
 
 /**
  * The fee the escrow took from each provider of a batch, read from the transaction that applied it:

@@ -2,11 +2,12 @@ import type { Sql } from "postgres";
 import { getAddress, isAddress } from "viem";
 import type { Address, Hex } from "viem";
 
+import { listUnsettledTracks, sumUnsettledCharges } from "@agenttab/ledger/settlement";
+import type { Entry } from "@agenttab/ledger/settlement";
+
 import { agentTabEscrowAbi } from "../../sdk/src/index.ts";
 import { claimedOnChain } from "./chain.ts";
 import type { SettleChain } from "./chain.ts";
-import { listUnsettledTracks, sumUnsettledCharges } from "@agenttab/ledger/settlement";
-import type { Entry } from "@agenttab/ledger/settlement";
 import type { Excluded, SettleProgress } from "./types.ts";
 
 /**

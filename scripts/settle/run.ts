@@ -2,13 +2,6 @@ import type { Sql } from "postgres";
 import { parseEventLogs } from "viem";
 import type { Address, Hex, TransactionReceipt } from "viem";
 
-import { agentTabEscrowAbi } from "../../sdk/src/index.ts";
-import { buildPlan, settleArgs } from "./build.ts";
-import { batchSettled } from "./chain.ts";
-import { batchFees } from "./fees.ts";
-import type { SettleChain } from "./chain.ts";
-import { planEntries } from "./plan.ts";
-import { BatchRejectedError, simulateEntries, simulateInParts } from "./simulate.ts";
 import {
   discardBatch,
   failedCalls,
@@ -27,6 +20,14 @@ import {
   withSettlementLock,
 } from "@agenttab/ledger/settlement";
 import type { BatchPlan, BatchRecord, Entry } from "@agenttab/ledger/settlement";
+
+import { agentTabEscrowAbi } from "../../sdk/src/index.ts";
+import { buildPlan, settleArgs } from "./build.ts";
+import { batchSettled } from "./chain.ts";
+import { batchFees } from "./fees.ts";
+import type { SettleChain } from "./chain.ts";
+import { planEntries } from "./plan.ts";
+import { BatchRejectedError, simulateEntries, simulateInParts } from "./simulate.ts";
 import type { BatchResult, Excluded, SettleLog, SettleProgress } from "./types.ts";
 import { verifyEntries } from "./verify.ts";
 

@@ -1,9 +1,10 @@
 import { BaseError, ContractFunctionRevertedError } from "viem";
 
+import type { Entry } from "@agenttab/ledger/settlement";
+
 import { agentTabEscrowAbi } from "../../sdk/src/index.ts";
 import { payoutsOf, settleArgs } from "./build.ts";
 import type { SettleChain } from "./chain.ts";
-import type { Entry } from "@agenttab/ledger/settlement";
 import type { Excluded } from "./types.ts";
 
 /**

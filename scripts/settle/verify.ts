@@ -1,9 +1,10 @@
 import { recoverTypedDataAddress } from "viem";
 import type { Address } from "viem";
 
+import type { Entry } from "@agenttab/ledger/settlement";
+
 import { agentTabEscrowAbi, voucherTypedData } from "../../sdk/src/index.ts";
 import type { SettleChain } from "./chain.ts";
-import type { Entry } from "@agenttab/ledger/settlement";
 import type { Excluded } from "./types.ts";
 
 type Reason = { reason: string; detail?: string };

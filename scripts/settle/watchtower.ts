@@ -1,9 +1,10 @@
 import type { Address } from "viem";
 
-import { listPendingWithdrawals } from "../../indexer/read/index.ts";
-import type { ChainStateReader } from "../../indexer/read/index.ts";
 import { listDelegatesAtRisk, SettlementBusyError, withUnsettledCharges } from "@agenttab/ledger/settlement";
 import type { DelegateAtRisk } from "@agenttab/ledger/settlement";
+
+import { listPendingWithdrawals } from "../../indexer/read/index.ts";
+import type { ChainStateReader } from "../../indexer/read/index.ts";
 import { settle } from "./run.ts";
 import type { SettleOptions, SettleReport } from "./run.ts";
 import type { SettleLog } from "./types.ts";

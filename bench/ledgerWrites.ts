@@ -30,7 +30,7 @@ import { privateKeyToAccount } from "viem/accounts";
 
 import { defaultApiConfig } from "../api/src/config.ts";
 import type { ApiConfig } from "../api/src/config.ts";
-import { API_SCHEMA } from "../api/src/plugins/db.ts";
+import { LEDGER_SCHEMA as API_SCHEMA } from "@agenttab/ledger";
 import { getAgentAccount } from "../indexer/read/index.ts";
 import { hardhatDeployerKey } from "../scripts/lib/deployConfig.ts";
 import type { ApiStack } from "../test/api/helpers/apiStack.ts";

@@ -39,10 +39,10 @@ import { privateKeyToAccount } from "viem/accounts";
 
 import { defaultApiConfig } from "../api/src/config.ts";
 import type { ApiConfig } from "../api/src/config.ts";
-import { API_SCHEMA } from "../api/src/plugins/db.ts";
+import { LEDGER_SCHEMA } from "@agenttab/ledger";
 import { getAgentAccount } from "../indexer/read/index.ts";
 import { hardhatDeployerKey } from "../scripts/lib/deployConfig.ts";
-import { freePort } from "../scripts/lib/embeddedPostgres.ts";
+import { freePort } from "@agenttab/ledger/embedded";
 import type { ApiStack } from "../test/api/helpers/apiStack.ts";
 import { listService } from "../test/api/helpers/payments.ts";
 import { depositAs } from "../test/indexer/helpers/actions.ts";
@@ -190,7 +190,7 @@ async function main() {
   const paid2 = MODES.includes("twoInstances") ? (await child("paidProxy.ts")).proc : undefined;
   const paid2Url = paid2 ? (await ask<{ url: string }>(paid2, { type: "start", config }, "listening")).url : undefined;
   // The ledger, read and written here with our own connection (the API's schema first on the path).
-  const sql: Sql = postgres(chain.databaseUrl, { max: 2, connection: { search_path: `${API_SCHEMA},public` }, onnotice: () => {} });
+  const sql: Sql = postgres(chain.databaseUrl, { max: 2, connection: { search_path: `${LEDGER_SCHEMA},public` }, onnotice: () => {} });
   cleanups.push(() => sql.end({ timeout: 5 }));
   log(`stack up in ${round((performance.now() - startedAt) / 1000, 1)} s`);
 

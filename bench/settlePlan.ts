@@ -32,12 +32,11 @@ import type { Address, Hash, Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { hardhat } from "viem/chains";
 
-import { migrate } from "../api/src/plugins/migrations.ts";
-import { API_SCHEMA } from "../api/src/plugins/db.ts";
+import { LEDGER_SCHEMA as API_SCHEMA, migrate } from "@agenttab/ledger";
+import { openDatabase } from "@agenttab/ledger/embedded";
 import { deployAgentTab } from "../scripts/lib/deployAgentTab.ts";
 import { hardhatDeployerKey } from "../scripts/lib/deployConfig.ts";
-import { openDatabase } from "../scripts/lib/embeddedPostgres.ts";
-import { agentTabEscrowAbi, mockUsdcAbi } from "../sdk/src/index.ts";
+import { agentTabEscrowAbi, mockUsdcAbi } from "@agenttab/sdk";
 import type { PlanRequest, PlanResult } from "./lib/settlePlanner.ts";
 import { nativeVoucherSigner } from "./lib/vouchers.ts";
 

@@ -2,7 +2,7 @@
  * Soak (`npm run bench:soak -- [--minutes 10] [--agents 50] [--rate 100]`): paid calls at a steady
  * rate from many agents for a long time, on the real stack — embedded PostgreSQL, a Hardhat
  * JSON-RPC server with AgentTab deployed, Ponder, and the API as its production entry
- * (`api/src/server.ts`, its own process, started as package.json's "api" script starts it: the
+ * (`scripts/api.ts`, its own process, started as package.json's "api" script starts it: the
  * same node flags) — against a local upstream, all on 127.0.0.1.
  *
  * Calls are issued open-loop at --rate per second, round-robin over the agents; an agent still
@@ -28,10 +28,9 @@ import { keccak256, toHex } from "viem";
 import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
+import { LEDGER_SCHEMA } from "@agenttab/ledger";
+import { freePort } from "@agenttab/ledger/embedded";
 import { serializeDeployment } from "@agenttab/sdk";
-
-import { API_SCHEMA } from "../api/src/plugins/db.ts";
-import { freePort } from "../scripts/lib/embeddedPostgres.ts";
 import { startIndexerStack } from "../test/indexer/helpers/stack.ts";
 import { fundAgents } from "../test/reliability/helpers.ts";
 import { percentile } from "./lib/percentile.ts";
@@ -63,7 +62,7 @@ const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 
 const ROOT = path.join(import.meta.dirname, "..");
 
 /**
- * package.json's "api" script, `[NAME=value ...] node [flags ...] api/src/server.ts`, split into
+ * package.json's "api" script, `[NAME=value ...] node [flags ...] scripts/api.ts`, split into
  * the environment assignments and node flags the soak must start the API with.
  */
 async function productionApiCommand(): Promise<{ env: Record<string, string>; nodeArgs: string[]; display: string }> {
@@ -71,8 +70,8 @@ async function productionApiCommand(): Promise<{ env: Record<string, string>; no
   const words = script.trim().split(/\s+/);
   const node = words.indexOf("node");
   const assignments = words.slice(0, Math.max(node, 0));
-  if (node < 0 || words.at(-1) !== "api/src/server.ts" || !assignments.every((w) => /^[A-Z_][A-Z0-9_]*=\S*$/.test(w))) {
-    throw new Error(`package.json's "api" script is not "[NAME=value ...] node [flags ...] api/src/server.ts": ${script}`);
+  if (node < 0 || words.at(-1) !== "scripts/api.ts" || !assignments.every((w) => /^[A-Z_][A-Z0-9_]*=\S*$/.test(w))) {
+    throw new Error(`package.json's "api" script is not "[NAME=value ...] node [flags ...] scripts/api.ts": ${script}`);
   }
   const env = Object.fromEntries(assignments.map((w) => [w.slice(0, w.indexOf("=")), w.slice(w.indexOf("=") + 1)]));
   return { env, nodeArgs: words.slice(node + 1, -1), display: script };
@@ -124,7 +123,7 @@ async function main() {
   // environment assignments, read from package.json's "api" script.
   const apiCommand = await productionApiCommand();
   log(`API command: ${apiCommand.display}`);
-  const api: ChildProcess = spawn(process.execPath, [...apiCommand.nodeArgs, path.join(ROOT, "api", "src", "server.ts")], {
+  const api: ChildProcess = spawn(process.execPath, [...apiCommand.nodeArgs, path.join(ROOT, "scripts", "api.ts")], {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -158,7 +157,7 @@ async function main() {
   log(`API (pid ${api.pid}) on ${apiUrl}`);
   // The API migrated its schema at start; the service is listed straight into the ledger.
   const sql = chain.sql;
-  const ledger = (table: string) => sql(`${API_SCHEMA}.${table}`);
+  const ledger = (table: string) => sql(`${LEDGER_SCHEMA}.${table}`);
   const provider = privateKeyToAccount(keccak256(toHex("soak provider"))).address.toLowerCase();
   await sql`
     INSERT INTO ${ledger("services")} (id, provider, name, category, upstream_url, pricing, price, max_price, nonce)

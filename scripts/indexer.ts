@@ -18,8 +18,9 @@ import { parseArgs } from "node:util";
 
 import postgres from "postgres";
 
+import { openDatabase } from "@agenttab/ledger/embedded";
+
 import { startIndexer } from "../indexer/process.ts";
-import { openDatabase } from "./lib/embeddedPostgres.ts";
 import { attachedLine, withLocalStack } from "./lib/localStackFile.ts";
 
 const { values } = parseArgs({

@@ -32,25 +32,23 @@
 import path from "node:path";
 import { parseArgs } from "node:util";
 
-import postgres from "postgres";
+import type { Sql } from "postgres";
 import { createPublicClient, createWalletClient, http } from "viem";
 import type { Chain, Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { base, baseSepolia, hardhat } from "viem/chains";
 
+import { ledgerPool, migrate } from "@agenttab/ledger";
+import { hasIndexerViews, SettlementBusyError } from "@agenttab/ledger/settlement";
+import { openDatabase } from "@agenttab/ledger/embedded";
 import { readDeployment } from "@agenttab/sdk";
-
-import { migrate } from "../api/src/plugins/migrations.ts";
 import { keyFromEnv } from "./lib/keys.ts";
 import { hardhatDeployerKey } from "./lib/deployConfig.ts";
-import { openDatabase } from "./lib/embeddedPostgres.ts";
 import { attachedLine, withLocalStack } from "./lib/localStackFile.ts";
 import { createLogger, createProgressBar, exitCodeOf, summaryLines, toJson } from "./settle/output.ts";
-import { settle, SettlementBusyError } from "./settle/run.ts";
+import { settle } from "./settle/run.ts";
 import { createExclusive, createSleeper, parseDuration } from "./settle/schedule.ts";
 import { watchWithdrawals } from "./settle/watchtower.ts";
-
-const API_SCHEMA = "agenttab_api";
 
 const { values } = parseArgs({
   options: {
@@ -114,9 +112,9 @@ async function main(): Promise<number> {
   if ((await publicClient.getChainId()) !== chainId) throw new Error(`${rpcUrl} is not chain ${chainId}`);
 
   const db = await openDatabase({ env, dataDir: path.join(root, ".data", "postgres") });
-  const sql = postgres(db.url, { max: 4, connection: { search_path: API_SCHEMA, application_name: "agenttab-settle" }, onnotice: () => {} });
+  const sql = ledgerPool(db.url, { max: 4, applicationName: "agenttab-settle" });
   try {
-    await migrate(sql, { schema: API_SCHEMA });
+    await migrate(sql);
     const options = {
       sql,
       chain: { publicClient, walletClient, chainId, escrow: deployment.escrow },
@@ -196,9 +194,8 @@ async function main(): Promise<number> {
 }
 
 /** The watchtower reads the indexer's views; a schema without them is a misconfiguration, not a bad moment. */
-async function assertIndexerViews(sql: postgres.Sql, viewsSchema: string): Promise<void> {
-  const [row] = await sql<{ found: string | null }[]>`SELECT to_regclass(format('%I.%I', ${viewsSchema}::text, 'agent_account'))::text AS found`;
-  if (row?.found == null) {
+async function assertIndexerViews(sql: Sql, viewsSchema: string): Promise<void> {
+  if (!(await hasIndexerViews(sql, viewsSchema))) {
     throw new Error(
       `the watchtower reads the indexer's views, but schema "${viewsSchema}" has no agent_account view in this database: ` +
         "start the indexer (npm run indexer, or npm start) on the same database, or pass --views-schema / AGENTTAB_VIEWS_SCHEMA",

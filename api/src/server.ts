@@ -1,75 +1,27 @@
-/**
- * Starts the AgentTab API: `npm run api`. Configuration from the environment:
- *
- *   DATABASE_URL            PostgreSQL (default: an embedded one in .data/postgres)
- *   AGENTTAB_CHAIN_ID       default 31337; the deployment record is deployments/<id>.json
- *   AGENTTAB_RPC_URL        default http://127.0.0.1:8545
- *   AGENTTAB_VIEWS_SCHEMA   the indexer's views schema (default agenttab_chain)
- *   RECEIPT_SIGNER_KEY      the proxy's receipt key (default on 31337: Hardhat account #0); or
- *   RECEIPT_SIGNER_KEYSTORE a V3 keystore file, password in RECEIPT_SIGNER_KEYSTORE_PASSWORD
- *   RELAYER_KEY (or RELAYER_KEYSTORE + RELAYER_KEYSTORE_PASSWORD) sends relayed gasless deposits and settles x402 `exact` payments (default
- *                           on 31337: Hardhat account #1, granted EXACT_PAYMENT_ROLE by the deploy script; unset elsewhere = neither offered)
- *   AGENTTAB_ALLOW_PRIVATE_UPSTREAMS=1  forward to upstreams on loopback and private addresses (local development
- *                           with services on this machine); honoured on the local chain (31337) only, refused elsewhere
- *   HOST, PORT              default 127.0.0.1:8787
- *
- * With none of DATABASE_URL, AGENTTAB_RPC_URL, AGENTTAB_CHAIN_ID and AGENTTAB_DEPLOYMENTS_DIR set, a
- * running `npm start` stack (.data/local-stack.json) supplies them, its views schema and
- * AGENTTAB_ALLOW_PRIVATE_UPSTREAMS=1.
- *
- * `npm run api` runs it as `node --max-semi-space-size=16 --max-old-space-size=256 api/src/server.ts`:
- * V8's young generation capped at 2 × 16 MiB (Node 24 lets it grow to 2 × 64 MiB) and its old
- * generation at 256 MiB, about 4× the proxy's live heap, so that V8 collects it near its live size
- * instead of letting it grow to ~3× first. Start it with the same flags anywhere else;
- * `npm run bench:soak` reads them from package.json (docs/RELIABILITY.md, "Load and soak").
- */
-import path from "node:path";
+import type { FastifyInstance, FastifyServerOptions } from "fastify";
 
-import type { Hex } from "viem";
-
-import { readDeployment } from "@agenttab/sdk";
-
-import { openDatabase } from "../../scripts/lib/embeddedPostgres.ts";
-import { hardhatDeployerKey, hardhatRelayerKey } from "../../scripts/lib/deployConfig.ts";
-import { keyFromEnv } from "../../scripts/lib/keys.ts";
-import { attachedLine, withLocalStack } from "../../scripts/lib/localStackFile.ts";
 import { buildApp } from "./app.ts";
-import { defaultApiConfig } from "./config.ts";
+import type { ApiConfig } from "./config.ts";
 
-const root = path.join(import.meta.dirname, "..", "..");
-const env = withLocalStack(process.env, { root, onAttach: (file, record) => console.error(attachedLine(file, record)) });
-const chainId = Number(env.AGENTTAB_CHAIN_ID ?? 31337);
-const deployment = await readDeployment(chainId, { dir: env.AGENTTAB_DEPLOYMENTS_DIR ?? path.join(root, "deployments") });
-const local = chainId === 31337;
-const receiptSignerKey = (await keyFromEnv(env, { keyVariable: "RECEIPT_SIGNER_KEY", keystoreVariable: "RECEIPT_SIGNER_KEYSTORE" })) ?? (local ? hardhatDeployerKey : undefined);
-if (receiptSignerKey === undefined) throw new Error("RECEIPT_SIGNER_KEY (or RECEIPT_SIGNER_KEYSTORE) is required outside the local chain");
-const relayerKey = (await keyFromEnv(env, { keyVariable: "RELAYER_KEY", keystoreVariable: "RELAYER_KEYSTORE" })) ?? (local ? hardhatRelayerKey : undefined);
-const allowPrivateUpstreams = env.AGENTTAB_ALLOW_PRIVATE_UPSTREAMS === "1" || env.AGENTTAB_ALLOW_PRIVATE_UPSTREAMS === "true";
-if (allowPrivateUpstreams && !local) throw new Error("AGENTTAB_ALLOW_PRIVATE_UPSTREAMS is for the local chain (31337) only: the proxy never calls private addresses in production");
-const db = await openDatabase({ env, dataDir: path.join(root, ".data", "postgres") });
-
-const app = await buildApp(
-  {
-    ...defaultApiConfig,
-    host: env.HOST ?? defaultApiConfig.host,
-    port: Number(env.PORT ?? defaultApiConfig.port),
-    chainViewsSchema: env.AGENTTAB_VIEWS_SCHEMA ?? defaultApiConfig.chainViewsSchema,
-    databaseUrl: db.url,
-    rpcUrl: env.AGENTTAB_RPC_URL ?? "http://127.0.0.1:8545",
-    deployment,
-    receiptSignerKey,
-    allowPrivateUpstreams,
-    ...(relayerKey === undefined ? {} : { relayerKey }),
-  },
-  { logger: { level: env.LOG_LEVEL ?? "info" } },
-);
-app.addHook("onClose", async () => {
-  await db.stop();
-});
-await app.listen({ host: app.config.host, port: app.config.port });
-
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    void app.close().then(() => process.exit(0));
-  });
+/**
+ * Builds the app on `config`, listens on its host and port, and closes it on SIGINT or SIGTERM,
+ * then exits. `onClose` runs when the app closes (after the ledger's pool): to stop what the
+ * caller started for it, an embedded database say.
+ *
+ * @example
+ * const app = await startServer({ ...defaultApiConfig, databaseUrl, rpcUrl, deployment, receiptSignerKey }, { logger: { level: "info" } });
+ */
+export async function startServer(
+  config: ApiConfig,
+  { onClose, ...options }: FastifyServerOptions & { onClose?: () => Promise<void> } = {},
+): Promise<FastifyInstance> {
+  const app = await buildApp(config, options);
+  if (onClose) app.addHook("onClose", onClose);
+  await app.listen({ host: app.config.host, port: app.config.port });
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      void app.close().then(() => process.exit(0));
+    });
+  }
+  return app;
 }

@@ -21,8 +21,8 @@ import { hardhat } from "viem/chains";
 
 import { buildPlan, settleArgs } from "../../scripts/settle/build.ts";
 import type { SettleChain } from "../../scripts/settle/chain.ts";
-import { planToJson } from "../../scripts/settle/codec.ts";
-import { failedCalls, planEntries } from "../../scripts/settle/plan.ts";
+import { failedCalls, planToJson } from "@agenttab/ledger/settlement";
+import { planEntries } from "../../scripts/settle/plan.ts";
 import { partsOf, simulateInParts } from "../../scripts/settle/simulate.ts";
 import { verifyEntries } from "../../scripts/settle/verify.ts";
 

@@ -48,7 +48,7 @@ function agentFromRow(row: AgentRow): IndexedAgentAccount {
  *
  * @example
  * const account = await getAgentAccount(reader, { account: "0xabc…" });
- * const spendable = account ? account.balance - account.pendingWithdrawal : 0n;
+ * const balance = account?.balance ?? 0n;
  */
 export async function getAgentAccount(
   { sql, viewsSchema }: ChainStateReader,

@@ -1,9 +1,9 @@
 import { encodeAbiParameters, keccak256 } from "viem";
 import type { Address, Hex } from "viem";
 
-import { encodeClaims, settlementProviders } from "@agenttab/sdk";
+import type { BatchPlan, Entry, PayoutLine } from "@agenttab/ledger/settlement";
 
-import type { BatchPlan, Entry, PayoutLine } from "./types.ts";
+import { encodeClaims, settlementProviders } from "@agenttab/sdk";
 
 /** The batch id: keccak256(abi.encode(chainId, escrow, seq)), the same on every rerun of a recorded batch. */
 export function batchIdOf(chainId: number, escrow: Address, seq: bigint): Hex {

@@ -1,11 +1,10 @@
 import { parseEventLogs } from "viem";
 import type { TransactionReceipt } from "viem";
 
-import { agentTabEscrowAbi, decodeClaimsLog } from "@agenttab/sdk";
+import type { BatchFees, BatchPlan } from "@agenttab/ledger/settlement";
 
+import { agentTabEscrowAbi, decodeClaimsLog } from "@agenttab/sdk";
 import type { SettleChain } from "./chain.ts";
-import type { BatchFees } from "./store.ts";
-import type { BatchPlan } from "./types.ts";
 
 /**
  * The fee the escrow took from each provider of a batch, read from the transaction that applied it:

@@ -2,13 +2,13 @@ import type { Sql } from "postgres";
 import { getAddress, isAddress } from "viem";
 import type { Address, Hex } from "viem";
 
-import { agentTabEscrowAbi } from "@agenttab/sdk";
+import { listUnsettledTracks, sumUnsettledCharges } from "@agenttab/ledger/settlement";
+import type { Entry } from "@agenttab/ledger/settlement";
 
+import { agentTabEscrowAbi } from "@agenttab/sdk";
 import { claimedOnChain } from "./chain.ts";
 import type { SettleChain } from "./chain.ts";
-import type { Entry, Excluded, SettleProgress } from "./types.ts";
-
-type TrackRow = { account: string; signer: string; provider: string; voucher_max: string; voucher_signature: string | null; charged: string };
+import type { Excluded, SettleProgress } from "./types.ts";
 
 /**
  * Gathers every spend track (account, signer, provider) the chain has not caught up with (ledger
@@ -35,14 +35,7 @@ export async function planEntries(
 ): Promise<{ entries: Entry[]; excluded: Excluded[]; feeBps: number }> {
   const rate = feeBps ?? (await feeRateInForce(chain));
   if (accounts !== undefined && accounts.length === 0) return { entries: [], excluded: [], feeBps: rate };
-  const only = accounts === undefined ? sql`` : sql`AND t.account IN ${sql(accounts.map((a) => a.toLowerCase()))}`;
-  const tracks = await sql<TrackRow[]>`
-    SELECT t.account, t.signer, t.provider, t.voucher_max::text, t.voucher_signature, t.charged::text
-    FROM spend_tracks t
-    WHERE t.charged > 0 ${only} AND EXISTS (
-      SELECT 1 FROM charges c
-      WHERE c.account = t.account AND c.signer = t.signer AND c.provider = t.provider AND c.settlement_batch IS NULL)
-    ORDER BY t.account, t.signer, t.provider`;
+  const tracks = await listUnsettledTracks(sql, { accounts });
   const entries: Entry[] = [];
   const excluded: Excluded[] = [];
   for (const [i, t] of tracks.entries()) {
@@ -55,22 +48,18 @@ export async function planEntries(
       continue;
     }
     const provider = getAddress(t.provider);
-    const cumulative = BigInt(t.charged);
+    const cumulative = t.charged;
     const claimed = await claimedOnChain(chain, account, signer, provider);
     if (claimed >= cumulative) {
       if (claimed > cumulative) excluded.push({ account, signer, provider, reason: "claimed_above_charged", detail: `chain claimed ${claimed}, ledger charged ${cumulative}` });
       continue;
     }
-    if (t.voucher_signature === null) {
+    if (t.voucherSignature === null) {
       excluded.push({ account, signer, provider, reason: "no_voucher" });
       continue;
     }
-    const [unsettled] = await sql<{ amount: string; calls: number }[]>`
-      SELECT coalesce(sum(amount), 0)::text AS amount, count(*)::int AS calls
-      FROM charges
-      WHERE account = ${t.account} AND signer = ${t.signer} AND provider = ${t.provider}
-        AND settlement_batch IS NULL AND cumulative <= ${t.charged}`;
-    const total = BigInt(unsettled?.amount ?? "0");
+    const unsettled = await sumUnsettledCharges(sql, { ...t, upTo: cumulative });
+    const total = unsettled.amount;
     const delta = cumulative - claimed;
     if (total !== delta) {
       excluded.push({
@@ -86,12 +75,12 @@ export async function planEntries(
       account,
       signer,
       provider,
-      voucherMax: BigInt(t.voucher_max),
-      signature: t.voucher_signature as Hex,
+      voucherMax: t.voucherMax,
+      signature: t.voucherSignature as Hex,
       cumulative,
       claimedOnChain: claimed,
       delta,
-      chargeCount: unsettled?.calls ?? 0,
+      chargeCount: unsettled.calls,
     });
   }
   progress?.("plan", tracks.length, tracks.length);
@@ -104,17 +93,4 @@ export async function planEntries(
  */
 export async function feeRateInForce(chain: SettleChain): Promise<number> {
   return Number(await chain.publicClient.readContract({ address: chain.escrow, abi: agentTabEscrowAbi, functionName: "feeBps" }));
-}
-
-/**
- * Counted failed calls (ok = false, counted: with a paid call of their account behind them, see
- * `record_failed_call` in api/migrations/009) not yet reported, per provider, up to `before`.
- */
-export async function failedCalls(sql: Sql, before: string): Promise<Map<Address, number>> {
-  const rows = await sql<{ provider: string; failed: number }[]>`
-    SELECT s.provider, count(*)::int AS failed
-    FROM call_outcomes o JOIN services s ON s.id = o.service_id
-    WHERE o.ok = false AND o.counted AND o.settlement_batch IS NULL AND o.created_at <= ${before}
-    GROUP BY s.provider`;
-  return new Map(rows.map((r) => [getAddress(r.provider), r.failed]));
 }

@@ -2,24 +2,55 @@ import type { Sql } from "postgres";
 import { parseEventLogs } from "viem";
 import type { Address, Hex, TransactionReceipt } from "viem";
 
-import { agentTabEscrowAbi } from "@agenttab/sdk";
+import {
+  discardBatch,
+  failedCalls,
+  ledgerNow,
+  markBatch,
+  nextSeq,
+  openBatches,
+  recentlyClosed,
+  recordBatch,
+  reopenAsMined,
+  sentTxHashes,
+  setMined,
+  setSent,
+  setTxHash,
+  unmarkBatch,
+  withSettlementLock,
+} from "@agenttab/ledger/settlement";
+import type { BatchPlan, BatchRecord, Entry } from "@agenttab/ledger/settlement";
 
+import { agentTabEscrowAbi } from "@agenttab/sdk";
 import { buildPlan, settleArgs } from "./build.ts";
 import { batchSettled } from "./chain.ts";
 import { batchFees } from "./fees.ts";
 import type { SettleChain } from "./chain.ts";
-import { failedCalls, planEntries } from "./plan.ts";
+import { planEntries } from "./plan.ts";
 import { BatchRejectedError, simulateEntries, simulateInParts } from "./simulate.ts";
-import { discardBatch, markBatch, nextSeq, openBatches, recentlyClosed, recordBatch, reopenAsMined, sentTxHashes, setMined, setSent, unmarkBatch } from "./store.ts";
-import type { BatchRecord } from "./store.ts";
-import type { BatchPlan, BatchResult, Entry, Excluded, SettleLog, SettleProgress } from "./types.ts";
+import type { BatchResult, Excluded, SettleLog, SettleProgress } from "./types.ts";
 import { verifyEntries } from "./verify.ts";
 
-/** Where a test can make a run die, to prove that the next run recovers. */
-export type CrashPoint = "afterRecord" | "afterSend" | "afterMined" | "beforeMark";
+/**
+ * Points of a run where its caller may act, each awaited before the run goes on: a test throws
+ * from one to make the run die there (and proves that the next run recovers), or changes the
+ * chain between two steps.
+ */
+export type SettleHooks = {
+  /** A batch is recorded as planned; nothing of it is sent. */
+  afterRecord?: (plan: BatchPlan) => void | Promise<void>;
+  /** A recorded batch is about to be sent. */
+  beforeSend?: (plan: BatchPlan) => void | Promise<void>;
+  /** Its transaction is sent; the hash is not recorded yet. */
+  afterSend?: (plan: BatchPlan, txHash: Hex) => void | Promise<void>;
+  /** The transaction is mined; the batch is not recorded as mined yet. */
+  afterMined?: (plan: BatchPlan, receipt: TransactionReceipt) => void | Promise<void>;
+  /** The batch is recorded as mined; its charges are not marked yet. */
+  beforeMark?: (plan: BatchPlan) => void | Promise<void>;
+};
 
 export type SettleOptions = {
-  /** postgres.js on the ledger's schema (search_path agenttab_api). */
+  /** The ledger's pool (`ledgerPool` of @agenttab/ledger). */
   sql: Sql;
   chain: SettleChain;
   /** Plan and print the batch without recording or sending anything. */
@@ -35,10 +66,8 @@ export type SettleOptions = {
   accounts?: readonly Address[];
   /** Called as the run advances, for a progress bar. */
   progress?: SettleProgress;
-  /** Test hook: throw at this point, as a crash would. */
-  crashAt?: CrashPoint;
-  /** Test hook: runs after a batch is recorded and before it is sent (the chain may change meanwhile). */
-  beforeSend?: (plan: BatchPlan) => Promise<void>;
+  /** Called at fixed points of the run (tests: crashes, chain changes between steps). */
+  hooks?: SettleHooks;
 };
 
 export type SettleReport = {
@@ -50,44 +79,18 @@ export type SettleReport = {
   plans: BatchPlan[];
 };
 
-export class SimulatedCrash extends Error {
-  override name = "SimulatedCrash";
-  readonly point: CrashPoint;
-  constructor(point: CrashPoint) {
-    super(`simulated crash at ${point}`);
-    this.point = point;
-  }
-}
-
-export class SettlementBusyError extends Error {
-  override name = "SettlementBusyError";
-}
-
-// Any constant: keeps two settlement runs on one ledger from overlapping.
-const SETTLE_LOCK = 0x41_47_54_53;
-
 /**
  * The weekly settlement: finishes any batch an earlier run left open (the chain decides whether it
  * was applied), then claims every agent's unsettled charges in one batch (or a few, under
  * `maxGas`), leaving out and reporting each entry that cannot be claimed, and marks the charges
  * settled once mined. Safe to rerun after a crash at any point: a batch is recorded before it is
  * sent, its id is fixed by its sequence number, and the contract ignores an id it has seen.
+ *
+ * @throws {SettlementBusyError} (of @agenttab/ledger/settlement) when another run holds the lock.
  */
 export async function settle(options: SettleOptions): Promise<SettleReport> {
-  const { sql } = options;
   const log: SettleLog = options.log ?? (() => {});
-  const reserved = await sql.reserve();
-  try {
-    const [lock] = await reserved<{ ok: boolean }[]>`SELECT pg_try_advisory_lock(${SETTLE_LOCK}) AS ok`;
-    if (!lock?.ok) throw new SettlementBusyError("another settlement run holds the lock");
-    try {
-      return await settleLocked(options, log);
-    } finally {
-      await reserved`SELECT pg_advisory_unlock(${SETTLE_LOCK})`;
-    }
-  } finally {
-    reserved.release();
-  }
+  return withSettlementLock(options.sql, () => settleLocked(options, log));
 }
 
 async function settleLocked(options: SettleOptions, log: SettleLog): Promise<SettleReport> {
@@ -133,8 +136,7 @@ const RECHECK_DAYS = 7;
  */
 async function planAndSend(ctx: Ctx, run: RunState, scope: { accounts?: readonly Address[] | undefined; tracks?: Track[] }, attempt: number): Promise<void> {
   const { sql, chain, log } = ctx;
-  const [now] = await sql<{ at: string }[]>`SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at`;
-  const failedBefore = now?.at ?? new Date().toISOString();
+  const failedBefore = await ledgerNow(sql);
   const accounts = scope.tracks ? [...new Set(scope.tracks.map((t) => t.account))] : scope.accounts;
   const planned = await planEntries(sql, chain, { accounts, progress: ctx.progress });
   const inScope = <T extends TrackLike>(list: T[]) => (scope.tracks ? list.filter((e) => scope.tracks!.some((t) => sameTrack(t, e))) : list);
@@ -181,11 +183,11 @@ async function planAndSend(ctx: Ctx, run: RunState, scope: { accounts?: readonly
   for (const plan of plans) {
     await recordBatch(sql, plan);
     log("batch_recorded", { batchId: plan.batchId, seq: plan.seq });
-    crash(ctx, "afterRecord");
+    await ctx.hooks?.afterRecord?.(plan);
   }
   for (const [i, plan] of plans.entries()) {
     ctx.progress?.("send", i, plans.length);
-    await ctx.beforeSend?.(plan);
+    await ctx.hooks?.beforeSend?.(plan);
     const outcome = await execute(ctx, { plan, status: "planned", txHash: null });
     if ("result" in outcome) {
       run.batches.push(outcome.result);
@@ -278,10 +280,6 @@ function emitsBatchSettled(receipt: TransactionReceipt, batchId: Hex): boolean {
   return logs.some((l) => l.args.batchId.toLowerCase() === batchId.toLowerCase());
 }
 
-function crash(ctx: Ctx, point: CrashPoint) {
-  if (ctx.crashAt === point) throw new SimulatedCrash(point);
-}
-
 /**
  * Takes one recorded batch to 'marked': sends it unless the chain already applied it (or a sent
  * transaction is still pending), waits for the confirmations, and marks its charges, recording the
@@ -330,11 +328,11 @@ async function execute(ctx: Ctx, record: BatchRecord): Promise<{ result: BatchRe
         gas: (gas * 12n) / 10n,
         chain: chain.walletClient.chain,
       });
-      crash(ctx, "afterSend");
+      await ctx.hooks?.afterSend?.(plan, txHash);
       await setSent(sql, plan.batchId, txHash);
       log("batch_sent", { batchId: plan.batchId, txHash });
       receipt = await chain.publicClient.waitForTransactionReceipt({ hash: txHash, confirmations: ctx.confirmations });
-      crash(ctx, "afterMined");
+      await ctx.hooks?.afterMined?.(plan, receipt);
       if (receipt.status !== "success" && !(await batchSettled(chain, plan.batchId))) return refuse(`transaction ${txHash} reverted`);
     }
   }
@@ -350,10 +348,10 @@ async function execute(ctx: Ctx, record: BatchRecord): Promise<{ result: BatchRe
   if (record.status !== "mined") {
     await setMined(sql, plan.batchId, { txHash: txHash ?? null, gasUsed: receipt?.gasUsed ?? null, blockNumber: receipt?.blockNumber ?? null });
   } else if (txHash && txHash !== record.txHash) {
-    await sql`UPDATE settlement_batches SET tx_hash = ${txHash}, updated_at = now() WHERE batch_id = ${plan.batchId}`;
+    await setTxHash(sql, plan.batchId, txHash);
   }
   log("batch_mined", { batchId: plan.batchId, txHash, gasUsed: receipt?.gasUsed, blockNumber: receipt?.blockNumber, recovered });
-  crash(ctx, "beforeMark");
+  await ctx.hooks?.beforeMark?.(plan);
   const fees = await batchFees(chain, plan, receipt);
   const marked = await markBatch(sql, plan, fees);
   log("batch_marked", { batchId: plan.batchId, charges: marked, ...(fees.feeBps !== plan.feeBps ? { feeBps: fees.feeBps } : {}) });

@@ -1,10 +1,11 @@
 import { BaseError, ContractFunctionRevertedError } from "viem";
 
-import { agentTabEscrowAbi } from "@agenttab/sdk";
+import type { Entry } from "@agenttab/ledger/settlement";
 
+import { agentTabEscrowAbi } from "@agenttab/sdk";
 import { payoutsOf, settleArgs } from "./build.ts";
 import type { SettleChain } from "./chain.ts";
-import type { Entry, Excluded } from "./types.ts";
+import type { Excluded } from "./types.ts";
 
 /**
  * Errors that name the claims at fault: by the position of `account` (and `signer`) in their args.

@@ -1,10 +1,11 @@
 import { recoverTypedDataAddress } from "viem";
 import type { Address } from "viem";
 
-import { agentTabEscrowAbi, voucherTypedData } from "@agenttab/sdk";
+import type { Entry } from "@agenttab/ledger/settlement";
 
+import { agentTabEscrowAbi, voucherTypedData } from "@agenttab/sdk";
 import type { SettleChain } from "./chain.ts";
-import type { Entry, Excluded } from "./types.ts";
+import type { Excluded } from "./types.ts";
 
 type Reason = { reason: string; detail?: string };
 

@@ -1,14 +1,15 @@
-import type { Sql } from "postgres";
-import { getAddress } from "viem";
 import type { Address } from "viem";
+
+import { listDelegatesAtRisk, SettlementBusyError, withUnsettledCharges } from "@agenttab/ledger/settlement";
+import type { DelegateAtRisk } from "@agenttab/ledger/settlement";
 
 import { listPendingWithdrawals } from "../../indexer/read/index.ts";
 import type { ChainStateReader } from "../../indexer/read/index.ts";
-import { settle, SettlementBusyError } from "./run.ts";
+import { settle } from "./run.ts";
 import type { SettleOptions, SettleReport } from "./run.ts";
 import type { SettleLog } from "./types.ts";
 
-export type WatchOptions = Omit<SettleOptions, "accounts" | "dryRun" | "crashAt" | "log"> & {
+export type WatchOptions = Omit<SettleOptions, "accounts" | "dryRun" | "hooks" | "log"> & {
   /** The indexer's views (listPendingWithdrawals reads agent_account there). */
   reader: ChainStateReader;
   /** Time between two passes (default 15 s). */
@@ -39,14 +40,6 @@ export type WatchPass = {
   busy: boolean;
 };
 
-/** A delegate with unsettled charges whose claims an owner's action has put on a clock. */
-export type DelegateAtRisk = {
-  account: Address;
-  delegate: Address;
-  /** `revoked`, `cap_lowered` (charged above the current cap) or `expiring` (within the horizon). */
-  reason: "revoked" | "cap_lowered" | "expiring";
-};
-
 /**
  * One pass of the watchtower. It settles now, restricted to those accounts, every account with
  * unsettled charges that the indexer shows either with a pending withdrawal (so the claim lands
@@ -60,7 +53,7 @@ export async function watchPass(options: WatchOptions): Promise<WatchPass> {
   const log: SettleLog = options.log ?? (() => {});
   const now = await chainNow(options);
   const pending = await listPendingWithdrawals(reader);
-  const delegatesAtRisk = await listDelegatesAtRisk(sql, reader.viewsSchema, now + BigInt(options.expiryHorizonSeconds ?? 86_400));
+  const delegatesAtRisk = await listDelegatesAtRisk(sql, { viewsSchema: reader.viewsSchema, horizon: now + BigInt(options.expiryHorizonSeconds ?? 86_400) });
   const candidates = [...pending.map((p) => p.address), ...delegatesAtRisk.map((d) => d.account)];
   if (candidates.length === 0) return { pending: 0, delegatesAtRisk, accounts: [], report: undefined, busy: false };
   const accounts = await withUnsettledCharges(sql, candidates);
@@ -87,34 +80,6 @@ export async function watchPass(options: WatchOptions): Promise<WatchPass> {
 async function chainNow(options: WatchOptions): Promise<bigint> {
   const block = await options.chain.publicClient.getBlock();
   return block.timestamp;
-}
-
-/**
- * Delegates with unsettled charges that the indexed delegation puts at risk: revoked, a cap now
- * below what the delegate was charged over all its providers (lowered), or an expiry before
- * `horizon` (chain seconds).
- */
-async function listDelegatesAtRisk(sql: Sql, viewsSchema: string, horizon: bigint): Promise<DelegateAtRisk[]> {
-  const rows = await sql<{ account: string; delegate: string; reason: DelegateAtRisk["reason"] }[]>`
-    SELECT t.account, t.signer AS delegate,
-           CASE WHEN d.active IS NOT TRUE THEN 'revoked'
-                WHEN t.charged > d.cap THEN 'cap_lowered'
-                ELSE 'expiring' END AS reason
-    FROM (SELECT account, signer, sum(charged) AS charged FROM spend_tracks WHERE signer <> account GROUP BY account, signer) t
-    JOIN ${sql(viewsSchema)}.delegation d ON d.account = t.account AND d.delegate = t.signer
-    WHERE (d.active IS NOT TRUE OR t.charged > d.cap OR (d.expires_at <> 0 AND d.expires_at <= ${horizon.toString()}))
-      AND EXISTS (SELECT 1 FROM charges c WHERE c.account = t.account AND c.signer = t.signer AND c.settlement_batch IS NULL)
-    ORDER BY t.account, t.signer`;
-  return rows.map((r) => ({ account: getAddress(r.account), delegate: getAddress(r.delegate), reason: r.reason }));
-}
-
-/** Of `accounts`, those with charges not yet settled (ledger addresses are lower-case). */
-async function withUnsettledCharges(sql: Sql, accounts: readonly Address[]): Promise<Address[]> {
-  const rows = await sql<{ account: string }[]>`
-    SELECT DISTINCT account FROM charges
-    WHERE settlement_batch IS NULL AND account IN ${sql(accounts.map((a) => a.toLowerCase()))}
-    ORDER BY account`;
-  return rows.map((r) => getAddress(r.account));
 }
 
 export type Watchtower = {

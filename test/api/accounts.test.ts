@@ -50,7 +50,7 @@ const sum = (values: bigint[]) => values.reduce((a, b) => a + b, 0n);
 const key = (address: Address) => address.toLowerCase();
 
 /**
- * Writes ledger rows directly, as the paid call (api/src/ledger) would: charges, each (account,
+ * Writes ledger rows directly, as the paid call (@agenttab/ledger) would: charges, each (account,
  * signer, provider) spend track, reservations, and the account totals (charged = Σ charges, reserved = Σ
  * reservations). Stands in for real paid calls in these read-side tests.
  */

@@ -9,7 +9,7 @@ import { Team } from "@agenttab/sdk";
 
 import { getReliability, isDegraded } from "../../api/src/gates/reliability.ts";
 import { getAgentAccount, getProviderAccount } from "../../indexer/read/index.ts";
-import { failedCalls } from "../../scripts/settle/plan.ts";
+import { failedCalls } from "@agenttab/ledger/settlement";
 import { settle } from "../../scripts/settle/run.ts";
 import { depositAs, testAccount } from "../indexer/helpers/actions.ts";
 import { awaitFreshWindow } from "./helpers/clockWindow.ts";
@@ -19,7 +19,7 @@ import { listService, voucherHeader, wrongProviderPayee } from "./helpers/paymen
 
 const PRICE = 10_000n;
 const DEPOSIT = 1_000_000n;
-// record_failed_call's default daily cap (api/migrations/009).
+// record_failed_call's default daily cap (ledger/functions/record_failed_call.sql).
 const DAILY_CAP = 20;
 const GATE = { windowCalls: 5, minReliability: 0.9, maxLatencyMs: 5_000, probeIntervalMs: 60_000 };
 const BOUND = { minReliabilityBps: 9_000, windowCalls: GATE.windowCalls };

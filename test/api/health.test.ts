@@ -20,7 +20,7 @@ describe("api: boot, migrations, health", () => {
 
   it("applies its migrations into its own schema", async () => {
     const rows = await stack.app.sql`SELECT version FROM schema_migrations ORDER BY version`;
-    const files = (await readdir(path.join(import.meta.dirname, "../../api/migrations"))).filter((f) => f.endsWith(".sql")).sort();
+    const files = (await readdir(path.join(import.meta.dirname, "../../ledger/migrations"))).filter((f) => f.endsWith(".sql")).sort();
     expect(files.length).toBeGreaterThanOrEqual(4);
     expect(rows.map((r) => r.version)).toEqual(files.map((f) => Number(f.slice(0, 3))));
   });

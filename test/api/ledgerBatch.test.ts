@@ -2,10 +2,10 @@ import { randomUUID } from "node:crypto";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { charge, release, reserve } from "@agenttab/ledger";
+import type { Reservation } from "@agenttab/ledger";
+
 import { getAgentAccount } from "../../indexer/read/index.ts";
-import { charge, release } from "../../api/src/ledger/charge.ts";
-import { reserve } from "../../api/src/ledger/reserve.ts";
-import type { Reservation } from "../../api/src/ledger/reserve.ts";
 import { depositAs, testAccount } from "../indexer/helpers/actions.ts";
 import { startApiStack } from "./helpers/apiStack.ts";
 import type { ApiStack } from "./helpers/apiStack.ts";

@@ -7,16 +7,18 @@ import postgres from "postgres";
 import type { Sql } from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { migrate } from "../../api/src/plugins/migrations.ts";
-import { openDatabase } from "../../scripts/lib/embeddedPostgres.ts";
-import type { Database } from "../../scripts/lib/embeddedPostgres.ts";
+import { migrate } from "@agenttab/ledger";
+import { openDatabase } from "@agenttab/ledger/embedded";
+import type { Database } from "@agenttab/ledger/embedded";
 
 const SCHEMA = "agenttab_upgrade";
-const MIGRATIONS = path.join(import.meta.dirname, "..", "..", "api", "migrations");
+const MIGRATIONS = path.join(import.meta.dirname, "..", "..", "ledger", "migrations");
+const FUNCTIONS = path.join(import.meta.dirname, "..", "..", "ledger", "functions");
 
 /**
  * Migration 012 on a ledger that already holds rows (issue 13): applied the way `migrate` applies
- * it, on top of 001–011 with a track, a charge and a call in flight from before.
+ * it, on top of 001–011 with a track, a charge and a call in flight from before, and the function
+ * signatures 011 left.
  */
 describe("api: migration 012 upgrades a ledger in use", () => {
   let db: Database;
@@ -42,8 +44,18 @@ describe("api: migration 012 upgrades a ledger in use", () => {
         await tx.unsafe(await readFile(path.join(MIGRATIONS, file), "utf8"));
         await tx.unsafe(`INSERT INTO ${SCHEMA}.schema_migrations (version, name) VALUES ($1, $2)`, [Number(file.slice(0, 3)), file]);
       }
-      // The ledger before: the delegate charged 30 (one call, settled) and holds 20 in flight.
+      // The functions 011 left, by their signatures then (the migrations no longer define
+      // functions; their bodies do not matter here): 012 must drop the two whose arguments changed.
       await tx.unsafe(`SET LOCAL search_path TO ${SCHEMA}`);
+      for (const [signature, result] of [
+        ["reserve_call(uuid, text, text, text, numeric, numeric, text, text, integer, integer, bigint)", "void"],
+        ["charge_call(uuid, text, numeric, numeric, text, text, text, integer, integer, bigint)", "void"],
+        ["release_call(uuid, text, integer, text, integer)", "boolean"],
+        ["record_failed_call(uuid, text, text, integer, text, integer, integer)", "boolean"],
+      ]) {
+        await tx.unsafe(`CREATE FUNCTION ${signature} RETURNS ${result} LANGUAGE sql AS 'SELECT NULL::${result}'`);
+      }
+      // The ledger before: the delegate charged 30 (one call, settled) and holds 20 in flight.
       await tx`INSERT INTO ledger_accounts (account, charged, reserved) VALUES (${account}, 30, 20)`;
       await tx`INSERT INTO spend_tracks (account, signer, voucher_max, voucher_signature, charged, reserved) VALUES (${account}, ${delegate}, 60, '0xaa', 30, 20)`;
       await tx`
@@ -80,6 +92,21 @@ describe("api: migration 012 upgrades a ledger in use", () => {
       SELECT p.proname, pg_get_function_identity_arguments(p.oid) AS args FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
       WHERE n.nspname = '${SCHEMA}' AND p.proname IN ('reserve_call', 'charge_call') ORDER BY p.proname`);
     expect(functions.map((f) => `${f.proname}(${(f.args as string).split(", ").length})`)).toEqual(["charge_call(9)", "reserve_call(12)"]);
+  });
+
+  it("leaves exactly the functions of a fresh ledger, as ledger/functions defines them", async () => {
+    const fresh = `${SCHEMA}_fresh`;
+    await migrate(sql, { schema: fresh });
+    const definitions = async (schema: string) =>
+      (
+        await sql.unsafe(`
+          SELECT p.proname, pg_get_function_identity_arguments(p.oid) AS args, pg_get_function_result(p.oid) AS result, p.prosrc
+          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1 ORDER BY 1, 2`, [schema])
+      ).map((row) => ({ ...row }));
+    const files = (await readdir(FUNCTIONS)).filter((f) => f.endsWith(".sql")).map((f) => f.slice(0, -4)).sort();
+    const upgraded = await definitions(SCHEMA);
+    expect(upgraded.map((f) => f.proname)).toEqual(files);
+    expect(upgraded).toEqual(await definitions(fresh));
   });
 
   it("releases a call in flight across the upgrade from the track it was held on", async () => {

@@ -147,8 +147,8 @@ describe("api: what a paid call must respect", () => {
 
 describe("api: reservations that outlive their call", () => {
   it("are released by the sweeper, giving the balance back", async () => {
-    const { reserve } = await import("../../api/src/ledger/reserve.ts");
-    const { sweepExpired } = await import("../../api/src/ledger/sweep.ts");
+    const { reserve } = await import("@agenttab/ledger");
+    const { sweepExpired } = await import("@agenttab/ledger");
     const stack = await startApiStack();
     try {
       const agent = testAccount("sweeper agent");

@@ -6,8 +6,7 @@ import path from "node:path";
 import postgres from "postgres";
 import { describe, expect, it } from "vitest";
 
-import { openDatabase } from "../../scripts/lib/embeddedPostgres.ts";
-import { createRootPostgres, stagedBinaries } from "../../scripts/lib/postgresAsRoot.ts";
+import { createRootPostgres, openDatabase, stagedBinaries } from "@agenttab/ledger/embedded";
 
 const asRoot = process.getuid?.() === 0;
 const root = path.join(import.meta.dirname, "..", "..");

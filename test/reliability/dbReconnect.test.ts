@@ -5,9 +5,9 @@ import path from "node:path";
 import type { Sql } from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { ledgerPool } from "../../api/src/plugins/db.ts";
-import { openDatabase } from "../../scripts/lib/embeddedPostgres.ts";
-import type { Database } from "../../scripts/lib/embeddedPostgres.ts";
+import { ledgerPool } from "@agenttab/ledger";
+import { openDatabase } from "@agenttab/ledger/embedded";
+import type { Database } from "@agenttab/ledger/embedded";
 import { startTcpRelay } from "./helpers.ts";
 
 /** Whether `chunk` ends with a complete ReadyForQuery message ('Z', length 5, status byte). */

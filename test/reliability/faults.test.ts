@@ -17,8 +17,10 @@ import { getAgentAccount } from "../../indexer/read/index.ts";
 import { hardhatDeployerKey, hardhatRelayerKey } from "../../scripts/lib/deployConfig.ts";
 import type { SettleChain } from "../../scripts/settle/chain.ts";
 import { claimedOnChain } from "../../scripts/settle/chain.ts";
-import { settle, SimulatedCrash } from "../../scripts/settle/run.ts";
+import { settle } from "../../scripts/settle/run.ts";
 import type { SettleReport } from "../../scripts/settle/run.ts";
+import { crashAt, SimulatedCrash } from "../settle/crash.ts";
+import type { CrashPoint } from "../settle/crash.ts";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService, voucherHeader } from "../api/helpers/payments.ts";
@@ -375,7 +377,7 @@ describe("reliability: faults", () => {
   describe("settlement crashes under live traffic", () => {
     it("recovers from a crash at every step while paid calls continue: nothing settled twice, nothing lost", async () => {
       const chain: SettleChain = { publicClient: stack.chain.publicClient as SettleChain["publicClient"], walletClient: stack.chain.deployer, chainId: stack.chain.deployment.chainId, escrow: stack.chain.deployment.escrow };
-      const run = (crashAt?: "afterRecord" | "afterSend" | "afterMined" | "beforeMark") => settle({ sql: stack.app.sql, chain, confirmations: 1, ...(crashAt ? { crashAt } : {}) });
+      const run = (crash?: CrashPoint) => settle({ sql: stack.app.sql, chain, confirmations: 1, ...(crash ? { hooks: crashAt(crash) } : {}) });
       const traffic = startTraffic({
         deployment: stack.chain.deployment,
         provider: provider.address,

@@ -8,10 +8,9 @@ import { Writable } from "node:stream";
 import type { LocalAccount } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { sweepExpired } from "@agenttab/ledger";
+import { freePort } from "@agenttab/ledger/embedded";
 import { serializeDeployment } from "@agenttab/sdk";
-
-import { sweepExpired } from "../../api/src/ledger/sweep.ts";
-import { freePort } from "../../scripts/lib/embeddedPostgres.ts";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService } from "../api/helpers/payments.ts";
@@ -27,8 +26,8 @@ const provider = testAccount("restarts provider");
 
 /**
  * Restarts under load, on the real stack: the ledger's PostgreSQL stopped and started again under
- * the running proxy, and the proxy itself (`api/src/server.ts`, a child process) killed with
- * SIGKILL and started again. Every paid response an agent received has its charge and covering
+ * the running proxy, and the proxy itself (`scripts/api.ts`, as `npm run api` starts it, a child
+ * process) killed with SIGKILL and started again. Every paid response an agent received has its charge and covering
  * voucher in the ledger; nothing is double-counted; held balance comes back.
  */
 describe("reliability: restarts under load", () => {
@@ -154,7 +153,7 @@ describe("reliability: restarts under load", () => {
     const baseUrl = `http://127.0.0.1:${port}`;
     let output = "";
     const start = async (): Promise<ChildProcess> => {
-      const child = spawn(process.execPath, [path.join(import.meta.dirname, "..", "..", "api", "src", "server.ts")], {
+      const child = spawn(process.execPath, [path.join(import.meta.dirname, "..", "..", "scripts", "api.ts")], {
         env: {
           ...process.env,
           DATABASE_URL: stack.chain.databaseUrl,

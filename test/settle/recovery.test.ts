@@ -8,7 +8,8 @@ import { settleArgs } from "../../scripts/settle/build.ts";
 import type { SettleChain } from "../../scripts/settle/chain.ts";
 import { settle } from "../../scripts/settle/run.ts";
 import type { SettleOptions, SettleReport } from "../../scripts/settle/run.ts";
-import { discardBatch, openBatches, setSent } from "../../scripts/settle/store.ts";
+import { discardBatch, openBatches, setSent } from "@agenttab/ledger/settlement";
+import { crashAt } from "./crash.ts";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService, voucherHeader } from "../api/helpers/payments.ts";
@@ -99,7 +100,7 @@ describe("settle: the chain is the truth, and one bad entry never sinks a batch"
     await round();
     // The send is still pending when the run dies; a run then records the batch as discarded.
     await rpc("evm_setAutomine", [false]);
-    await expect(run({ crashAt: "afterSend" })).rejects.toThrow(/afterSend/);
+    await expect(run({ hooks: crashAt("afterSend") })).rejects.toThrow(/afterSend/);
     const [open] = await openBatches(stack.app.sql, chain.chainId, chain.escrow);
     // The run died before it recorded the hash: the heal finds the transaction by its event.
     expect(open!.txHash).toBeNull();
@@ -140,7 +141,7 @@ describe("settle: the chain is the truth, and one bad entry never sinks a batch"
   it("records the transaction that emitted BatchSettled, not a re-sent copy that landed as a no-op", async () => {
     await round();
     await rpc("evm_setAutomine", [false]);
-    await expect(run({ crashAt: "afterSend" })).rejects.toThrow(/afterSend/);
+    await expect(run({ hooks: crashAt("afterSend") })).rejects.toThrow(/afterSend/);
     const [open] = await openBatches(stack.app.sql, chain.chainId, chain.escrow);
     const [original] = (await stack.chain.publicClient.getBlock({ blockTag: "pending" })).transactions as Hex[];
     await setSent(stack.app.sql, open!.plan.batchId, original!);
@@ -187,10 +188,12 @@ describe("settle: the chain is the truth, and one bad entry never sinks a batch"
     let changed = false;
     const report = await run({
       // After the batch is planned (at 100 bps) and recorded, the admin changes the rate.
-      beforeSend: async () => {
-        if (changed) return;
-        changed = true;
-        await stack.chain.mined(stack.chain.deployer.writeContract({ address: chain.escrow, abi: agentTabEscrowAbi, functionName: "setFeeRate", args: [73], chain: stack.chain.deployer.chain }));
+      hooks: {
+        beforeSend: async () => {
+          if (changed) return;
+          changed = true;
+          await stack.chain.mined(stack.chain.deployer.writeContract({ address: chain.escrow, abi: agentTabEscrowAbi, functionName: "setFeeRate", args: [73], chain: stack.chain.deployer.chain }));
+        },
       },
     });
     expect(report.status).toBe("settled");
@@ -210,12 +213,14 @@ describe("settle: the chain is the truth, and one bad entry never sinks a batch"
     let revoked = false;
     const report = await run({
       // After the batch is planned and recorded, the owner revokes the delegate and the grace runs out.
-      beforeSend: async () => {
-        if (revoked) return;
-        revoked = true;
-        await escrowAs(stack.chain, owner, "revokeDelegate", [delegate.address]);
-        await rpc("evm_increaseTime", [stack.chain.deployment.withdrawalDelay + 1]);
-        await rpc("evm_mine");
+      hooks: {
+        beforeSend: async () => {
+          if (revoked) return;
+          revoked = true;
+          await escrowAs(stack.chain, owner, "revokeDelegate", [delegate.address]);
+          await rpc("evm_increaseTime", [stack.chain.deployment.withdrawalDelay + 1]);
+          await rpc("evm_mine");
+        },
       },
     });
     expect(events.map((e) => e.event)).toEqual(expect.arrayContaining(["batch_discarded", "batch_replanning", "batch_mined"]));

@@ -11,11 +11,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { agentTabEscrowAbi, decodeClaimsLog, serializeDeployment, verifyVoucher } from "@agenttab/sdk";
 
 import { getAgentAccount, getDelegation } from "../../indexer/read/index.ts";
-import { settle, SimulatedCrash } from "../../scripts/settle/run.ts";
-import type { CrashPoint, SettleReport } from "../../scripts/settle/run.ts";
+import { settle } from "../../scripts/settle/run.ts";
+import type { SettleReport } from "../../scripts/settle/run.ts";
 import type { SettleChain } from "../../scripts/settle/chain.ts";
 import { planEntries } from "../../scripts/settle/plan.ts";
 import { simulateEntries } from "../../scripts/settle/simulate.ts";
+import { crashAt, SimulatedCrash } from "./crash.ts";
+import type { CrashPoint } from "./crash.ts";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService, voucherHeader } from "../api/helpers/payments.ts";
@@ -76,8 +78,8 @@ describe("settle: the weekly batch on the real stack", () => {
     );
   };
 
-  const run = (options: { crashAt?: CrashPoint } = {}) =>
-    settle({ sql: stack.app.sql, chain, confirmations: 1, log: (event, fields) => events.push({ event, fields }), ...options });
+  const run = ({ crash }: { crash?: CrashPoint } = {}) =>
+    settle({ sql: stack.app.sql, chain, confirmations: 1, log: (event, fields) => events.push({ event, fields }), ...(crash ? { hooks: crashAt(crash) } : {}) });
 
   const keep = (report: SettleReport) => {
     for (const b of report.batches) if (b.gasUsed !== undefined) gasUsed.push(b.gasUsed);
@@ -332,7 +334,7 @@ describe("settle: the weekly batch on the real stack", () => {
   for (const point of ["afterRecord", "afterSend", "afterMined", "beforeMark"] as const) {
     it(`recovers from a crash ${point}: nothing settled twice, nothing lost`, async () => {
       await round(1);
-      await expect(run({ crashAt: point })).rejects.toBeInstanceOf(SimulatedCrash);
+      await expect(run({ crash: point })).rejects.toBeInstanceOf(SimulatedCrash);
       // The proxy keeps charging while the settler is down.
       await pay(alice, 0);
       const report = keep(await run());
@@ -346,7 +348,7 @@ describe("settle: the weekly batch on the real stack", () => {
 
   it("sends again a batch whose transaction vanished, and discards and re-plans one the chain refuses", async () => {
     await round(1);
-    await expect(run({ crashAt: "afterRecord" })).rejects.toBeInstanceOf(SimulatedCrash);
+    await expect(run({ crash: "afterRecord" })).rejects.toBeInstanceOf(SimulatedCrash);
     // As if sent, but the node never kept the transaction (dropped from the mempool).
     await stack.app.sql`UPDATE settlement_batches SET status = 'sent', tx_hash = ${`0x${"ab".repeat(32)}`} WHERE status = 'planned'`;
     const resent = keep(await run());
@@ -355,7 +357,7 @@ describe("settle: the weekly batch on the real stack", () => {
     await expectBalanced();
 
     await round(1);
-    await expect(run({ crashAt: "afterRecord" })).rejects.toBeInstanceOf(SimulatedCrash);
+    await expect(run({ crash: "afterRecord" })).rejects.toBeInstanceOf(SimulatedCrash);
     // A recorded batch the chain refuses now (here: its provider reports are no longer ascending).
     const [open] = await stack.app.sql<{ batch_id: string }[]>`
       UPDATE settlement_batches

@@ -1,25 +1,5 @@
 import type { Sql } from "postgres";
 
-/** An account's off-chain totals (zeros for an account the ledger never saw). */
-export type LedgerTotals = {
-  /** Σ charges, all signers, all time. */
-  charged: bigint;
-  /** Σ maxima of calls in flight. */
-  reserved: bigint;
-};
-
-/**
- * What the ledger holds against an account: charged all-time and reserved by calls in flight.
- *
- * @example
- * const { charged, reserved } = await getLedgerTotals(app.sql, { account: "0xabc…" });
- */
-export async function getLedgerTotals(sql: Sql, { account }: { account: string }): Promise<LedgerTotals> {
-  const [row] = await sql<{ charged: string; reserved: string }[]>`
-    SELECT charged, reserved FROM ledger_accounts WHERE account = ${account}`;
-  return { charged: BigInt(row?.charged ?? 0), reserved: BigInt(row?.reserved ?? 0) };
-}
-
 /** How a call was paid: a voucher charge against the escrow, or an x402 `exact` payment settled on its own. */
 export type PaymentScheme = "agenttab-voucher" | "exact";
 

@@ -15,7 +15,7 @@ export type Reliability = {
  * The reliability of a service over its last `windowCalls` counted calls (`call_outcomes`: every
  * call the proxy forwarded, charged or released, from every API instance): a success is an
  * upstream answer below 500 within `maxLatencyMs`. An uncharged failure counts only with a paid
- * call of its account behind it, within a daily cap (`record_failed_call`, migrations/009); the
+ * call of its account behind it, within a daily cap (`record_failed_call`, ledger/functions); the
  * others are left out, so nobody can trip a gate with failures that cost nothing. Read from
  * Postgres, so every instance judges a service on the same record.
  *

@@ -3,12 +3,12 @@ import { randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { getAddress } from "viem";
 
+import { charge, getTrackCharged, release } from "@agenttab/ledger";
+import type { Reservation } from "@agenttab/ledger";
+
 import { ApiError } from "../errors.ts";
 import { discardBody } from "../forwarding/responseBody.ts";
 import { gateRouter } from "../gates/router.ts";
-import { charge, release } from "../ledger/charge.ts";
-import type { Reservation } from "../ledger/reserve.ts";
-import { getTrackCharged } from "../ledger/tracks.ts";
 import { feeOf, priceOf } from "../payments/pricing.ts";
 import { recoverSigner } from "../payments/recoverSigner.ts";
 import { voucherDigester } from "../payments/voucherDigest.ts";

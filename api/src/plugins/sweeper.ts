@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import fp from "fastify-plugin";
 
-import { sweepExpired } from "../ledger/sweep.ts";
+import { sweepExpired } from "@agenttab/ledger";
 
 /** Runs `sweepExpired` in the background every `intervalMs`. */
 export default fp(

@@ -3,8 +3,9 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { Address } from "viem";
 
 import { getAgentAccount, getProviderAccount } from "@agenttab/indexer/read";
+import { getSpendableBalance } from "@agenttab/ledger";
 
-import { decodeTransactionCursor, encodeTransactionCursor, getLedgerTotals, listTransactions, providerUnsettledEarnings, spendingReport } from "../accounts/reads.ts";
+import { decodeTransactionCursor, encodeTransactionCursor, listTransactions, providerUnsettledEarnings, spendingReport } from "../accounts/reads.ts";
 import {
   AccountParams,
   BalanceResponse,
@@ -67,8 +68,6 @@ async function indexerView(app: FastifyInstance) {
   return { indexedBlock: status.indexedBlock === undefined ? null : status.indexedBlock.toString(), fresh: ok };
 }
 
-const max0 = (value: bigint) => (value > 0n ? value : 0n);
-
 /**
  * Reading your own money, signed in (`Authorization: AgentTab <token>`, see `signIn` in the SDK)
  * as the path's address (an agent's data also by its active on-chain delegates); anyone else gets
@@ -98,23 +97,19 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const account = addressKey(request.params.address);
-      // Chain first, ledger second: both totals only grow, and a claim never precedes its charge,
-      // so a charge landing between the reads can only overstate `unsettled`, never hide it.
+      // The spendable balance as reserve_call computes it; the deposit and the unlock time beside it.
+      const spendable = await getSpendableBalance(app.sql, { account, viewsSchema: app.chain.reader.viewsSchema });
       const indexed = await getAgentAccount(app.chain.reader, { account: account as Address });
-      const ledger = await getLedgerTotals(app.sql, { account });
-      const balance = indexed?.balance ?? 0n;
-      const withdrawing = indexed?.pendingWithdrawal ?? 0n;
-      const unsettled = max0(ledger.charged - (indexed?.claimed ?? 0n));
       return {
         account,
         deposited: (indexed?.deposited ?? 0n).toString(),
-        balance: balance.toString(),
-        withdrawing: withdrawing.toString(),
+        balance: spendable.balance.toString(),
+        withdrawing: spendable.pendingWithdrawal.toString(),
         withdrawalUnlockAt: indexed?.withdrawalUnlockAt?.toString() ?? null,
-        unsettled: unsettled.toString(),
-        reserved: ledger.reserved.toString(),
-        pending: (unsettled + ledger.reserved).toString(),
-        available: max0(balance - withdrawing - unsettled - ledger.reserved).toString(),
+        unsettled: spendable.unsettled.toString(),
+        reserved: spendable.reserved.toString(),
+        pending: spendable.held.toString(),
+        available: spendable.available.toString(),
         indexer: await indexerView(app),
       };
     },

@@ -1,8 +1,9 @@
 import type { Sql } from "postgres";
 
+import { reserve } from "@agenttab/ledger";
+import type { Reservation } from "@agenttab/ledger";
+
 import { ApiError } from "../errors.ts";
-import { reserve } from "../ledger/reserve.ts";
-import type { Reservation } from "../ledger/reserve.ts";
 
 type ReserveParameters = Parameters<typeof reserve>[1];
 
@@ -16,7 +17,7 @@ type TeamCheckRow = {
 
 /**
  * {@link reserve}, with the team rules of the account's owner applied to a member's call in the
- * same transaction (`check_team_call`, migrations/006): the service must be one the member may
+ * same transaction (`check_team_call`, ledger/functions): the service must be one the member may
  * call, the call's maximum within the member's per-call cap, and the member's spend of the UTC
  * day (charged + in flight) plus this maximum within its daily budget. The member's row stays
  * locked until the reservation commits, so concurrent calls by one member never overshoot.

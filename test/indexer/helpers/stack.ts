@@ -17,7 +17,7 @@ import type { IndexerProcess } from "../../../indexer/process.ts";
 import type { ChainStateReader } from "../../../indexer/read/index.ts";
 import { deployAgentTab } from "../../../scripts/lib/deployAgentTab.ts";
 import { hardhatDeployerKey, hardhatRelayerKey } from "../../../scripts/lib/deployConfig.ts";
-import { freePort, openDatabase } from "../../../scripts/lib/embeddedPostgres.ts";
+import { freePort, openDatabase } from "@agenttab/ledger/embedded";
 
 /**
  * The real parts the indexer runs on: PostgreSQL (embedded unless DATABASE_URL is set), a Hardhat

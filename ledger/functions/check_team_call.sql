@@ -1,11 +1,11 @@
--- Removing a team member (issue 7, review S1). A removed member stays a row, tombstoned by
--- removed_at, and check_team_call refuses its calls on the owner's account: removal must not lift
--- the member's limits while it is still the owner's on-chain delegate (revoking that is the owner's
--- on-chain step). Re-adding the member (a later signed TeamMember change) clears removed_at.
-
-ALTER TABLE team_members ADD COLUMN removed_at timestamptz;
-
--- As in 006, plus: a removed member's call is refused with 'member_removed'.
+-- The team rules for one call, checked in the same transaction as reserve_call and before it.
+-- The member's row is locked (FOR UPDATE) until that transaction ends, so concurrent calls by one
+-- member serialize here and each one sees the reservations of those before it: the daily budget
+-- can never be overshot. A removed member (its tombstone, removed_at) is refused: removal must not
+-- lift its limits while it is still the owner's on-chain delegate. A signer that is not a member
+-- of the account's team (the owner itself, a delegate outside the team, an account with no team)
+-- passes unchecked.
+-- Lock order: team_members, then everything reserve_call locks.
 CREATE OR REPLACE FUNCTION check_team_call(
   p_account      text,
   p_signer       text,

@@ -3,7 +3,7 @@ import type { Sql } from "postgres";
 import { batcher } from "./batcher.ts";
 import { isTransaction } from "./transaction.ts";
 
-/** A reservation, as `ledger_batch` (migrations/013) takes it: reserve_call's parameters. */
+/** A reservation, as `ledger_batch` (ledger/functions/ledger_batch.sql) takes it: reserve_call's parameters. */
 export type ReserveOp = {
   op: "reserve";
   account: string;

@@ -1,16 +1,21 @@
--- reserve_call decides whether the signer may spend for the account, and whether the account's
--- deposit could cover the call at all, before it writes a row or takes a lock (issue 12). Before,
--- it counted the rate limit, created ledger_accounts and spend_tracks rows and locked the
--- account's row first: anyone signing with a fresh key per call for a victim's account grew those
--- tables without bound and queued the victim's calls behind its own lock, while being told 402.
--- Now a refused signer (not the account, not an active unexpired delegate) or an account the index
--- shows unable to cover the call reads the index and nothing else. The checks that need the
--- locked rows (the delegate's cap, the exact spendable balance) still run under the lock, as before.
--- Same signature and outcomes as in 003; lock order unchanged.
+-- Step 1 of a paid call, in one round trip: counts the call against the (signer, service) rate
+-- limit and holds its maximum on the (account, signer, provider) spend track, with every check
+-- that keeps the escrow whole. Lock order everywhere: rate-limit window, then ledger_accounts,
+-- then spend_tracks, then the reservation row; the account row's lock serializes every write to
+-- the account's tracks.
+--
+-- Refusals that need no lock read the index and write nothing (issue 12): a signer that is not
+-- the account nor an active, unexpired delegate, or an account whose deposit could not cover the
+-- call even with nothing charged, never grows a table nor queues behind the victim's lock. The
+-- checks that need the locked rows (the delegate's cap, spendable_balance) run under the lock.
+-- A delegate's cap bounds the SUM over all its tracks on the account (charged + reserved) plus
+-- this call's maximum, as the escrow bounds the delegate's total claimed over providers. The track
+-- row is written only when the call is reserved; the voucher is kept when it beats the best seen.
 CREATE OR REPLACE FUNCTION reserve_call(
   p_request_id   uuid,
   p_account      text,
   p_signer       text,
+  p_provider     text,     -- the serving service's provider, lowercase: the voucher's payee
   p_service_id   text,
   p_max          numeric,
   p_voucher_max  numeric,
@@ -24,24 +29,21 @@ CREATE OR REPLACE FUNCTION reserve_call(
                            -- | delegate_cap_exceeded | voucher_too_low | insufficient_funds
   rate_remaining integer,
   retry_after    integer,
-  charged        numeric,  -- the signer's charged + in-flight total before this call
+  charged        numeric,  -- the track's charged + in-flight total before this call
   required       numeric,  -- what the voucher must cover
   available      numeric,
   cap            numeric,
-  expires_at     numeric
+  expires_at     numeric,
+  spent          numeric   -- a delegate's charged + in-flight total over all its tracks, before this call
 ) LANGUAGE plpgsql AS $$
 DECLARE
   v_now      timestamptz := clock_timestamp();
   v_now_ms   bigint := floor(extract(epoch FROM v_now) * 1000);
   v_window   bigint := v_now_ms - (v_now_ms % p_window_ms);
   v_calls    integer;
-  v_ledger   ledger_accounts%ROWTYPE;
   v_track    spend_tracks%ROWTYPE;
-  v_balance  numeric;
-  v_claimed  numeric;
-  v_pending  numeric;
+  v_spend    record;
   v_active   boolean;
-  v_left     numeric;
 BEGIN
   retry_after := greatest(1, ceil((v_window + p_window_ms - v_now_ms) / 1000.0)::integer);
   -- What the window holds so far (read, not counted: a refusal before step 3 does not count).
@@ -69,13 +71,10 @@ BEGIN
 
   -- 2. Could the deposit cover this call even before anything is charged or held on it? If not,
   -- there is nothing to reserve: answer from an unlocked read.
-  EXECUTE format('SELECT balance, claimed, pending_withdrawal FROM %I.agent_account WHERE address = $1', p_views_schema)
-    INTO v_balance, v_claimed, v_pending USING p_account;
-  IF coalesce(v_balance, 0) - coalesce(v_pending, 0) < p_max THEN
-    SELECT * INTO v_ledger FROM ledger_accounts WHERE account = p_account;
+  SELECT * INTO v_spend FROM spendable_balance(p_account, p_views_schema);
+  IF v_spend.balance - v_spend.pending_withdrawal < p_max THEN
     outcome := 'insufficient_funds';
-    available := greatest(0, coalesce(v_balance, 0) - coalesce(v_pending, 0)
-                 - greatest(0, coalesce(v_ledger.charged, 0) - coalesce(v_claimed, 0)) - coalesce(v_ledger.reserved, 0));
+    available := v_spend.available;
     rate_remaining := greatest(0, p_rate_max - v_calls);
     RETURN NEXT;
     RETURN;
@@ -94,17 +93,21 @@ BEGIN
   END IF;
 
   INSERT INTO ledger_accounts (account) VALUES (p_account) ON CONFLICT DO NOTHING;
-  SELECT * INTO v_ledger FROM ledger_accounts WHERE account = p_account FOR UPDATE;
-  INSERT INTO spend_tracks (account, signer) VALUES (p_account, p_signer) ON CONFLICT DO NOTHING;
-  SELECT * INTO v_track FROM spend_tracks WHERE account = p_account AND signer = p_signer FOR UPDATE;
+  PERFORM 1 FROM ledger_accounts WHERE account = p_account FOR UPDATE;
+  SELECT * INTO v_track FROM spend_tracks t
+  WHERE t.account = p_account AND t.signer = p_signer AND t.provider = p_provider FOR UPDATE;
 
-  charged := v_track.charged + v_track.reserved;
+  charged := coalesce(v_track.charged, 0) + coalesce(v_track.reserved, 0);
   required := charged + p_max;
 
-  IF p_signer <> p_account AND required > cap THEN
-    outcome := 'delegate_cap_exceeded';
-    RETURN NEXT;
-    RETURN;
+  IF p_signer <> p_account THEN
+    SELECT coalesce(sum(t.charged + t.reserved), 0) INTO spent FROM spend_tracks t
+    WHERE t.account = p_account AND t.signer = p_signer;
+    IF spent + p_max > cap THEN
+      outcome := 'delegate_cap_exceeded';
+      RETURN NEXT;
+      RETURN;
+    END IF;
   END IF;
 
   IF p_voucher_max < required THEN
@@ -113,24 +116,24 @@ BEGIN
     RETURN;
   END IF;
 
-  v_left := coalesce(v_balance, 0) - coalesce(v_pending, 0)
-            - greatest(0, v_ledger.charged - coalesce(v_claimed, 0)) - v_ledger.reserved;
-  available := greatest(0, v_left);
-  IF v_left < p_max THEN
+  -- Read again under the account's lock: nothing charges nor reserves on the account meanwhile.
+  SELECT s.available INTO available FROM spendable_balance(p_account, p_views_schema) s;
+  IF available < p_max THEN
     outcome := 'insufficient_funds';
     RETURN NEXT;
     RETURN;
   END IF;
 
   UPDATE ledger_accounts SET reserved = reserved + p_max WHERE account = p_account;
-  UPDATE spend_tracks SET
-    reserved = reserved + p_max,
-    voucher_max = greatest(voucher_max, p_voucher_max),
-    voucher_signature = CASE WHEN p_voucher_max > voucher_max THEN p_signature ELSE voucher_signature END,
-    updated_at = v_now
-  WHERE account = p_account AND signer = p_signer;
-  INSERT INTO reservations (request_id, account, signer, service_id, max_amount, expires_at)
-  VALUES (p_request_id, p_account, p_signer, p_service_id, p_max, v_now + make_interval(secs => p_ttl_ms / 1000.0));
+  INSERT INTO spend_tracks AS t (account, signer, provider, reserved, voucher_max, voucher_signature, updated_at)
+  VALUES (p_account, p_signer, p_provider, p_max, p_voucher_max, p_signature, v_now)
+  ON CONFLICT (account, signer, provider) DO UPDATE SET
+    reserved = t.reserved + p_max,
+    voucher_max = greatest(t.voucher_max, p_voucher_max),
+    voucher_signature = CASE WHEN p_voucher_max > t.voucher_max THEN p_signature ELSE t.voucher_signature END,
+    updated_at = v_now;
+  INSERT INTO reservations (request_id, account, signer, provider, service_id, max_amount, expires_at)
+  VALUES (p_request_id, p_account, p_signer, p_provider, p_service_id, p_max, v_now + make_interval(secs => p_ttl_ms / 1000.0));
   outcome := 'reserved';
   RETURN NEXT;
 END

@@ -1,8 +1,8 @@
 import type { Sql } from "postgres";
 import type { Address, Hex } from "viem";
 
-import { ApiError } from "../errors.ts";
 import { applyLedgerOp } from "./batch.ts";
+import { ApiError } from "./errors.ts";
 
 /** A call's hold on an agent's balance and on one spend track's voucher, until charged or released. */
 export type Reservation = {
@@ -35,8 +35,8 @@ type ReserveParameters = {
 
 /**
  * Counts the call against the rate limit and reserves its maximum price on the (account, signer,
- * provider) spend track with `reserve_call` (migrations/012; applied with the reservations, charges
- * and releases arriving at the same time by `ledger_batch`, migrations/013: one statement and one
+ * provider) spend track with `reserve_call` (ledger/functions/reserve_call.sql; applied with the reservations, charges
+ * and releases arriving at the same time by `ledger_batch`, ledger/functions: one statement and one
  * commit for all), atomically with
  * every check that keeps the escrow whole:
  *

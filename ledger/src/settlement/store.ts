@@ -74,6 +74,11 @@ export async function unmarkBatch(sql: Sql, batchId: Hex, reason: string): Promi
   }) as Promise<number>;
 }
 
+/** The transaction that actually emitted a mined batch's BatchSettled, when it is not the one recorded. */
+export async function setTxHash(sql: Sql, batchId: Hex, txHash: Hex): Promise<void> {
+  await sql`UPDATE settlement_batches SET tx_hash = ${txHash}, updated_at = now() WHERE batch_id = ${batchId}`;
+}
+
 export async function setMined(sql: Sql, batchId: Hex, r: { txHash: Hex | null; gasUsed: bigint | null; blockNumber: bigint | null }): Promise<void> {
   await sql`
     UPDATE settlement_batches SET status = 'mined', tx_hash = coalesce(${r.txHash}, tx_hash), gas_used = ${r.gasUsed?.toString() ?? null},

@@ -16,7 +16,7 @@ export type ChargeDetails = {
 };
 
 /**
- * Turns a reservation into a charge (`charge_call`, migrations/012–013, applied with the calls
+ * Turns a reservation into a charge (`charge_call`, ledger/functions, applied with the calls
  * arriving at the same time by `ledger_batch`: one statement, one commit for all): the actual
  * amount (≤ the reserved maximum) joins its spend track's and the account's charged totals, the
  * hold is released, and the charge row (paying the track's provider, with every field its receipt

@@ -1,0 +1,4 @@
+-- reserve_call decides whether the signer may spend for the account, and whether the account's
+-- deposit could cover the call at all, before it writes a row or takes a lock (issue 12). No
+-- schema change: the function itself is ledger/functions/reserve_call.sql, which the migrator
+-- applies after every migration.

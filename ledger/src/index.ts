@@ -1,0 +1,12 @@
+export { getSpendableBalance } from "./balance.ts";
+export type { SpendableBalance } from "./balance.ts";
+export { charge, release } from "./charge.ts";
+export type { ChargeDetails } from "./charge.ts";
+export { ApiError } from "./errors.ts";
+export { migrate } from "./migrate.ts";
+export { LEDGER_SCHEMA, ledgerPool } from "./pool.ts";
+export type { LedgerPoolOptions } from "./pool.ts";
+export { reserve } from "./reserve.ts";
+export type { Reservation } from "./reserve.ts";
+export { sweepExpired } from "./sweep.ts";
+export { getTrackCharged } from "./tracks.ts";

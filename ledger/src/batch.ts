@@ -56,15 +56,31 @@ export type LedgerResult = {
  * Applies one reservation, charge or release. On the pool it joins the others arriving at the same
  * time (group commit: one `ledger_batch` statement, one transaction, one commit for all); inside a
  * caller's transaction (a team member's reservation) it is that transaction's own statement.
+ *
+ * The pool's calls are split into {@link LEDGER_SHARDS} streams by account, each with one batch
+ * at a time: two batches of one instance never hold the same account's row, so they run side by
+ * side on two connections instead of waiting for each other's locks.
  */
 export function applyLedgerOp(sql: Sql, op: LedgerOp): Promise<LedgerResult | undefined> {
   if (isTransaction(sql)) return runBatch(sql, [op]).then((rows) => rows[0]);
-  let found = batchers.get(sql);
-  if (!found) batchers.set(sql, (found = batcher((ops: LedgerOp[]) => runBatch(sql, ops))));
-  return found.submit(op);
+  let shards = batchers.get(sql);
+  if (!shards) {
+    shards = Array.from({ length: LEDGER_SHARDS }, () => batcher((ops: LedgerOp[]) => runBatch(sql, ops)));
+    batchers.set(sql, shards);
+  }
+  return (shards[shardOf(op.account)] as Batcher).submit(op);
 }
 
-const batchers = new WeakMap<Sql, ReturnType<typeof batcher<LedgerOp, LedgerResult | undefined>>>();
+/** Batch streams per pool (each one batch in flight). */
+export const LEDGER_SHARDS = 2;
+
+/** A lowercase 0x address's stream: its last byte, modulo the number of streams. */
+function shardOf(account: string): number {
+  return Number.parseInt(account.slice(-2), 16) % LEDGER_SHARDS || 0;
+}
+
+type Batcher = ReturnType<typeof batcher<LedgerOp, LedgerResult | undefined>>;
+const batchers = new WeakMap<Sql, Batcher[]>();
 
 async function runBatch(sql: Sql, ops: LedgerOp[]): Promise<(LedgerResult | undefined)[]> {
   const rows = await sql<(LedgerResult & { i: number })[]>`

@@ -60,6 +60,7 @@ const app = await buildApp(
     receiptSignerKey,
     allowPrivateUpstreams,
     ...(relayerKey === undefined ? {} : { relayerKey }),
+    ...(env.AGENTTAB_PUBLIC_URL === undefined ? {} : { publicUrl: env.AGENTTAB_PUBLIC_URL }),
   },
   { logger: { level: env.LOG_LEVEL ?? "info" } },
 );

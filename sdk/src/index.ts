@@ -172,6 +172,7 @@ export type {
   ProviderConnectOptions,
   ProviderEarnings,
   ProviderService,
+  ServiceDiscoveryFields,
   ProviderWithdrawParameters,
   ProviderWithdrawResult,
   RegisteredService,

@@ -43,7 +43,7 @@ export function paidCallPipeline(app: FastifyInstance, { services, methods }: { 
   const forward = upstreamForwarder(app);
   const receipts = paidCallReceipts({ chainId: deployment.chainId, reputation: deployment.reputation, privateKey: app.config.receiptSignerKey });
   const [house] = methods;
-  const offersOf = (service: PaidService): PaymentRequirements[] => methods.flatMap((method) => method.offers(service));
+  const offersOf = paymentOffers(methods);
 
   /** The method a PAYMENT-SIGNATURE header is meant for. */
   const methodFor = (header: string): PaymentMethod => {
@@ -56,7 +56,7 @@ export function paidCallPipeline(app: FastifyInstance, { services, methods }: { 
     if (error instanceof ApiError && error.status === 402 && !call.reply.hasHeader("payment-required")) {
       call.reply.header(
         "payment-required",
-        paymentRequiredHeader({ url: call.resourceUrl, description: call.service.name, error: error.code, requirements: offersOf(call.service) }),
+        paymentRequiredHeader({ url: call.resourceUrl, resource: call.service.listing.resource, extensions: call.service.listing.paymentRequiredExtensions, error: error.code, requirements: offersOf(call.service) }),
       );
     }
     return error;
@@ -112,7 +112,7 @@ export function paidCallPipeline(app: FastifyInstance, { services, methods }: { 
     const resourceUrl = `/v1/proxy/${serviceId}${path}`;
     const header = request.headers["payment-signature"];
     if (header === undefined || header === "") {
-      reply.header("payment-required", paymentRequiredHeader({ url: resourceUrl, description: service.name, requirements: offersOf(service) }));
+      reply.header("payment-required", paymentRequiredHeader({ url: resourceUrl, resource: service.listing.resource, extensions: service.listing.paymentRequiredExtensions, requirements: offersOf(service) }));
       throw new ApiError({ status: 402, code: "payment_required", message: `Paying for "${serviceId}" takes a voucher in PAYMENT-SIGNATURE (x402 v2, scheme agenttab-voucher)` });
     }
     if (Array.isArray(header)) throw new ApiError({ status: 400, code: "invalid_payment_header", message: "Send one PAYMENT-SIGNATURE header", reason: "invalid_payload" });
@@ -177,6 +177,18 @@ export function paidCallPipeline(app: FastifyInstance, { services, methods }: { 
       .headers(billingHeaders({ amount, provider: served.provider, latencyMs, requestId }));
     return reply.send(body ?? upstream.body);
   };
+}
+
+/**
+ * What a 402 for a service offers: every method's offers, in the methods' order. Discovery lists
+ * the same offers (`api/src/routes/discovery.ts`), so a client can pay from a listing as from a 402.
+ *
+ * @example
+ * const offersOf = paymentOffers(methods);
+ * offersOf(service); // [{ scheme: "agenttab-voucher", … }, { scheme: "exact", … }]
+ */
+export function paymentOffers(methods: readonly PaymentMethod[]): (service: PaidService) => PaymentRequirements[] {
+  return (service) => methods.flatMap((method) => method.offers(service));
 }
 
 function parseMaxAmountHeader(value: string | string[] | undefined): bigint | undefined {

@@ -6,6 +6,7 @@ import { ApiError } from "../errors.ts";
 import { relayableHeaders, requestReceived, upstreamForwarder } from "../forwarding/forward.ts";
 import { proxiedTarget } from "../forwarding/path.ts";
 import { readWholeBody } from "../forwarding/responseBody.ts";
+import { publicOrigin } from "../lib/publicOrigin.ts";
 import { billingHeaders } from "../payments/billing.ts";
 import { paymentRequiredHeader } from "../payments/x402.ts";
 import type { Authorization, PaidCall, PaymentMethod, Settlement, Unpaid } from "./paymentMethod.ts";
@@ -109,7 +110,7 @@ export function paidCallPipeline(app: FastifyInstance, { services, methods }: { 
       throw new ApiError({ status: 413, code: "body_too_large", message: `Bodies are limited to ${maxBodyBytes} bytes` });
     }
 
-    const resourceUrl = `/v1/proxy/${serviceId}${path}`;
+    const resourceUrl = `${publicOrigin(app.config, request)}/v1/proxy/${serviceId}${path}`;
     const header = request.headers["payment-signature"];
     if (header === undefined || header === "") {
       reply.header("payment-required", paymentRequiredHeader({ url: resourceUrl, resource: service.listing.resource, extensions: service.listing.paymentRequiredExtensions, requirements: offersOf(service) }));

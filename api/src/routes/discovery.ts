@@ -18,6 +18,7 @@ import {
 import type { DiscoveryFilters, DiscoveryItem } from "../discovery/resources.ts";
 import { listingOfRow } from "../discovery/listing.ts";
 import { ApiError } from "../errors.ts";
+import { publicOrigin } from "../lib/publicOrigin.ts";
 import type { PaidService } from "../paidCall/services.ts";
 import { paidServiceOfRow } from "../paidCall/services.ts";
 import { ErrorResponse } from "../services/schemas.ts";
@@ -98,7 +99,7 @@ const errorResponses = { 400: ErrorResponse, 503: ErrorResponse };
  * as `metadata`.
  */
 const discovery: FastifyPluginAsyncTypebox<{ offers: (service: PaidService) => PaymentRequirements[] }> = async (app, { offers }) => {
-  const originOf = (request: FastifyRequest) => app.config.publicUrl?.replace(/\/+$/, "") ?? `${request.protocol}://${request.host}`;
+  const originOf = (request: FastifyRequest) => publicOrigin(app.config, request);
 
   /** The resources of these rows that pass the filters, with their offers. */
   const candidates = (rows: readonly ListedServiceRow[], filters: DiscoveryFilters) =>

@@ -58,6 +58,7 @@ await startServer(
     receiptSignerKey,
     allowPrivateUpstreams,
     ...(relayerKey === undefined ? {} : { relayerKey }),
+    ...(env.AGENTTAB_PUBLIC_URL === undefined ? {} : { publicUrl: env.AGENTTAB_PUBLIC_URL }),
   },
   { logger: { level: env.LOG_LEVEL ?? "info" }, onClose: () => db.stop() },
 );

@@ -11,7 +11,9 @@ import metrics from "./plugins/metrics.ts";
 import relayer from "./plugins/relayer.ts";
 import sweeper from "./plugins/sweeper.ts";
 import health from "./routes/health.ts";
-import proxy from "./routes/proxy.ts";
+import { paymentOffers } from "./paidCall/pipeline.ts";
+import discovery from "./routes/discovery.ts";
+import proxy, { paidCallMethods } from "./routes/proxy.ts";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -54,7 +56,9 @@ export async function buildApp(config: ApiConfig, options: FastifyServerOptions 
   await app.register(sweeper);
   await app.register(health);
   await app.register(import("./routes/network.ts"));
-  await app.register(proxy);
+  const paidCalls = paidCallMethods(app);
+  await app.register(proxy, paidCalls);
+  await app.register(discovery, { offers: paymentOffers(paidCalls.methods) });
   await app.register(import("./routes/services.ts"));
   await app.register(import("./routes/accounts.ts"));
   await app.register(import("./routes/teams.ts"));

@@ -50,6 +50,11 @@ export type ApiConfig = {
    * refused (`502 upstream_response_too_large`), not settled.
    */
   maxExactResponseBytes: number;
+  /**
+   * The API's public origin (e.g. `https://api.agenttab.example`), which discovery's resource URLs
+   * start with. Unset: the origin each discovery request was addressed to (its protocol and Host).
+   */
+  publicUrl?: string;
 };
 
 export type ApiConfigOverrides = Partial<Omit<ApiConfig, "deployment" | "databaseUrl" | "rpcUrl" | "receiptSignerKey">>;

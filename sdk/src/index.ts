@@ -165,6 +165,19 @@ export type {
   WithdrawalRequestResult,
 } from "./client/escrowActions.ts";
 export type { AgentTabConnectOptions } from "./client/types.ts";
+export { discoverBazaar, listBazaarResources, searchBazaarResources } from "./client/bazaar.ts";
+export type {
+  BazaarEndpoint,
+  BazaarFilters,
+  BazaarPaymentRequirements,
+  BazaarResource,
+  DiscoverBazaarParameters,
+  DiscoverBazaarReturnType,
+  ListBazaarResourcesParameters,
+  ListBazaarResourcesReturnType,
+  SearchBazaarResourcesParameters,
+  SearchBazaarResourcesReturnType,
+} from "./client/bazaar.ts";
 export { ProviderClient } from "./provider/ProviderClient.ts";
 export type {
   DelistedService,
@@ -172,6 +185,7 @@ export type {
   ProviderConnectOptions,
   ProviderEarnings,
   ProviderService,
+  ServiceDiscoveryFields,
   ProviderWithdrawParameters,
   ProviderWithdrawResult,
   RegisteredService,

@@ -327,6 +327,7 @@ describe("api: service registration and discovery", () => {
           "category",
           "createdAt",
           "description",
+          "discovery",
           "exampleInput",
           "exampleOutput",
           "id",
@@ -342,6 +343,15 @@ describe("api: service registration and discovery", () => {
         ].sort(),
       );
       expect(beta).toMatchObject({ pricing: "metered", price: "5", maxPrice: "5000", usageHeader: "x-units", provider: catalogB.address });
+      // Registered without discovery fields: GET without an example input, the defaults, and its bazaar extension.
+      expect(alpha?.discovery).toEqual({
+        httpMethod: "GET",
+        bodyType: null,
+        resourcePath: "/",
+        inputDescription: "",
+        outputDescription: "",
+        bazaar: expect.objectContaining({ info: { input: { type: "http", method: "GET" } } }),
+      });
       expect(res.body).not.toContain("upstream");
     });
 

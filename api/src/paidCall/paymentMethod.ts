@@ -13,7 +13,7 @@ export type PaidCall = {
   service: PaidService;
   /** The PAYMENT-SIGNATURE header. */
   header: string;
-  /** The resource URL that 402s name. */
+  /** The resource URL that 402s name (absolute: the API's public origin, the proxy path, no query). */
   resourceUrl: string;
   /** The proxied path, as forwarded. */
   path: string;

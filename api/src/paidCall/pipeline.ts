@@ -6,6 +6,7 @@ import { ApiError } from "../errors.ts";
 import { relayableHeaders, requestReceived, upstreamForwarder } from "../forwarding/forward.ts";
 import { proxiedTarget } from "../forwarding/path.ts";
 import { readWholeBody } from "../forwarding/responseBody.ts";
+import { publicOrigin } from "../lib/publicOrigin.ts";
 import { billingHeaders } from "../payments/billing.ts";
 import { paymentRequiredHeader } from "../payments/x402.ts";
 import type { Authorization, PaidCall, PaymentMethod, Settlement, Unpaid } from "./paymentMethod.ts";
@@ -43,7 +44,7 @@ export function paidCallPipeline(app: FastifyInstance, { services, methods }: { 
   const forward = upstreamForwarder(app);
   const receipts = paidCallReceipts({ chainId: deployment.chainId, reputation: deployment.reputation, privateKey: app.config.receiptSignerKey });
   const [house] = methods;
-  const offersOf = (service: PaidService): PaymentRequirements[] => methods.flatMap((method) => method.offers(service));
+  const offersOf = paymentOffers(methods);
 
   /** The method a PAYMENT-SIGNATURE header is meant for. */
   const methodFor = (header: string): PaymentMethod => {
@@ -56,7 +57,7 @@ export function paidCallPipeline(app: FastifyInstance, { services, methods }: { 
     if (error instanceof ApiError && error.status === 402 && !call.reply.hasHeader("payment-required")) {
       call.reply.header(
         "payment-required",
-        paymentRequiredHeader({ url: call.resourceUrl, description: call.service.name, error: error.code, requirements: offersOf(call.service) }),
+        paymentRequiredHeader({ url: call.resourceUrl, resource: call.service.listing.resource, extensions: call.service.listing.paymentRequiredExtensions, error: error.code, requirements: offersOf(call.service) }),
       );
     }
     return error;
@@ -109,10 +110,10 @@ export function paidCallPipeline(app: FastifyInstance, { services, methods }: { 
       throw new ApiError({ status: 413, code: "body_too_large", message: `Bodies are limited to ${maxBodyBytes} bytes` });
     }
 
-    const resourceUrl = `/v1/proxy/${serviceId}${path}`;
+    const resourceUrl = `${publicOrigin(app.config, request)}/v1/proxy/${serviceId}${path}`;
     const header = request.headers["payment-signature"];
     if (header === undefined || header === "") {
-      reply.header("payment-required", paymentRequiredHeader({ url: resourceUrl, description: service.name, requirements: offersOf(service) }));
+      reply.header("payment-required", paymentRequiredHeader({ url: resourceUrl, resource: service.listing.resource, extensions: service.listing.paymentRequiredExtensions, requirements: offersOf(service) }));
       throw new ApiError({ status: 402, code: "payment_required", message: `Paying for "${serviceId}" takes a voucher in PAYMENT-SIGNATURE (x402 v2, scheme agenttab-voucher)` });
     }
     if (Array.isArray(header)) throw new ApiError({ status: 400, code: "invalid_payment_header", message: "Send one PAYMENT-SIGNATURE header", reason: "invalid_payload" });
@@ -177,6 +178,18 @@ export function paidCallPipeline(app: FastifyInstance, { services, methods }: { 
       .headers(billingHeaders({ amount, provider: served.provider, latencyMs, requestId }));
     return reply.send(body ?? upstream.body);
   };
+}
+
+/**
+ * What a 402 for a service offers: every method's offers, in the methods' order. Discovery lists
+ * the same offers (`api/src/routes/discovery.ts`), so a client can pay from a listing as from a 402.
+ *
+ * @example
+ * const offersOf = paymentOffers(methods);
+ * offersOf(service); // [{ scheme: "agenttab-voucher", … }, { scheme: "exact", … }]
+ */
+export function paymentOffers(methods: readonly PaymentMethod[]): (service: PaidService) => PaymentRequirements[] {
+  return (service) => methods.flatMap((method) => method.offers(service));
 }
 
 function parseMaxAmountHeader(value: string | string[] | undefined): bigint | undefined {

@@ -1,18 +1,22 @@
 import type { FastifyInstance } from "fastify";
 import type { Address } from "viem";
 
+import { listingOfRow } from "../discovery/listing.ts";
+import type { ListingColumns, ServiceListing } from "../discovery/listing.ts";
 import { ApiError } from "../errors.ts";
 import { assertUpstreamHostAllowed } from "../forwarding/target.ts";
 import { TtlCache } from "../lib/ttlCache.ts";
 import type { ServicePricing } from "../payments/pricing.ts";
 import { localAddresses } from "../services/upstreamUrl.ts";
 
-/** A service as a paid call needs it: who is paid, how much, and where the call goes. */
+/** A service as a paid call needs it: who is paid, how much, where the call goes, and how its 402 presents it. */
 export type PaidService = ServicePricing & {
   id: string;
   provider: Address;
   name: string;
   upstreamUrl: string;
+  /** Its 402s' `resource` fields and `bazaar` extension. */
+  listing: ServiceListing;
 };
 
 /** The services paid calls are made to, by id: `get(id)`. */
@@ -40,15 +44,25 @@ export function paidServices(app: FastifyInstance): PaidServices {
   };
 }
 
-async function loadService(app: FastifyInstance, serviceId: string, selfAddresses: ReadonlySet<string> | undefined): Promise<PaidService> {
-  const [row] = await app.sql<
-    { id: string; provider: Address; name: string; upstream_url: string; pricing: "fixed" | "metered"; price: string; max_price: string; usage_header: string | null; status: string }[]
-  >`SELECT id, provider, name, upstream_url, pricing, price, max_price, usage_header, status FROM services WHERE id = ${serviceId}`;
-  if (!row) throw new ApiError({ status: 404, code: "service_not_found", message: `No service "${serviceId}"` });
-  if (row.status !== "active") throw new ApiError({ status: 410, code: "service_delisted", message: `Service "${serviceId}" has been delisted` });
-  // A service registered while private upstreams were allowed is not called once they are not
-  // (forwarding checks it again).
-  if (selfAddresses) assertUpstreamHostAllowed(new URL(row.upstream_url), selfAddresses);
+/** The `services` columns a paid service is made of. */
+export type PaidServiceRow = ListingColumns & {
+  id: string;
+  provider: Address;
+  upstream_url: string;
+  pricing: "fixed" | "metered";
+  price: string;
+  max_price: string;
+  usage_header: string | null;
+};
+
+/**
+ * A `services` row as a paid call (and its 402's offers) sees it.
+ *
+ * @example
+ * const [row] = await sql<PaidServiceRow[]>`SELECT * FROM services WHERE id = ${id}`;
+ * const offers = offersOf(paidServiceOfRow(row));
+ */
+export function paidServiceOfRow(row: PaidServiceRow): PaidService {
   return {
     id: row.id,
     provider: row.provider,
@@ -58,5 +72,19 @@ async function loadService(app: FastifyInstance, serviceId: string, selfAddresse
     price: BigInt(row.price),
     maxPrice: BigInt(row.max_price),
     usageHeader: row.usage_header,
+    listing: listingOfRow(row),
   };
+}
+
+async function loadService(app: FastifyInstance, serviceId: string, selfAddresses: ReadonlySet<string> | undefined): Promise<PaidService> {
+  const [row] = await app.sql<(PaidServiceRow & { status: string })[]>`
+    SELECT id, provider, name, description, tags, upstream_url, pricing, price, max_price, usage_header, status,
+           http_method, body_type, example_input, example_output, input_description, output_description
+    FROM services WHERE id = ${serviceId}`;
+  if (!row) throw new ApiError({ status: 404, code: "service_not_found", message: `No service "${serviceId}"` });
+  if (row.status !== "active") throw new ApiError({ status: 410, code: "service_delisted", message: `Service "${serviceId}" has been delisted` });
+  // A service registered while private upstreams were allowed is not called once they are not
+  // (forwarding checks it again).
+  if (selfAddresses) assertUpstreamHostAllowed(new URL(row.upstream_url), selfAddresses);
+  return paidServiceOfRow(row);
 }

@@ -57,7 +57,7 @@ export function voucherPayments(app: FastifyInstance, { services }: { services: 
       "payment-required",
       paymentRequiredHeader({
         url: call.resourceUrl,
-        description: service.name,
+        resource: service.listing.resource, extensions: service.listing.paymentRequiredExtensions,
         error: code,
         requirements: voucherRequirements({ deployment, amount: service.maxPrice, provider: service.provider, charged: extra.charged }),
       }),

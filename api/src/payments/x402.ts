@@ -1,5 +1,5 @@
 import { encodePaymentRequiredHeader } from "@x402/core/http";
-import type { PaymentPayload, PaymentRequired, PaymentRequirements, SettleResponse } from "@x402/core/types";
+import type { PaymentPayload, PaymentRequired, PaymentRequirements, ResourceInfo, SettleResponse } from "@x402/core/types";
 import { getAddress } from "viem";
 import type { Address, Hex } from "viem";
 
@@ -71,23 +71,30 @@ export function voucherRequirements({
   };
 }
 
-/** The PAYMENT-REQUIRED header value (x402 v2, base64 JSON). */
+/**
+ * The PAYMENT-REQUIRED header value (x402 v2, base64 JSON): the resource at `url` described by
+ * `resource` (its description, MIME type, service name and tags), its offers, and `extensions`
+ * (the service's `bazaar` discovery extension).
+ */
 export function paymentRequiredHeader({
   url,
-  description,
+  resource,
+  extensions,
   requirements,
   error,
 }: {
   url: string;
-  description: string;
+  resource: Omit<ResourceInfo, "url">;
+  extensions?: Record<string, unknown>;
   /** The offers, best first (x402 clients take the first one they can pay). */
   requirements: PaymentRequirements | PaymentRequirements[];
   error?: string;
 }): string {
   const body: PaymentRequired = {
     x402Version: 2,
-    resource: { url, description, mimeType: "application/json" },
+    resource: { url, ...resource },
     accepts: Array.isArray(requirements) ? requirements : [requirements],
+    ...(extensions === undefined ? {} : { extensions }),
     ...(error === undefined ? {} : { error }),
   };
   return encodePaymentRequiredHeader(body);

@@ -3,15 +3,18 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { getAddress, isAddressEqual, maxUint256, recoverTypedDataAddress } from "viem";
 import type { Address, Hex } from "viem";
 
-import { getServiceReputations } from "@agenttab/indexer/read";
-import type { ServiceReputation } from "@agenttab/indexer/read";
-import { serviceDelistingTypedData, serviceIdToBytes32, serviceRegistrationTypedData } from "@agenttab/sdk";
+import { serviceDelistingTypedData, serviceRegistrationTypedData } from "@agenttab/sdk";
 import type { ServiceRegistration } from "@agenttab/sdk";
 
 import { addressKey } from "../config.ts";
+import { checkServiceDiscovery, methodOf } from "../discovery/bazaar.ts";
+import { listingOfRow } from "../discovery/listing.ts";
 import { ApiError } from "../errors.ts";
+import { proxiedTarget } from "../forwarding/path.ts";
 import { decodeCursor, encodeCursor, paginate } from "../services/discovery.ts";
 import type { SortKey } from "../services/discovery.ts";
+import { readServiceReputations, reputationOf } from "../services/reputation.ts";
+import type { ServiceReputations } from "../services/reputation.ts";
 import { delistService, getService, getServices, listCandidates, upsertService } from "../services/repository.ts";
 import type { ServiceRow, WriteRefusal } from "../services/repository.ts";
 import {
@@ -42,11 +45,19 @@ const fieldCodes: Record<string, string> = {
   serviceId: "invalid_service_id",
   signature: "invalid_signature",
   cursor: "invalid_cursor",
+  discovery: "invalid_discovery",
+  httpMethod: "invalid_http_method",
+  bodyType: "invalid_body_type",
+  resourcePath: "invalid_resource_path",
+  inputDescription: "invalid_description",
+  outputDescription: "invalid_description",
 };
 
 function schemaErrorFormatter(errors: FastifySchemaValidationError[], dataVar: string): Error {
   const [first] = errors;
-  const field = first?.instancePath.split("/")[1] ?? "";
+  const segments = first?.instancePath.split("/") ?? [];
+  // A discovery field is named by its own segment: /discovery/httpMethod → httpMethod.
+  const field = (segments[1] === "discovery" ? (segments[2] ?? segments[1]) : segments[1]) ?? "";
   const where = `${dataVar}${first?.instancePath ?? ""}`;
   return new ApiError({ status: 400, code: fieldCodes[field] ?? "invalid_request", message: `${where} ${first?.message ?? "is invalid"}` });
 }
@@ -95,6 +106,18 @@ const services: FastifyPluginAsyncTypebox = async (app) => {
       checkPricing({ pricing: body.pricing, price, maxPrice, usageHeader });
       const exampleInput = exampleJson(body.exampleInput ?? "", "exampleInput");
       const exampleOutput = exampleJson(body.exampleOutput ?? "", "exampleOutput");
+      const discovery = {
+        httpMethod: body.discovery?.httpMethod ?? null,
+        bodyType: body.discovery?.bodyType ?? null,
+        resourcePath: checkResourcePath(body.discovery?.resourcePath ?? "/"),
+        inputDescription: body.discovery?.inputDescription ?? "",
+        outputDescription: body.discovery?.outputDescription ?? "",
+      };
+      checkServiceDiscovery({
+        ...discovery,
+        exampleInput: exampleInput === null ? null : JSON.parse(exampleInput),
+        exampleOutput: exampleOutput === null ? null : JSON.parse(exampleOutput),
+      });
       const nonce = uint256(body.nonce);
       const deadline = checkDeadline(body.deadline);
       parseUpstreamUrl(body.upstreamUrl);
@@ -137,6 +160,7 @@ const services: FastifyPluginAsyncTypebox = async (app) => {
         usageHeader: usageHeader === "" ? null : usageHeader,
         exampleInput,
         exampleOutput,
+        ...discovery,
         nonce,
       });
       if ("refused" in result) throw refusalError(registration.serviceId, result);
@@ -183,7 +207,7 @@ const services: FastifyPluginAsyncTypebox = async (app) => {
       if (row.status === "delisted") {
         throw new ApiError({ status: 410, code: "service_delisted", message: `The service "${row.id}" was delisted by its provider.` });
       }
-      const reputations = await reputationsOf([row]);
+      const reputations = await readServiceReputations(app, [row]);
       return serviceView(row, reputations);
     },
   );
@@ -206,10 +230,10 @@ const services: FastifyPluginAsyncTypebox = async (app) => {
         provider: query.provider === undefined ? undefined : addressKey(query.provider),
         maxPrice: query.max_price === undefined ? undefined : amount(query.max_price, "max_price"),
       });
-      const reputations = await reputationsOf(candidates);
+      const reputations = await readServiceReputations(app, candidates);
       const keyed: SortKey[] = [];
       for (const candidate of candidates) {
-        const score = reputations.get(reputationKey(candidate))?.score ?? null;
+        const score = reputationOf(reputations, candidate)?.score ?? null;
         if (query.min_reputation !== undefined && (score === null || score < query.min_reputation)) continue;
         keyed.push({ id: candidate.id, score, maxPrice: BigInt(candidate.max_price) });
       }
@@ -237,38 +261,9 @@ const services: FastifyPluginAsyncTypebox = async (app) => {
       });
     }
   }
-
-  /** Reputations from the indexer, keyed by {@link reputationKey}. */
-  async function reputationsOf(rows: readonly { id: string; provider: string }[]): Promise<Map<string, ServiceReputation>> {
-    try {
-      return await getServiceReputations(
-        app.chain.reader,
-        rows.map((row) => ({ provider: row.provider as Address, serviceId: serviceIdHash(row.id) })),
-      );
-    } catch (error) {
-      app.log.error({ err: error }, "reading service reputations failed");
-      throw new ApiError({ status: 503, code: "reputation_unavailable", message: "Service reputations cannot be read right now; try again shortly." });
-    }
-  }
 };
 
 export default services;
-
-// Discovery hashes every candidate's id on every request; ids never change, so remember them.
-const serviceIdHashes = new Map<string, Hex>();
-function serviceIdHash(id: string): Hex {
-  let hash = serviceIdHashes.get(id);
-  if (hash === undefined) {
-    hash = serviceIdToBytes32(id);
-    serviceIdHashes.set(id, hash);
-  }
-  return hash;
-}
-
-/** How `getServiceReputations` keys its answer. */
-function reputationKey(row: { id: string; provider: string }): string {
-  return `${row.provider}:${serviceIdHash(row.id)}`;
-}
 
 function serviceFields(row: ServiceRow) {
   return {
@@ -285,13 +280,21 @@ function serviceFields(row: ServiceRow) {
     usageHeader: row.usage_header,
     exampleInput: row.example_input ?? null,
     exampleOutput: row.example_output ?? null,
+    discovery: {
+      httpMethod: methodOf({ httpMethod: row.http_method, exampleInput: row.example_input ?? null }),
+      bodyType: row.body_type,
+      resourcePath: row.resource_path,
+      inputDescription: row.input_description,
+      outputDescription: row.output_description,
+      bazaar: listingOfRow(row).extensions.bazaar,
+    },
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   };
 }
 
-function serviceView(row: ServiceRow, reputations: Map<string, ServiceReputation>) {
-  const reputation = reputations.get(reputationKey(row));
+function serviceView(row: ServiceRow, reputations: ServiceReputations) {
+  const reputation = reputationOf(reputations, row);
   return {
     ...serviceFields(row),
     reputation: {
@@ -341,6 +344,17 @@ function exampleJson(text: string, field: string): string | null {
     throw new ApiError({ status: 400, code: "invalid_example", message: `${field} must be JSON text (or empty).` });
   }
   return text;
+}
+
+/** A resource path the proxy would forward as it is (its own rules, `api/src/forwarding/path.ts`). */
+function checkResourcePath(path: string): string {
+  try {
+    proxiedTarget(`/v1/proxy/service${path}`, 3);
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    throw new ApiError({ status: 400, code: "invalid_resource_path", message: `discovery.resourcePath: ${error.message}` });
+  }
+  return path;
 }
 
 function checkDeadline(value: string): bigint {

@@ -2,6 +2,8 @@ import type { Sql } from "postgres";
 
 import type { ServicePricing } from "@agenttab/sdk";
 
+import type { BodyType, HttpMethod } from "../discovery/bazaar.ts";
+
 /** A row of the `services` table, as postgres.js returns it (numeric as string, jsonb parsed). */
 export type ServiceRow = {
   id: string;
@@ -18,6 +20,11 @@ export type ServiceRow = {
   usage_header: string | null;
   example_input: unknown;
   example_output: unknown;
+  http_method: HttpMethod | null;
+  body_type: BodyType | null;
+  resource_path: string;
+  input_description: string;
+  output_description: string;
   status: "active" | "delisted";
   nonce: string;
   created_at: Date;
@@ -40,6 +47,12 @@ export type ServiceRecord = {
   usageHeader: string | null;
   exampleInput: string | null;
   exampleOutput: string | null;
+  /** Discovery fields (not signed): null method or body type when undeclared. */
+  httpMethod: HttpMethod | null;
+  bodyType: BodyType | null;
+  resourcePath: string;
+  inputDescription: string;
+  outputDescription: string;
   nonce: bigint;
 };
 
@@ -61,16 +74,21 @@ export async function upsertService(sql: Sql, record: ServiceRecord): Promise<{ 
   // would be JSON-encoded a second time. xmax is 0 only on a freshly inserted row: 201, not 200.
   const rows = await sql<(ServiceRow & { inserted: boolean })[]>`
     INSERT INTO services (id, provider, name, description, category, tags, capabilities, upstream_url, pricing,
-                          price, max_price, usage_header, example_input, example_output, status, nonce)
+                          price, max_price, usage_header, example_input, example_output,
+                          http_method, body_type, resource_path, input_description, output_description, status, nonce)
     VALUES (${record.id}, ${record.provider}, ${record.name}, ${record.description}, ${record.category},
             ${sql.array([...record.tags], TEXT_OID)}::text[], ${sql.array([...record.capabilities], TEXT_OID)}::text[],
             ${record.upstreamUrl}, ${record.pricing}, ${record.price.toString()}::numeric, ${record.maxPrice.toString()}::numeric,
-            ${record.usageHeader}, ${record.exampleInput}::text::jsonb, ${record.exampleOutput}::text::jsonb, 'active', ${record.nonce.toString()}::numeric)
+            ${record.usageHeader}, ${record.exampleInput}::text::jsonb, ${record.exampleOutput}::text::jsonb,
+            ${record.httpMethod}, ${record.bodyType}, ${record.resourcePath}, ${record.inputDescription}, ${record.outputDescription},
+            'active', ${record.nonce.toString()}::numeric)
     ON CONFLICT (id) DO UPDATE SET
       name = EXCLUDED.name, description = EXCLUDED.description, category = EXCLUDED.category, tags = EXCLUDED.tags,
       capabilities = EXCLUDED.capabilities, upstream_url = EXCLUDED.upstream_url, pricing = EXCLUDED.pricing,
       price = EXCLUDED.price, max_price = EXCLUDED.max_price, usage_header = EXCLUDED.usage_header,
       example_input = EXCLUDED.example_input, example_output = EXCLUDED.example_output,
+      http_method = EXCLUDED.http_method, body_type = EXCLUDED.body_type, resource_path = EXCLUDED.resource_path,
+      input_description = EXCLUDED.input_description, output_description = EXCLUDED.output_description,
       status = 'active', nonce = EXCLUDED.nonce, updated_at = now()
     WHERE services.provider = EXCLUDED.provider AND services.nonce < EXCLUDED.nonce
     RETURNING *, (xmax = 0) AS inserted`;

@@ -16,6 +16,32 @@ const TokenList = Type.Array(Token, { maxItems: 16, uniqueItems: true });
 /** JSON text, as signed; "" when absent. */
 const ExampleText = Type.String({ maxLength: 16_384 });
 
+/**
+ * How the service is called, for x402 discovery (the `bazaar` extension of its 402 and its listing).
+ * Not part of the signed message: it describes the service, and neither routes nor prices a call.
+ */
+export const ServiceDiscoveryFields = Type.Object(
+  {
+    /** The method of an example call; default POST with an example input, else GET. */
+    httpMethod: Type.Optional(Type.Union([
+      Type.Literal("GET"),
+      Type.Literal("HEAD"),
+      Type.Literal("DELETE"),
+      Type.Literal("POST"),
+      Type.Literal("PUT"),
+      Type.Literal("PATCH"),
+    ])),
+    /** How a POST, PUT or PATCH sends its example input; default json. */
+    bodyType: Type.Optional(Type.Union([Type.Literal("json"), Type.Literal("form-data"), Type.Literal("text")])),
+    /** The path under /v1/proxy/<id> that discovery lists as the resource; default "/". */
+    resourcePath: Type.Optional(Type.String({ pattern: "^/[^?#]*$", maxLength: 512 })),
+    inputDescription: Type.Optional(Type.String({ maxLength: 2_000 })),
+    outputDescription: Type.Optional(Type.String({ maxLength: 2_000 })),
+  },
+  { additionalProperties: false },
+);
+export type ServiceDiscoveryFields = Static<typeof ServiceDiscoveryFields>;
+
 /** What a signed request carries besides its message: who signed it, until when, and the signature. */
 const SignedFields = {
   provider: AddressString,
@@ -26,7 +52,7 @@ const SignedFields = {
 
 /**
  * `POST /v1/services`: the `ServiceRegistration` message (sdk/src/apiTypedData.ts) plus the
- * signature. Omitted optional fields are signed as "" or [].
+ * signature. Omitted optional fields are signed as "" or []. `discovery` is not signed.
  */
 export const RegisterServiceBody = Type.Object(
   {
@@ -43,6 +69,7 @@ export const RegisterServiceBody = Type.Object(
     usageHeader: Type.Optional(Type.String({ pattern: "^([A-Za-z0-9][A-Za-z0-9-]{0,63})?$" })),
     exampleInput: Type.Optional(ExampleText),
     exampleOutput: Type.Optional(ExampleText),
+    discovery: Type.Optional(ServiceDiscoveryFields),
     ...SignedFields,
   },
   { additionalProperties: false },
@@ -77,6 +104,15 @@ const serviceProperties = {
   usageHeader: Type.Union([Type.String(), Type.Null()]),
   exampleInput: Type.Unknown(),
   exampleOutput: Type.Unknown(),
+  /** How it is called, as registered (defaults resolved), and the `bazaar` extension built from it. */
+  discovery: Type.Object({
+    httpMethod: Type.String(),
+    bodyType: Type.Union([Type.String(), Type.Null()]),
+    resourcePath: Type.String(),
+    inputDescription: Type.String(),
+    outputDescription: Type.String(),
+    bazaar: Type.Unknown(),
+  }),
   createdAt: Type.String(),
   updatedAt: Type.String(),
 };

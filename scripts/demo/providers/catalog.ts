@@ -7,7 +7,7 @@ import { loadPriceSeries, pricesHandler } from "./prices.ts";
 import { sentimentHandler } from "./sentiment.ts";
 
 /** A demo service: what its provider registers (its upstream running in this process). */
-export type DemoService = Required<ProviderService> & { tags: string[]; capabilities: string[] };
+export type DemoService = Required<Omit<ProviderService, "discovery">> & Pick<ProviderService, "discovery"> & { tags: string[]; capabilities: string[] };
 
 /** The demo's providers: their services, the switch that breaks the primary sentiment model, and a way to stop them all. */
 export type DemoProviders = {
@@ -52,6 +52,7 @@ export async function startDemoProviders(): Promise<DemoProviders> {
       exampleInput: sentiment("ETH looks strong"),
       exampleOutput: JSON.stringify({ score: 0.5, label: "positive" }),
       upstreamUrl: await serve(sentimentHandler(sentimentPro)),
+      discovery: { inputDescription: "The English text to score.", outputDescription: "score from -1 (negative) to 1 (positive), and its label." },
     },
     {
       serviceId: "sentiment-lite",
@@ -67,6 +68,7 @@ export async function startDemoProviders(): Promise<DemoProviders> {
       exampleInput: sentiment("ETH looks strong"),
       exampleOutput: JSON.stringify({ score: 0.5, label: "positive" }),
       upstreamUrl: await serve(sentimentHandler({ failing: false, engine: "lexicon-lite" })),
+      discovery: { inputDescription: "The English text to score.", outputDescription: "score from -1 (negative) to 1 (positive), and its label." },
     },
     {
       serviceId: "eth-prices",
@@ -82,6 +84,7 @@ export async function startDemoProviders(): Promise<DemoProviders> {
       exampleInput: "",
       exampleOutput: JSON.stringify({ symbol: "ETH-USD", days: [{ date: "2025-01-01", close: 3056.92 }] }),
       upstreamUrl: await serve(pricesHandler(series)),
+      discovery: { httpMethod: "GET", outputDescription: "The daily closes, oldest first." },
     },
     {
       serviceId: "sma-backtest",
@@ -97,6 +100,7 @@ export async function startDemoProviders(): Promise<DemoProviders> {
       exampleInput: JSON.stringify({ fast: 10, slow: 30 }),
       exampleOutput: JSON.stringify({ trades: 9, returnPct: 12.3 }),
       upstreamUrl: await serve(backtestHandler(series.days)),
+      discovery: { inputDescription: "fast and slow: the moving averages' windows, in days.", outputDescription: "The trades made and the return, in percent." },
     },
   ];
   return { services, sentimentPro, close: async () => void (await Promise.all(servers.map((s) => s.close()))) };

@@ -3,6 +3,8 @@ import { isAddressEqual } from "viem";
 import type { Address } from "viem";
 
 import { signVoucher, verifyReceipt } from "../typedData.ts";
+import { discoverBazaar } from "./bazaar.ts";
+import type { DiscoverBazaarParameters, DiscoverBazaarReturnType } from "./bazaar.ts";
 import { createChainAccess } from "./chain.ts";
 import type { ChainAccess, TransactionResult } from "./chain.ts";
 import { ChainAccessError, IndexerTimeoutError } from "./chainErrors.ts";
@@ -209,6 +211,19 @@ export class AgentTabClient {
       items: page.items.map((item) => ({ ...item, price: BigInt(item.price as string), maxPrice: BigInt(item.maxPrice as string) }) as ServicePage["items"][number]),
       nextCursor: page.nextCursor,
     };
+  }
+
+  /**
+   * Discovers paid resources through an x402 Bazaar discovery endpoint: AgentTab's own
+   * (`/discovery/…` on this client's API, by default) or any other (`bazaarUrl`), searched with
+   * `query` or listed. Each resource carries its x402 payment requirements (`accepts`).
+   *
+   * @example
+   * const page = await client.discoverBazaar({ query: "weather forecast", limit: 5 });
+   * const elsewhere = await client.discoverBazaar({ bazaarUrl: "https://bazaar.example/x402", scheme: "exact" });
+   */
+  async discoverBazaar(parameters: Omit<DiscoverBazaarParameters, "bazaarUrl" | "fetch" | "retry"> & { bazaarUrl?: string } = {}): Promise<DiscoverBazaarReturnType> {
+    return discoverBazaar({ ...parameters, bazaarUrl: parameters.bazaarUrl ?? this.apiUrl, fetch: this.#fetch, retry: this.#retry });
   }
 
   /**

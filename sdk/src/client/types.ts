@@ -104,6 +104,19 @@ export type Service = {
   exampleInput: unknown;
   /** The JSON the provider registered as an example response (any JSON value); null when none. */
   exampleOutput: unknown;
+  /**
+   * How it is called, for x402 discovery: the method (resolved: POST with an example input, else
+   * GET, unless declared), body type, resource path and descriptions its provider registered, and
+   * the `bazaar` extension its 402s carry.
+   */
+  discovery: {
+    httpMethod: string;
+    bodyType: string | null;
+    resourcePath: string;
+    inputDescription: string;
+    outputDescription: string;
+    bazaar: unknown;
+  };
   createdAt: string;
   updatedAt: string;
   reputation: { score: number | null; callsServed: number; callsFailed: number; feedbackCount: number };

@@ -185,14 +185,22 @@ export function createAgentTabMcpServer({ client, name = "agenttab", version = "
  * @example
  * registerDiscoverServicesTool(server, client);
  */
-export function registerDiscoverServicesTool(server: McpServer, client: Pick<AgentTabClient, "discover">): void {
+export function registerDiscoverServicesTool(server: McpServer, client: Pick<AgentTabClient, "discover" | "discoverBazaar">): void {
   registerTool(
     server,
     "discover_services",
     {
       title: "Discover paid services",
-      description: "List AgentTab services an agent can pay for per call, best reputation first (or cheapest first with sort=price). Prices are USDC atomic units.",
+      description:
+        "List AgentTab services an agent can pay for per call, best reputation first (or cheapest first with sort=price). Prices are USDC atomic units. " +
+        "With query, search them (names, descriptions, tags, capabilities; ranked by relevance and reputation); with bazaar_url, list or search any x402 Bazaar " +
+        "discovery endpoint instead: those results come back in resources[], each with its x402 payment requirements (accepts) and how to call it.",
       inputSchema: {
+        query: z.string().min(1).max(256).optional().describe("search text, e.g. \"weather forecast\" (x402 discovery search)"),
+        bazaar_url: z.string().url().optional().describe("an x402 Bazaar discovery endpoint's base URL, to look beyond AgentTab; its results are in resources[]"),
+        scheme: z.string().optional().describe("with query or bazaar_url: only resources offering this x402 scheme, e.g. \"exact\""),
+        network: z.string().optional().describe("with query or bazaar_url: only resources payable on this CAIP-2 network, e.g. \"eip155:8453\""),
+        pay_to: z.string().optional().describe("with query or bazaar_url: only resources paying this address"),
         category: z.string().optional().describe("only this category, e.g. \"data\""),
         tags: z.array(z.string()).optional().describe("only services having all these tags"),
         capability: z.string().optional(),
@@ -222,12 +230,28 @@ export function registerDiscoverServicesTool(server: McpServer, client: Pick<Age
             exampleOutput: z.unknown().describe("an example response body, as JSON; null when none"),
           }),
         ),
+        resources: z
+          .array(
+            z.object({
+              resource: z.string().describe("the URL to call"),
+              name: z.string().nullable(),
+              description: z.string().nullable(),
+              tags: z.array(z.string()),
+              accepts: z.array(z.record(z.string(), z.unknown())).describe(`x402 payment requirements: scheme, network, amount (atomic units of asset), asset, payTo, extra`),
+              input: z.unknown().describe("how to call it (the bazaar extension's info.input: method, query parameters or body), null when not given"),
+              output: z.unknown().describe("what it answers (info.output: type, example), null when not given"),
+              metadata: z.unknown().describe("what the endpoint adds; AgentTab: serviceId, reputation, paidCalls"),
+            }),
+          )
+          .optional()
+          .describe("x402 discovery results (with query or bazaar_url)"),
         nextCursor: z.string().nullable(),
       },
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
     async (args) =>
       toolResult(async () => {
+        if (args.query !== undefined || args.bazaar_url !== undefined) return discoverResources(client, args);
         const page = await client.discover({
           category: args.category,
           tags: args.tags,
@@ -259,4 +283,39 @@ export function registerDiscoverServicesTool(server: McpServer, client: Pick<Age
         return { text, structured: { services, nextCursor: page.nextCursor } };
       }),
   );
+}
+
+/** `discover_services` with `query` or `bazaar_url`: one page of x402 discovery results. */
+async function discoverResources(
+  client: Pick<AgentTabClient, "discoverBazaar">,
+  args: { query?: string | undefined; bazaar_url?: string | undefined; scheme?: string | undefined; network?: string | undefined; pay_to?: string | undefined; limit?: number | undefined; cursor?: string | undefined },
+): Promise<{ text: string; structured: Record<string, unknown> }> {
+  const page = await client.discoverBazaar({
+    ...(args.bazaar_url === undefined ? {} : { bazaarUrl: args.bazaar_url }),
+    query: args.query,
+    scheme: args.scheme,
+    network: args.network,
+    payTo: args.pay_to,
+    limit: args.limit,
+    cursor: args.cursor,
+  });
+  const resources = page.resources.map((item) => {
+    const info = ((item.extensions?.bazaar as { info?: { input?: unknown; output?: unknown } } | undefined) ?? {}).info;
+    const name = item.serviceName ?? item.metadata?.name;
+    return {
+      resource: item.resource,
+      name: typeof name === "string" ? name : null,
+      description: item.description ?? null,
+      tags: item.tags ?? [],
+      accepts: item.accepts,
+      input: info?.input ?? null,
+      output: info?.output ?? null,
+      metadata: item.metadata ?? null,
+    };
+  });
+  const text =
+    resources.length === 0
+      ? "No resources match."
+      : resources.map((r) => `${r.resource}${r.name ? ` (${r.name})` : ""}: ${r.accepts.map((offer) => `${offer.scheme} ${offer.amount} on ${offer.network}`).join(", ")}${r.description ? ` — ${r.description}` : ""}`).join("\n");
+  return { text, structured: { services: [], resources, nextCursor: page.nextCursor } };
 }

@@ -33,7 +33,7 @@ export const X402_PAYMENT_RESPONSE_META_KEY = "x402/payment-response";
 export type X402McpServerOptions = {
   apiUrl: string;
   /** Discovery only: any client (a keyless one is enough). */
-  client: Pick<AgentTabClient, "discover">;
+  client: Pick<AgentTabClient, "discover" | "discoverBazaar">;
   fetch?: typeof globalThis.fetch;
   name?: string;
   version?: string;

@@ -220,6 +220,7 @@ export class ProviderClient {
       maxPrice: registration.maxPrice.toString(),
       nonce: registration.nonce.toString(),
       deadline: registration.deadline.toString(),
+      ...(service.discovery === undefined ? {} : { discovery: service.discovery }),
       provider: this.address,
       signature,
     });

@@ -21,13 +21,35 @@ export type ProviderConnectOptions = {
 /**
  * A service as its provider describes it: the `ServiceRegistration` message without the nonce and
  * deadline, which the client sets. Omitted text fields are signed as "" and lists as [];
- * `maxPrice` defaults to `price` (right for a fixed price).
+ * `maxPrice` defaults to `price` (right for a fixed price). `discovery` (not signed) says how the
+ * service is called, for x402 clients' discovery.
  */
 export type ProviderService = Omit<
   ServiceRegistration,
   "nonce" | "deadline" | "description" | "tags" | "capabilities" | "maxPrice" | "usageHeader" | "exampleInput" | "exampleOutput"
 > &
-  Partial<Pick<ServiceRegistration, "description" | "tags" | "capabilities" | "maxPrice" | "usageHeader" | "exampleInput" | "exampleOutput">>;
+  Partial<Pick<ServiceRegistration, "description" | "tags" | "capabilities" | "maxPrice" | "usageHeader" | "exampleInput" | "exampleOutput">> & {
+    discovery?: ServiceDiscoveryFields;
+  };
+
+/**
+ * How a service is called, as x402 discovery shows it (the `bazaar` extension of its 402s and its
+ * listing at `GET /discovery/resources`). Descriptive only, so not part of the signed registration:
+ * it neither routes nor prices a call. The example input is the signed `exampleInput`: query
+ * parameters for GET, HEAD and DELETE (a JSON object of strings, numbers or booleans), the body otherwise.
+ */
+export type ServiceDiscoveryFields = {
+  /** The method of an example call; POST when there is an example input, else GET. */
+  httpMethod?: "GET" | "HEAD" | "DELETE" | "POST" | "PUT" | "PATCH";
+  /** How a POST, PUT or PATCH sends its input; json by default. */
+  bodyType?: "json" | "form-data" | "text";
+  /** The path under the service's proxy URL that discovery lists, e.g. "/forecast"; "/" by default. */
+  resourcePath?: string;
+  /** What the input means (at most 2,000 characters). */
+  inputDescription?: string;
+  /** What the output means (at most 2,000 characters). */
+  outputDescription?: string;
+};
 
 /** A service as the API registered it: listed, with the nonce it stored; `created` is false for an update. */
 export type RegisteredService = Omit<Service, "reputation"> & { status: "active"; nonce: bigint; created: boolean };

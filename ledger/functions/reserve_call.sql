@@ -7,7 +7,7 @@
 -- Refusals that need no lock read the index and write nothing (issue 12): a signer that is not
 -- the account nor an active, unexpired delegate, or an account whose deposit could not cover the
 -- call even with nothing charged, never grows a table nor queues behind the victim's lock. The
--- checks that need the locked rows (the delegate's cap, spendable_balance) run under the lock.
+-- checks that need the locked rows (the delegate's cap, spendable_from) run under the lock.
 -- A delegate's cap bounds the SUM over all its tracks on the account (charged + reserved) plus
 -- this call's maximum, as the escrow bounds the delegate's total claimed over providers. The track
 -- row is written only when the call is reserved; the voucher is kept when it beats the best seen.
@@ -42,7 +42,10 @@ DECLARE
   v_window   bigint := v_now_ms - (v_now_ms % p_window_ms);
   v_calls    integer;
   v_track    spend_tracks%ROWTYPE;
-  v_spend    record;
+  v_ledger   ledger_accounts%ROWTYPE;
+  v_balance  numeric;
+  v_claimed  numeric;
+  v_pending  numeric;
   v_active   boolean;
 BEGIN
   retry_after := greatest(1, ceil((v_window + p_window_ms - v_now_ms) / 1000.0)::integer);
@@ -70,11 +73,16 @@ BEGIN
   END IF;
 
   -- 2. Could the deposit cover this call even before anything is charged or held on it? If not,
-  -- there is nothing to reserve: answer from an unlocked read.
-  SELECT * INTO v_spend FROM spendable_balance(p_account, p_views_schema);
-  IF v_spend.balance - v_spend.pending_withdrawal < p_max THEN
+  -- there is nothing to reserve: answer from an unlocked read. The index is read once, here,
+  -- before the ledger (as spendable_balance does): its totals only grow and a claim never
+  -- precedes its charge, so a charge landing after this read can only overstate what is
+  -- unsettled, never hide it.
+  EXECUTE format('SELECT balance, claimed, pending_withdrawal FROM %I.agent_account WHERE address = $1', p_views_schema)
+    INTO v_balance, v_claimed, v_pending USING p_account;
+  IF coalesce(v_balance, 0) - coalesce(v_pending, 0) < p_max THEN
+    SELECT * INTO v_ledger FROM ledger_accounts WHERE account = p_account;
     outcome := 'insufficient_funds';
-    available := v_spend.available;
+    available := spendable_from(v_balance, v_pending, v_claimed, v_ledger.charged, v_ledger.reserved);
     rate_remaining := greatest(0, p_rate_max - v_calls);
     RETURN NEXT;
     RETURN;
@@ -93,7 +101,7 @@ BEGIN
   END IF;
 
   INSERT INTO ledger_accounts (account) VALUES (p_account) ON CONFLICT DO NOTHING;
-  PERFORM 1 FROM ledger_accounts WHERE account = p_account FOR UPDATE;
+  SELECT * INTO v_ledger FROM ledger_accounts WHERE account = p_account FOR UPDATE;
   SELECT * INTO v_track FROM spend_tracks t
   WHERE t.account = p_account AND t.signer = p_signer AND t.provider = p_provider FOR UPDATE;
 
@@ -116,8 +124,9 @@ BEGIN
     RETURN;
   END IF;
 
-  -- Read again under the account's lock: nothing charges nor reserves on the account meanwhile.
-  SELECT s.available INTO available FROM spendable_balance(p_account, p_views_schema) s;
+  -- On the ledger row read under the account's lock: nothing charges nor reserves on the account
+  -- meanwhile.
+  available := spendable_from(v_balance, v_pending, v_claimed, v_ledger.charged, v_ledger.reserved);
   IF available < p_max THEN
     outcome := 'insufficient_funds';
     RETURN NEXT;

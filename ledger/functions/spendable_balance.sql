@@ -4,8 +4,9 @@
 --
 --   available = balance − pending withdrawal − (charged − claimed on-chain) − reserved, at least 0
 --
--- The one definition: reserve_call refuses a call whose maximum is above it (read under the
--- account's lock), and the balance route shows it. The index is read before the ledger: both
+-- computed by spendable_from, the formula's one definition, which reserve_call also uses (on the
+-- ledger row it holds locked) to refuse a call whose maximum is above it; the balance route shows
+-- this. The index is read before the ledger: both
 -- totals only grow and a claim never precedes its charge, so a charge landing between the two
 -- reads can only overstate `unsettled`, never hide it. An account neither has seen is all zeros.
 CREATE OR REPLACE FUNCTION spendable_balance(
@@ -21,17 +22,17 @@ CREATE OR REPLACE FUNCTION spendable_balance(
 ) LANGUAGE plpgsql STABLE AS $$
 DECLARE
   v_claimed numeric;
+  v_charged numeric;
 BEGIN
   EXECUTE format('SELECT balance, claimed, pending_withdrawal FROM %I.agent_account WHERE address = $1', p_views_schema)
     INTO balance, v_claimed, pending_withdrawal USING p_account;
-  SELECT greatest(0, l.charged - coalesce(v_claimed, 0)), l.reserved INTO unsettled, reserved
-  FROM ledger_accounts l WHERE l.account = p_account;
+  SELECT l.charged, l.reserved INTO v_charged, reserved FROM ledger_accounts l WHERE l.account = p_account;
+  available := spendable_from(balance, pending_withdrawal, v_claimed, v_charged, reserved);
   balance := coalesce(balance, 0);
   pending_withdrawal := coalesce(pending_withdrawal, 0);
-  unsettled := coalesce(unsettled, 0);
+  unsettled := greatest(0, coalesce(v_charged, 0) - coalesce(v_claimed, 0));
   reserved := coalesce(reserved, 0);
   held := unsettled + reserved;
-  available := greatest(0, balance - pending_withdrawal - held);
   RETURN NEXT;
 END
 $$;

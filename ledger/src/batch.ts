@@ -72,7 +72,7 @@ export function applyLedgerOp(sql: Sql, op: LedgerOp): Promise<LedgerResult | un
 }
 
 /** Batch streams per pool (each one batch in flight). */
-export const LEDGER_SHARDS = 2;
+export const LEDGER_SHARDS = Number(process.env.AGENTTAB_LEDGER_SHARDS ?? 2);
 
 /** A lowercase 0x address's stream: its last byte, modulo the number of streams. */
 function shardOf(account: string): number {

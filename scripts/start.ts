@@ -103,7 +103,7 @@ AgentTab is running on this machine:
   chain      ${stack.rpcUrl}   (chain id ${stack.deployment.chainId})
   indexer    ${stack.indexerUrl}
   database   ${stack.databaseUrl}
-  contracts  escrow ${stack.deployment.escrow} · MockUSDC ${stack.deployment.usdc} · reputation ${stack.deployment.reputation}
+  contracts  escrow ${stack.deployment.escrow} · USDC (FiatToken) ${stack.deployment.usdc} · reputation ${stack.deployment.reputation}
   views      schema ${stack.viewsSchema} · deployments in ${stack.deploymentsDir}
 
 Services: ${registered.map((r) => r.service.serviceId).join(", ")}

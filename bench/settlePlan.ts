@@ -36,8 +36,9 @@ import { migrate } from "../api/src/plugins/migrations.ts";
 import { API_SCHEMA } from "../api/src/plugins/db.ts";
 import { deployAgentTab } from "../scripts/lib/deployAgentTab.ts";
 import { hardhatDeployerKey } from "../scripts/lib/deployConfig.ts";
+import { localUsdcIssuer } from "../scripts/lib/localUsdc.ts";
 import { openDatabase } from "../scripts/lib/embeddedPostgres.ts";
-import { agentTabEscrowAbi, mockUsdcAbi } from "../sdk/src/index.ts";
+import { agentTabEscrowAbi, fiatTokenAbi } from "../sdk/src/index.ts";
 import type { PlanRequest, PlanResult } from "./lib/settlePlanner.ts";
 import { nativeVoucherSigner } from "./lib/vouchers.ts";
 
@@ -169,8 +170,8 @@ async function main() {
   );
   // Every account funded for twice its week.
   const deposit = TRACK_CHARGED * BigInt(PROVIDERS) * 2n;
-  await mined(operator.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "mint", args: [operator.account.address, deposit * BigInt(ACCOUNTS)] }));
-  await mined(operator.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "approve", args: [deployment.escrow, deposit * BigInt(ACCOUNTS)] }));
+  await localUsdcIssuer({ publicClient, usdc: deployment.usdc }).mint(operator.account.address, deposit * BigInt(ACCOUNTS));
+  await mined(operator.writeContract({ address: deployment.usdc, abi: fiatTokenAbi, functionName: "approve", args: [deployment.escrow, deposit * BigInt(ACCOUNTS)] }));
   for (const account of accounts) {
     await mined(operator.writeContract({ address: deployment.escrow, abi: agentTabEscrowAbi, functionName: "depositFor", args: [account, deposit] }));
   }

@@ -24,7 +24,6 @@ export const exportedContracts = [
     artifact: "contracts/AgentTabReputation.sol/AgentTabReputation.json",
   },
   { abiName: "usdcAbi", bytecodeName: undefined, artifact: "contracts/interfaces/IUSDC.sol/IUSDC.json" },
-  { abiName: "mockUsdcAbi", bytecodeName: "mockUsdcBytecode", artifact: "contracts/mocks/MockUSDC.sol/MockUSDC.json" },
   { abiName: "mockSmartWalletAbi", bytecodeName: "mockSmartWalletBytecode", artifact: "contracts/mocks/MockSmartWallet.sol/MockSmartWallet.json" },
   { abiName: "fiatTokenAbi", bytecodeName: undefined, artifact: "contracts/v2/FiatTokenV2_2.sol/FiatTokenV2_2.json", fromPackage: fiatTokenArtifactsPackage },
   { abiName: "fiatTokenProxyAbi", bytecodeName: undefined, artifact: "contracts/v1/FiatTokenProxy.sol/FiatTokenProxy.json", fromPackage: fiatTokenArtifactsPackage },

@@ -15,7 +15,7 @@ import { buildApp } from "../../api/src/app.ts";
 import { exactClientKey } from "../../api/src/payments/exactRateLimit.ts";
 import { pruneExactPayments } from "../../api/src/payments/exactReconcile.ts";
 import { mockSmartWalletBytecode } from "../../sdk/src/generated/bytecode.ts";
-import { agentTabEscrowAbi, mockSmartWalletAbi, mockUsdcAbi } from "../../sdk/src/index.ts";
+import { agentTabEscrowAbi, mockSmartWalletAbi, fiatTokenAbi } from "../../sdk/src/index.ts";
 import { testAccount } from "../indexer/helpers/actions.ts";
 import { startApiStack, startUpstream } from "./helpers/apiStack.ts";
 import type { ApiStack } from "./helpers/apiStack.ts";
@@ -74,7 +74,7 @@ describe("the x402 exact path", () => {
   const url = (path: string) => `${apiUrl}/v1/proxy/${path}`;
 
   const read = {
-    usdc: (owner: Address) => stack.chain.publicClient.readContract({ address: stack.chain.deployment.usdc, abi: mockUsdcAbi, functionName: "balanceOf", args: [owner] }),
+    usdc: (owner: Address) => stack.chain.publicClient.readContract({ address: stack.chain.deployment.usdc, abi: fiatTokenAbi, functionName: "balanceOf", args: [owner] }),
     earnings: () => stack.chain.publicClient.readContract({ address: stack.chain.deployment.escrow, abi: agentTabEscrowAbi, functionName: "earningsOf", args: [provider.address] }),
     relayerNonce: () => stack.chain.publicClient.getTransactionCount({ address: stack.app.relayer?.address as Address, blockTag: "pending" }),
   };
@@ -82,7 +82,7 @@ describe("the x402 exact path", () => {
     stack.app.sql<{ status: string; tx_hash: string | null; upstream_status: number | null; error: string | null }[]>`
       SELECT status, tx_hash, upstream_status, error FROM exact_payments WHERE payer = ${payer.toLowerCase()} ORDER BY created_at`;
 
-  /** A stock x402 client with only @x402/evm's exact scheme, allowed to pay the local MockUSDC. */
+  /** A stock x402 client with only @x402/evm's exact scheme, allowed to pay the local FiatToken. */
   const exactClient = (signer: Pick<LocalAccount, "address" | "signTypedData">) => {
     const client = new x402Client();
     registerExactEvmScheme(client, { signer });

@@ -8,7 +8,7 @@ import type { Address, Hex, LocalAccount } from "viem";
 
 import { getAgentAccount } from "../../indexer/read/index.ts";
 import type { Deployment } from "../../sdk/src/index.ts";
-import { agentTabEscrowAbi, mockUsdcAbi, voucherTypedData } from "../../sdk/src/index.ts";
+import { agentTabEscrowAbi, fiatTokenAbi, voucherTypedData } from "../../sdk/src/index.ts";
 import { voucherHeader } from "../api/helpers/payments.ts";
 import type { IndexerStack } from "../indexer/helpers/stack.ts";
 
@@ -111,7 +111,7 @@ export async function fundAgents(chain: IndexerStack, agents: LocalAccount[], am
   const { escrow, usdc } = chain.deployment;
   await Promise.all(
     wallets.map(async (wallet) => {
-      await chain.mined(wallet.writeContract({ address: usdc, abi: mockUsdcAbi, functionName: "approve", args: [escrow, amount] }));
+      await chain.mined(wallet.writeContract({ address: usdc, abi: fiatTokenAbi, functionName: "approve", args: [escrow, amount] }));
       await chain.mined(wallet.writeContract({ address: escrow, abi: agentTabEscrowAbi, functionName: "deposit", args: [amount] }));
     }),
   );

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp } from "../../api/src/app.ts";
 import { getAgentAccount, getDelegation } from "../../indexer/read/index.ts";
 import { voucherRequirements } from "../../api/src/payments/x402.ts";
-import { agentTabEscrowAbi, authorizationHeader, mockSmartWalletAbi, mockUsdcAbi, signIn, signVoucher } from "../../sdk/src/index.ts";
+import { agentTabEscrowAbi, authorizationHeader, mockSmartWalletAbi, fiatTokenAbi, signIn, signVoucher } from "../../sdk/src/index.ts";
 import { mockSmartWalletBytecode } from "../../sdk/src/generated/bytecode.ts";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
@@ -250,7 +250,7 @@ describe("reliability: hostile input", () => {
     const wallet = deployed.contractAddress!;
     await stack.chain.mined(ownerWallet.writeContract({ address: wallet, abi: mockSmartWalletAbi, functionName: "setLying", args: [true] }));
     await stack.chain.mint(owner.address, 10_000_000n);
-    await stack.chain.mined(ownerWallet.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "approve", args: [deployment.escrow, 10_000_000n] }));
+    await stack.chain.mined(ownerWallet.writeContract({ address: deployment.usdc, abi: fiatTokenAbi, functionName: "approve", args: [deployment.escrow, 10_000_000n] }));
     await stack.chain.mined(ownerWallet.writeContract({ address: deployment.escrow, abi: agentTabEscrowAbi, functionName: "depositFor", args: [wallet, 10_000_000n] }));
     await stack.chain.waitFor(() => getAgentAccount(stack.chain.reader, { account: wallet }), (a) => a?.balance === 10_000_000n);
     const before = await ledgerTotals();

@@ -16,7 +16,7 @@ import {
   WithdrawalLockedError,
   agentTabEscrowAbi,
   mockSmartWalletAbi,
-  mockUsdcAbi,
+  fiatTokenAbi,
   permitTypes,
   receiveWithAuthorizationTypes,
   usdcDomain,
@@ -50,7 +50,7 @@ describe("sdk: deposits, withdrawals, delegates, retries and receipts on the rea
   const escrowAccount = async (account: Address) =>
     (await stack.chain.publicClient.readContract({ address: stack.chain.deployment.escrow, abi: agentTabEscrowAbi, functionName: "accountOf", args: [account] })).balance;
   const usdcOf = (holder: Address) =>
-    stack.chain.publicClient.readContract({ address: stack.chain.deployment.usdc, abi: mockUsdcAbi, functionName: "balanceOf", args: [holder] });
+    stack.chain.publicClient.readContract({ address: stack.chain.deployment.usdc, abi: fiatTokenAbi, functionName: "balanceOf", args: [holder] });
   const ethOf = (holder: Address) => stack.chain.publicClient.getBalance({ address: holder });
   const relayerNonce = () => stack.chain.publicClient.getTransactionCount({ address: relayer, blockTag: "pending" });
   const indexedBalance = (account: Address, balance: bigint) =>
@@ -146,7 +146,7 @@ describe("sdk: deposits, withdrawals, delegates, retries and receipts on the rea
     const afterUse = await relayerNonce();
     expect(afterUse).toBe(nonceBefore + 1);
     const { chainId, usdc, escrow } = stack.chain.deployment;
-    const permitNonce = await stack.chain.publicClient.readContract({ address: usdc, abi: mockUsdcAbi, functionName: "nonces", args: [permitAgent.address] });
+    const permitNonce = await stack.chain.publicClient.readContract({ address: usdc, abi: fiatTokenAbi, functionName: "nonces", args: [permitAgent.address] });
     const permit = async ({ nonce = permitNonce, deadline = now() + HOUR }: { nonce?: bigint; deadline?: bigint }) => ({
       owner: permitAgent.address,
       value: "1000000",
@@ -201,9 +201,9 @@ describe("sdk: deposits, withdrawals, delegates, retries and receipts on the rea
     await stack.chain.mint(wallet, 5_000_000n);
     // The wallet already allows the escrow 5 USDC, as after an approve it never used.
     const ownerWallet = await stack.chain.walletFor(owner);
-    const approve = encodeFunctionData({ abi: mockUsdcAbi, functionName: "approve", args: [escrow, 5_000_000n] });
+    const approve = encodeFunctionData({ abi: fiatTokenAbi, functionName: "approve", args: [escrow, 5_000_000n] });
     await stack.chain.mined(ownerWallet.writeContract({ address: wallet, abi: mockSmartWalletAbi, functionName: "execute", args: [usdc, approve] }));
-    const nonce = await stack.chain.publicClient.readContract({ address: usdc, abi: mockUsdcAbi, functionName: "nonces", args: [wallet] });
+    const nonce = await stack.chain.publicClient.readContract({ address: usdc, abi: fiatTokenAbi, functionName: "nonces", args: [wallet] });
     const deadline = now() + HOUR;
     const body = async (signer: LocalAccount, value = 2_000_000n) => ({
       owner: wallet,

@@ -15,7 +15,7 @@ import {
   ProviderClient,
   ServiceNotFoundError,
   agentTabEscrowAbi,
-  mockUsdcAbi,
+  fiatTokenAbi,
 } from "../../sdk/src/index.ts";
 import type { ProviderService } from "../../sdk/src/index.ts";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
@@ -37,7 +37,7 @@ describe("sdk: ProviderClient registers services, reads earnings and withdraws t
   let service: ProviderService;
 
   const usdcOf = (holder: Address) =>
-    stack.chain.publicClient.readContract({ address: stack.chain.deployment.usdc, abi: mockUsdcAbi, functionName: "balanceOf", args: [holder] });
+    stack.chain.publicClient.readContract({ address: stack.chain.deployment.usdc, abi: fiatTokenAbi, functionName: "balanceOf", args: [holder] });
   const earningsOf = (holder: Address) =>
     stack.chain.publicClient.readContract({ address: stack.chain.deployment.escrow, abi: agentTabEscrowAbi, functionName: "earningsOf", args: [holder] });
   /** What one call earns the provider: its price less the fee, rounded as the settlement does. */

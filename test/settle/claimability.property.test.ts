@@ -8,7 +8,7 @@ import { planEntries } from "../../scripts/settle/plan.ts";
 import { settle } from "../../scripts/settle/run.ts";
 import { simulateEntries } from "../../scripts/settle/simulate.ts";
 import { watchPass } from "../../scripts/settle/watchtower.ts";
-import { agentTabEscrowAbi, mockUsdcAbi } from "../../sdk/src/index.ts";
+import { agentTabEscrowAbi, fiatTokenAbi } from "../../sdk/src/index.ts";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService, voucherHeader } from "../api/helpers/payments.ts";
@@ -192,7 +192,7 @@ describe("claimability: whatever an owner does, every charge the proxy accepted 
     const fees: bigint = (await read("accruedFees")) - run.feesBefore;
     expect(fees, `${step}: fees`).toBe(shares.reduce((sum, r) => sum + BigInt(r.fee), 0n));
     const { balance } = await read("accountOf", [owner]);
-    const withdrawn: bigint = await stack.chain.publicClient.readContract({ address: stack.chain.deployment.usdc, abi: mockUsdcAbi, functionName: "balanceOf", args: [owner] });
+    const withdrawn: bigint = await stack.chain.publicClient.readContract({ address: stack.chain.deployment.usdc, abi: fiatTokenAbi, functionName: "balanceOf", args: [owner] });
     expect(DEPOSIT - balance - withdrawn, `${step}: debits == credits + fees`).toBe(credits + fees);
 
     // The owner's deposit still holds every accepted, unsettled charge, and the escrow would accept

@@ -87,6 +87,7 @@ export {
 export type { SignIn, SignInParameters, SignInSigner, SignInTypedData, SignedSignIn } from "./apiTypedData.ts";
 export { AgentTabClient } from "./client/AgentTabClient.ts";
 export {
+  AccountBlacklistedError,
   ApiRequestError,
   ChargedTotalMismatchError,
   InsufficientBalanceError,

@@ -198,6 +198,10 @@ export function contractErrorFrom(error: unknown): unknown {
     case "DelegateNotActive":
       return new DelegateNotActiveError({ account: a as Address, delegate: b as Address, cause: error });
     default:
+      // USDC (FiatToken) names no custom error: "Blacklistable: account is blacklisted".
+      if (errorName === undefined && /blacklisted/i.test(reverted.reason ?? "")) {
+        return new ContractRevertedError({ errorName: "AccountBlacklisted", args, shortMessage: "USDC's issuer has blacklisted an address of this transfer: the token refuses it.", cause: error });
+      }
       return new ContractRevertedError({ errorName: errorName ?? reverted.reason, args, cause: error });
   }
 }

@@ -411,5 +411,19 @@ describe("the x402 exact path", () => {
       expect(await read.usdc(payer.address)).toBe(balance);
       expect((await rowsOf(payer.address)).map((r) => [r.status, r.error])).toEqual([["released", "authorization_used"]]);
     });
+
+    it("a payer USDC's issuer has blacklisted is refused with 402 account_blacklisted (FiatToken's revert), before the upstream and with nothing charged", async () => {
+      const payer = testAccount("exact path blacklisted payer");
+      await stack.chain.mint(payer.address, 1_000_000n);
+      await stack.chain.usdcIssuer.blacklist(payer.address);
+      const offer = await exactOffer(stack.app, "echo/x");
+      const header = await exactHeader({ ...offer, maxTimeoutSeconds: 600 }, payer);
+      const calls = upstreamCalls;
+      const refused = await fetch(url("echo/listed"), { headers: { "payment-signature": header } });
+      expect(refused.status).toBe(402);
+      expect(await refused.json()).toMatchObject({ code: "account_blacklisted" });
+      expect(upstreamCalls).toBe(calls);
+      expect(await read.usdc(payer.address)).toBe(1_000_000n);
+    });
   });
 });

@@ -173,11 +173,11 @@ describe("sdk: deposits, withdrawals, delegates, retries and receipts on the rea
       ["bad nonce", "authorization", { ...valid, nonce: "0x12" }, 400, "invalid_request"],
       ["truncated signature", "authorization", { ...valid, signature: valid.signature!.slice(0, 100) }, 400, "invalid_signature"],
       ["missing field", "authorization", { ...valid, validBefore: undefined }, 400, "invalid_request"],
-      ["no USDC to move", "authorization", await authorizationBody({ from: broke, value: 1_000_000n }), 422, "authorization_rejected", "ERC20InsufficientBalance"],
-      ["replayed", "authorization", used, 422, "authorization_rejected", "AuthorizationAlreadyUsed"],
+      ["no USDC to move", "authorization", await authorizationBody({ from: broke, value: 1_000_000n }), 422, "authorization_rejected", "ERC20: transfer amount exceeds balance"],
+      ["replayed", "authorization", used, 422, "authorization_rejected", "FiatTokenV2: authorization is used or canceled"],
       ["permit with a stale nonce", "permit", await permit({ nonce: permitNonce + 1n }), 400, "invalid_signature"],
       ["expired permit", "permit", await permit({ deadline: now() - 1n }), 400, "permit_expired"],
-      ["permit, no USDC left", "permit", await permit({}), 422, "permit_rejected", "ERC20InsufficientBalance"],
+      ["permit, no USDC left", "permit", await permit({}), 422, "permit_rejected", "ERC20: transfer amount exceeds balance"],
     ];
     for (const [label, route, body, status, code, reason] of cases) {
       const res = await post(`/v1/deposits/${route}`, body);

@@ -292,13 +292,15 @@ function transactionHashOf(error: unknown): string | undefined {
   return timeout instanceof Error ? /"(0x[0-9a-fA-F]{64})"/.exec(timeout.message)?.[1] : undefined;
 }
 
-/** The contract's custom error (name and arguments as text) or revert reason, when the error is a revert. */
+/** The contract's custom error (name and arguments as text) or revert string, when the error is a revert. */
 function decodeRevert(error: unknown): { error: string; args: string[] } | undefined {
   if (!(error instanceof BaseError)) return undefined;
   const reverted = error.walk((e) => e instanceof ContractFunctionRevertedError);
   if (!(reverted instanceof ContractFunctionRevertedError)) return undefined;
+  // A revert string (FiatToken's) decodes as `Error(string)`: its text says more than "Error".
+  const named = reverted.data?.errorName !== undefined && reverted.data.errorName !== "Error";
   return {
-    error: reverted.data?.errorName ?? reverted.reason ?? "reverted",
-    args: (reverted.data?.args ?? []).map((arg) => String(arg)),
+    error: named ? (reverted.data?.errorName ?? "reverted") : (reverted.reason ?? "reverted"),
+    args: named ? (reverted.data?.args ?? []).map((arg) => String(arg)) : [],
   };
 }

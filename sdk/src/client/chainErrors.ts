@@ -183,8 +183,10 @@ export function contractErrorFrom(error: unknown): unknown {
   if (!(error instanceof BaseError)) return error;
   const reverted = error.walk((e) => e instanceof ContractFunctionRevertedError);
   if (!(reverted instanceof ContractFunctionRevertedError)) return error;
-  const errorName = reverted.data?.errorName;
-  const args = reverted.data?.args ?? [];
+  // A revert string (USDC's FiatToken reverts with them) decodes as `Error(string)`: not a name.
+  const named = reverted.data?.errorName !== "Error";
+  const errorName = named ? reverted.data?.errorName : undefined;
+  const args = named ? (reverted.data?.args ?? []) : [];
   const [a, b, c] = args as [unknown, unknown, unknown];
   switch (errorName) {
     case "WithdrawalLocked":

@@ -16,18 +16,18 @@ import type { Address, Hash, Hex, LocalAccount, PublicClient } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { hardhat } from "viem/chains";
 
+import { deployAgentTab } from "../scripts/deploy.ts";
+import { localUsdcIssuer } from "../scripts/lib/localUsdc.ts";
 import {
   agentTabEscrowAbi,
   encodeClaims,
-  mockUsdcAbi,
+  fiatTokenAbi,
   settlementProviders,
   signVoucher,
   transferWithAuthorizationTypes,
   usdcDomain,
 } from "@agenttab/sdk";
 import type { Claim, Deployment } from "@agenttab/sdk";
-
-import { deployAgentTab } from "../scripts/deploy.ts";
 
 // A first batch's claim writes a fresh track (~33k gas), so 500 no longer fits Osaka's 2^24 gas
 // per transaction (EIP-7825); 400 does.
@@ -64,8 +64,8 @@ async function startBench() {
 async function fund(bench: Bench, deployment: Deployment, agents: readonly Address[]) {
   const { operator, mined } = bench;
   const total = DEPOSIT * BigInt(agents.length);
-  await mined(operator.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "mint", args: [operator.account.address, total] }));
-  await mined(operator.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "approve", args: [deployment.escrow, total] }));
+  await localUsdcIssuer({ publicClient: bench.publicClient, usdc: deployment.usdc }).mint(operator.account.address, total);
+  await mined(operator.writeContract({ address: deployment.usdc, abi: fiatTokenAbi, functionName: "approve", args: [deployment.escrow, total] }));
   for (const agent of agents) {
     await mined(operator.writeContract({ address: deployment.escrow, abi: agentTabEscrowAbi, functionName: "depositFor", args: [agent, DEPOSIT] }));
   }
@@ -144,8 +144,8 @@ async function benchDeposit(bench: Bench): Promise<number> {
   const agent = account("depositing agent");
   const wallet = await bench.walletFor(agent);
   const { usdc, escrow } = deployment;
-  await bench.mined(bench.operator.writeContract({ address: usdc, abi: mockUsdcAbi, functionName: "mint", args: [agent.address, DEPOSIT] }));
-  await bench.mined(wallet.writeContract({ address: usdc, abi: mockUsdcAbi, functionName: "approve", args: [escrow, DEPOSIT] }));
+  await localUsdcIssuer({ publicClient: bench.publicClient, usdc }).mint(agent.address, DEPOSIT);
+  await bench.mined(wallet.writeContract({ address: usdc, abi: fiatTokenAbi, functionName: "approve", args: [escrow, DEPOSIT] }));
   const receipt = await bench.mined(wallet.writeContract({ address: escrow, abi: agentTabEscrowAbi, functionName: "deposit", args: [DEPOSIT] }));
   return Number(receipt.gasUsed);
 }
@@ -155,7 +155,7 @@ async function benchExactPayment(bench: Bench): Promise<number> {
   const deployment = await bench.deploy();
   const payer = account("exact payer");
   const provider = account("exact provider").address;
-  await bench.mined(bench.operator.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "mint", args: [payer.address, 2n * DEPOSIT] }));
+  await localUsdcIssuer({ publicClient: bench.publicClient, usdc: deployment.usdc }).mint(payer.address, 2n * DEPOSIT);
   const validBefore = 4_102_444_800n; // fixed, so that the calldata (and the gas) does not depend on the clock
   let gas = 0;
   for (const round of [1, 2]) {

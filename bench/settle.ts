@@ -21,18 +21,18 @@ import type { Address, Hash, Hex, LocalAccount, PublicClient } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { hardhat } from "viem/chains";
 
+import { deployAgentTab } from "../scripts/deploy.ts";
+import { localUsdcIssuer } from "../scripts/lib/localUsdc.ts";
 import {
   agentTabEscrowAbi,
   encodeClaims,
-  mockUsdcAbi,
+  fiatTokenAbi,
   settlementProviders,
   signVoucher,
   transferWithAuthorizationTypes,
   usdcDomain,
 } from "@agenttab/sdk";
 import type { Claim, Deployment } from "@agenttab/sdk";
-
-import { deployAgentTab } from "../scripts/deploy.ts";
 
 const AGENTS = 100;
 const PROVIDERS = 10;
@@ -73,8 +73,8 @@ const walletFor = async (local: LocalAccount) => {
   await connection.provider.request({ method: "hardhat_setBalance", params: [local.address, "0xDE0B6B3A7640000"] });
   return createWalletClient({ account: local, chain: hardhat, transport: custom(connection.provider) });
 };
-const mint = (deployment: Deployment, to: Address, amount: bigint) =>
-  mined(operator.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "mint", args: [to, amount] }));
+/** Funds `to` from the local FiatToken's issuer, its minter. */
+const mint = (deployment: Deployment, to: Address, amount: bigint) => localUsdcIssuer({ publicClient, usdc: deployment.usdc }).mint(to, amount);
 
 /**
  * One week's settlement: a claim per (agent, provider) track raised by its 5 calls, grouped by agent
@@ -116,7 +116,7 @@ async function benchAgentTab() {
   const providers = Array.from({ length: PROVIDERS }, (_, i) => account(`bench settle provider ${i}`));
   const total = DEPOSIT * BigInt(AGENTS);
   await mint(deployment, operator.account.address, total);
-  await mined(operator.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "approve", args: [deployment.escrow, total] }));
+  await mined(operator.writeContract({ address: deployment.usdc, abi: fiatTokenAbi, functionName: "approve", args: [deployment.escrow, total] }));
   for (const agent of agents) {
     await mined(operator.writeContract({ address: deployment.escrow, abi: agentTabEscrowAbi, functionName: "depositFor", args: [agent.address, DEPOSIT] }));
   }
@@ -139,7 +139,7 @@ async function benchAgentTab() {
   const agent = agents[0]!;
   const wallet = await walletFor(agent);
   await mint(deployment, agent.address, 2n * DEPOSIT);
-  await mined(wallet.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "approve", args: [deployment.escrow, maxUint256] }));
+  await mined(wallet.writeContract({ address: deployment.usdc, abi: fiatTokenAbi, functionName: "approve", args: [deployment.escrow, maxUint256] }));
   await mined(wallet.writeContract({ address: deployment.escrow, abi: agentTabEscrowAbi, functionName: "deposit", args: [DEPOSIT] }));
   const topUp = Number((await mined(wallet.writeContract({ address: deployment.escrow, abi: agentTabEscrowAbi, functionName: "deposit", args: [DEPOSIT] }))).gasUsed);
   return { first, firstWithdrawals, steady, withdrawals, withdrawal: Math.round(withdrawals / PROVIDERS), topUp };
@@ -155,7 +155,7 @@ async function benchTransfer(): Promise<number> {
   const wallet = await walletFor(payer);
   let gas = 0;
   for (let i = 0; i < 2; i++) {
-    gas = Number((await mined(wallet.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "transfer", args: [provider, PRICE] }))).gasUsed);
+    gas = Number((await mined(wallet.writeContract({ address: deployment.usdc, abi: fiatTokenAbi, functionName: "transfer", args: [provider, PRICE] }))).gasUsed);
   }
   return gas;
 }
@@ -242,7 +242,7 @@ await writeFile(
   `${JSON.stringify(
     {
       week: { agents: AGENTS, providers: PROVIDERS, callsPerAgent: CALLS_PER_AGENT, calls: CALLS, claims: CLAIMS, callsPerClaim: CALLS_PER_TRACK, batches: BATCHES, priceAtomic: PRICE.toString(), feeBps: Number(FEE_BPS) },
-      assumptions: { gasPriceGwei: GAS_PRICE_GWEI, ethUsd: ETH_USD, l1DataFee: "excluded", chain: "in-process Hardhat (default hardfork), MockUSDC" },
+      assumptions: { gasPriceGwei: GAS_PRICE_GWEI, ethUsd: ETH_USD, l1DataFee: "excluded", chain: "in-process Hardhat (default hardfork), FiatToken v2.2 behind its proxy" },
       perWeek: { settleFirstWeek: agentTab.first, settleSteadyWeek: agentTab.steady, settleFirstPerClaim: Math.round(agentTab.first / CLAIMS), settleSteadyPerClaim: Math.round(agentTab.steady / CLAIMS), firstWithdrawals: agentTab.firstWithdrawals, steadyWithdrawals: agentTab.withdrawals },
       perTransaction: { withdrawEarnings: agentTab.withdrawal, topUpDeposit: agentTab.topUp, usdcTransfer: transfer, exactPayment: exact },
       rows,

@@ -33,10 +33,11 @@ import { privateKeyToAccount } from "viem/accounts";
 import { hardhat } from "viem/chains";
 
 import { LEDGER_SCHEMA as API_SCHEMA, migrate } from "@agenttab/ledger";
-import { openDatabase } from "@agenttab/ledger/embedded";
 import { deployAgentTab } from "../scripts/lib/deployAgentTab.ts";
 import { hardhatDeployerKey } from "../scripts/lib/deployConfig.ts";
-import { agentTabEscrowAbi, mockUsdcAbi } from "@agenttab/sdk";
+import { localUsdcIssuer } from "../scripts/lib/localUsdc.ts";
+import { openDatabase } from "@agenttab/ledger/embedded";
+import { agentTabEscrowAbi, fiatTokenAbi } from "@agenttab/sdk";
 import type { PlanRequest, PlanResult } from "./lib/settlePlanner.ts";
 import { nativeVoucherSigner } from "./lib/vouchers.ts";
 
@@ -168,8 +169,8 @@ async function main() {
   );
   // Every account funded for twice its week.
   const deposit = TRACK_CHARGED * BigInt(PROVIDERS) * 2n;
-  await mined(operator.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "mint", args: [operator.account.address, deposit * BigInt(ACCOUNTS)] }));
-  await mined(operator.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "approve", args: [deployment.escrow, deposit * BigInt(ACCOUNTS)] }));
+  await localUsdcIssuer({ publicClient, usdc: deployment.usdc }).mint(operator.account.address, deposit * BigInt(ACCOUNTS));
+  await mined(operator.writeContract({ address: deployment.usdc, abi: fiatTokenAbi, functionName: "approve", args: [deployment.escrow, deposit * BigInt(ACCOUNTS)] }));
   for (const account of accounts) {
     await mined(operator.writeContract({ address: deployment.escrow, abi: agentTabEscrowAbi, functionName: "depositFor", args: [account, deposit] }));
   }

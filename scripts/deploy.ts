@@ -65,13 +65,18 @@ export async function runDeploy({
   log(`Deploying AgentTab on chain ${chainId} from ${account.address}`);
   const options = { ...config.options };
   if (options.relayer === undefined && chainId === hardhatLocal.chainId) options.relayer = privateKeyToAccount(hardhatRelayerKey).address;
-  const { deployment, mockUsdc, adminTransferPending } = await deployAgentTab({ publicClient, walletClient }, options);
+  const { deployment, localUsdc, adminTransferPending } = await deployAgentTab({ publicClient, walletClient }, options);
   await mkdir(config.outDir, { recursive: true });
   const file = deploymentPath(chainId, { dir: config.outDir });
   await writeFile(file, serializeDeployment(deployment));
 
   const line = (label: string, value: string) => log(`${label.padEnd(15)}${value}`);
-  line(mockUsdc ? "MockUSDC" : "USDC", deployment.usdc);
+  if (localUsdc === undefined) line("USDC", deployment.usdc);
+  else {
+    line("USDC", `${deployment.usdc} (Circle's FiatTokenV2_2 behind FiatTokenProxy, implementation ${localUsdc.implementation})`);
+    line("USDC issuer", `${localUsdc.issuer} (owner, master minter, minter, pauser, blacklister)`);
+    line("USDC admin", `${localUsdc.proxyAdmin} (proxy admin: upgrades only, never calls the token)`);
+  }
   line("escrow", `${deployment.escrow} (block ${deployment.startBlock})`);
   line("reputation", deployment.reputation);
   line("settler", deployment.settler);

@@ -1,7 +1,7 @@
 /**
  * `npm start`: the demo's stack, left running for a developer to play with — Hardhat node on
  * 127.0.0.1:8545, the API on 127.0.0.1:8787, the indexer on 127.0.0.1:42069, embedded PostgreSQL,
- * the demo providers registered, and three test agents funded with mock USDC (one with a deposit).
+ * the demo providers registered, and three test agents funded with USDC (the local FiatToken) (one with a deposit).
  * Prints URLs and keys, and records where everything is in .data/local-stack.json (removed on stop),
  * which `npm run settle`, `payout`, `api` and `indexer` read when no variable says otherwise.
  * Ctrl-C, SIGTERM (to npm, to this process or to the group) or the end of whatever started it stops
@@ -104,7 +104,7 @@ AgentTab is running on this machine:
   chain      ${stack.rpcUrl}   (chain id ${stack.deployment.chainId})
   indexer    ${stack.indexerUrl}
   database   ${stack.databaseUrl}
-  contracts  escrow ${stack.deployment.escrow} · MockUSDC ${stack.deployment.usdc} · reputation ${stack.deployment.reputation}
+  contracts  escrow ${stack.deployment.escrow} · USDC (FiatToken) ${stack.deployment.usdc} · reputation ${stack.deployment.reputation}
   views      schema ${stack.viewsSchema} · deployments in ${stack.deploymentsDir}
 
 Services: ${registered.map((r) => r.service.serviceId).join(", ")}

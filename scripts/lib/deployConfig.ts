@@ -41,7 +41,8 @@ export type DeployConfig = {
 export const deployUsage = `Usage: npm run deploy -- [flags]
 
   --rpc URL                    JSON-RPC endpoint (RPC_URL; default http://127.0.0.1:8545)
-  --usdc ADDRESS               USDC token (USDC_ADDRESS; default: the known network's, MockUSDC on 31337)
+  --usdc ADDRESS               USDC token (USDC_ADDRESS; default: the known network's; on 31337 Circle's
+                               FiatToken v2.2 is deployed from Hardhat account #8, its proxy admin #9)
   --admin ADDRESS              admin of the escrow and reputation contracts (ADMIN_ADDRESS; default: the deployer)
   --settler ADDRESS            SETTLER_ROLE holder (SETTLER_ADDRESS; default: the admin)
   --relayer ADDRESS            the API's relayer, EXACT_PAYMENT_ROLE holder for x402 exact payments (RELAYER_ADDRESS;

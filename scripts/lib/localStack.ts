@@ -12,15 +12,16 @@ import type { Account, Chain, Hash, PublicClient, TransactionReceipt, Transport,
 import { privateKeyToAccount } from "viem/accounts";
 import { hardhat } from "viem/chains";
 
-import { buildApp, defaultApiConfig } from "@agenttab/api";
-import { freePort, openDatabase } from "@agenttab/ledger/embedded";
-import { mockUsdcAbi, serializeDeployment } from "@agenttab/sdk";
-import type { Deployment } from "@agenttab/sdk";
-
+import { buildApp } from "../../api/src/app.ts";
+import { defaultApiConfig } from "../../api/src/config.ts";
 import { startIndexer } from "../../indexer/process.ts";
 import type { IndexerProcess } from "../../indexer/process.ts";
+import { serializeDeployment } from "@agenttab/sdk";
+import type { Deployment } from "@agenttab/sdk";
 import { deployAgentTab } from "./deployAgentTab.ts";
 import { hardhatDeployerKey, hardhatRelayerKey } from "./deployConfig.ts";
+import { freePort, openDatabase } from "@agenttab/ledger/embedded";
+import { localUsdcIssuer } from "./localUsdc.ts";
 
 const STOP_STEP_MS = 20_000;
 const KILL_GRACE_MS = 3_000;
@@ -55,7 +56,7 @@ export type LocalStack = {
   fundGas: (address: `0x${string}`) => Promise<void>;
   /** Waits for a transaction and checks it succeeded. */
   mined: (hash: Hash | Promise<Hash>) => Promise<TransactionReceipt>;
-  /** Mints mock USDC (the deployer is its owner on the local chain). */
+  /** Mints USDC from the local FiatToken's issuer (Hardhat #8, its minter). */
   mint: (to: `0x${string}`, amount: bigint) => Promise<TransactionReceipt>;
   /**
    * Stops everything it started, in reverse order, then kills whatever process of the stack is still
@@ -72,7 +73,7 @@ export type LocalStack = {
 
 /**
  * Starts AgentTab locally from nothing: a fresh embedded PostgreSQL in a temporary folder, a
- * Hardhat JSON-RPC node with MockUSDC, the escrow and the reputation contract deployed (the API's
+ * Hardhat JSON-RPC node with Circle's FiatToken (USDC as on Base), the escrow and the reputation contract deployed (the API's
  * relayer holding the exact-payment role), the Ponder indexer, and the API — all on 127.0.0.1. What
  * `npm run demo` and `npm start` run on. A failure part-way stops what had started.
  *
@@ -129,7 +130,7 @@ export async function startLocalStack({ chainPort, apiPort, indexerPort, log = (
     const deploymentsDir = path.join(root, "deployments");
     await mkdir(deploymentsDir);
     await writeFile(path.join(deploymentsDir, `${deployment.chainId}.json`), serializeDeployment(deployment));
-    log(`contracts deployed: MockUSDC ${deployment.usdc}, escrow ${deployment.escrow}, reputation ${deployment.reputation}`);
+    log(`contracts deployed: USDC (FiatToken v2.2) ${deployment.usdc}, escrow ${deployment.escrow}, reputation ${deployment.reputation}`);
 
     const suffix = randomBytes(4).toString("hex");
     const viewsSchema = `agenttab_chain_${suffix}`;
@@ -167,6 +168,7 @@ export async function startLocalStack({ chainPort, apiPort, indexerPort, log = (
     const apiUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
     log(`API listening on ${apiUrl}`);
 
+    const usdcIssuer = localUsdcIssuer({ publicClient: publicClient as PublicClient, usdc: deployment.usdc });
     const mined = async (hash: Hash | Promise<Hash>) => {
       const receipt = await publicClient.waitForTransactionReceipt({ hash: await hash });
       if (receipt.status !== "success") throw new Error(`transaction ${receipt.transactionHash} reverted`);
@@ -185,7 +187,7 @@ export async function startLocalStack({ chainPort, apiPort, indexerPort, log = (
         await publicClient.request({ method: "hardhat_setBalance" as never, params: [address, "0x56BC75E2D63100000"] as never });
       },
       mined,
-      mint: (to, amount) => mined(deployer.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "mint", args: [to, amount] })),
+      mint: (to, amount) => usdcIssuer.mint(to, amount),
       stop,
       root,
       viewsSchema,

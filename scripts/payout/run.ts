@@ -6,8 +6,7 @@ import type { Account, Address, Chain, Hex, PublicClient, Transport, WalletClien
 import { privateKeyToAccount } from "viem/accounts";
 import { base, baseSepolia, hardhat } from "viem/chains";
 
-import { agentTabEscrowAbi, mockUsdcAbi, readDeployment } from "@agenttab/sdk";
-
+import { agentTabEscrowAbi, usdcAbi, readDeployment } from "@agenttab/sdk";
 import { hardhatDeployerKey } from "../lib/deployConfig.ts";
 import { keyFromEnv } from "../lib/keys.ts";
 
@@ -181,7 +180,7 @@ export async function payout(
   const [event] = parseEventLogs({ abi: agentTabEscrowAbi, eventName: "EarningsWithdrawn", logs: receipt.logs });
   const after = event?.args.balance ?? (await earnings());
   log(`mined         block ${receipt.blockNumber}, gas used ${receipt.gasUsed}`);
-  log(`withdrawable  ${usdc(after)} USDC left; ${to} holds ${usdc(await publicClient.readContract({ address: chain.usdc, abi: mockUsdcAbi, functionName: "balanceOf", args: [to] }))} USDC`);
+  log(`withdrawable  ${usdc(after)} USDC left; ${to} holds ${usdc(await publicClient.readContract({ address: chain.usdc, abi: usdcAbi, functionName: "balanceOf", args: [to] }))} USDC`);
   return { status: "paid", provider, to, amount, withdrawableBefore: before, withdrawableAfter: after, txHash, blockNumber: receipt.blockNumber, gasUsed: receipt.gasUsed };
 }
 

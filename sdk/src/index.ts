@@ -1,4 +1,4 @@
-export { agentTabEscrowAbi, agentTabReputationAbi, mockSmartWalletAbi, mockUsdcAbi, usdcAbi } from "./generated/abis.ts";
+export { agentTabEscrowAbi, agentTabReputationAbi, fiatTokenAbi, mockSmartWalletAbi, usdcAbi } from "./generated/abis.ts";
 export { decodeClaims, decodeClaimsLog, encodeClaims, settlementProviders } from "./claims.ts";
 export type { Claim, SettledClaim } from "./claims.ts";
 export { deploymentPath, parseDeployment, readDeployment, serializeDeployment } from "./deployments.ts";
@@ -87,6 +87,7 @@ export {
 export type { SignIn, SignInParameters, SignInSigner, SignInTypedData, SignedSignIn } from "./apiTypedData.ts";
 export { AgentTabClient } from "./client/AgentTabClient.ts";
 export {
+  AccountBlacklistedError,
   ApiRequestError,
   ChargedTotalMismatchError,
   InsufficientBalanceError,

@@ -6,7 +6,7 @@ export type AgentTabNetwork = {
   /** CAIP-2 id, as x402's `network` field carries it. */
   caip2: `eip155:${number}`;
   name: string;
-  /** Circle's USDC on that chain; undefined where a MockUSDC is deployed with the escrow. */
+  /** Circle's USDC on that chain; undefined where the deploy script deploys one (Circle's FiatToken, locally). */
   usdc: Address | undefined;
   /** USDC's EIP-712 domain name and version there (permits and EIP-3009 authorizations sign it). */
   usdcEip712: { name: string; version: string };
@@ -41,10 +41,10 @@ export const baseSepolia = {
 } as const satisfies AgentTabNetwork;
 
 /**
- * A local Hardhat chain, where the deploy script also deploys a MockUSDC.
+ * A local Hardhat chain, where the deploy script also deploys Circle's FiatToken (USDC as on Base).
  *
  * @example
- * const { usdc } = await readDeployment(hardhatLocal.chainId); // the MockUSDC
+ * const { usdc } = await readDeployment(hardhatLocal.chainId); // the local FiatToken
  */
 export const hardhatLocal = {
   chainId: 31337,

@@ -16,7 +16,7 @@ import type { DiscoveredHTTPResource, DiscoveryExtension, DiscoveryResource, Dis
 import { wrapFetchWithPayment } from "@x402/fetch";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { ProviderClient } from "../../sdk/src/index.ts";
+import { ProviderClient } from "@agenttab/sdk";
 import { testAccount } from "../indexer/helpers/actions.ts";
 import { startApiStack, startUpstream } from "./helpers/apiStack.ts";
 import type { ApiStack } from "./helpers/apiStack.ts";

@@ -11,12 +11,11 @@ import { getAddress } from "viem";
 import type { Address, Hex, LocalAccount } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { agentTabEscrowAbi, mockSmartWalletAbi, mockUsdcAbi } from "@agenttab/sdk";
-import { mockSmartWalletBytecode } from "@agenttab/sdk/bytecode";
-
 import { buildApp } from "../../api/src/app.ts";
 import { exactClientKey } from "../../api/src/payments/exactRateLimit.ts";
 import { pruneExactPayments } from "../../api/src/payments/exactReconcile.ts";
+import { mockSmartWalletBytecode } from "@agenttab/sdk/bytecode";
+import { agentTabEscrowAbi, mockSmartWalletAbi, fiatTokenAbi } from "@agenttab/sdk";
 import { testAccount } from "../indexer/helpers/actions.ts";
 import { startApiStack, startUpstream } from "./helpers/apiStack.ts";
 import type { ApiStack } from "./helpers/apiStack.ts";
@@ -75,7 +74,7 @@ describe("the x402 exact path", () => {
   const url = (path: string) => `${apiUrl}/v1/proxy/${path}`;
 
   const read = {
-    usdc: (owner: Address) => stack.chain.publicClient.readContract({ address: stack.chain.deployment.usdc, abi: mockUsdcAbi, functionName: "balanceOf", args: [owner] }),
+    usdc: (owner: Address) => stack.chain.publicClient.readContract({ address: stack.chain.deployment.usdc, abi: fiatTokenAbi, functionName: "balanceOf", args: [owner] }),
     earnings: () => stack.chain.publicClient.readContract({ address: stack.chain.deployment.escrow, abi: agentTabEscrowAbi, functionName: "earningsOf", args: [provider.address] }),
     relayerNonce: () => stack.chain.publicClient.getTransactionCount({ address: stack.app.relayer?.address as Address, blockTag: "pending" }),
   };
@@ -83,7 +82,7 @@ describe("the x402 exact path", () => {
     stack.app.sql<{ status: string; tx_hash: string | null; upstream_status: number | null; error: string | null }[]>`
       SELECT status, tx_hash, upstream_status, error FROM exact_payments WHERE payer = ${payer.toLowerCase()} ORDER BY created_at`;
 
-  /** A stock x402 client with only @x402/evm's exact scheme, allowed to pay the local MockUSDC. */
+  /** A stock x402 client with only @x402/evm's exact scheme, allowed to pay the local FiatToken. */
   const exactClient = (signer: Pick<LocalAccount, "address" | "signTypedData">) => {
     const client = new x402Client();
     registerExactEvmScheme(client, { signer });
@@ -411,6 +410,20 @@ describe("the x402 exact path", () => {
       expect(upstreamCalls).toBe(calls);
       expect(await read.usdc(payer.address)).toBe(balance);
       expect((await rowsOf(payer.address)).map((r) => [r.status, r.error])).toEqual([["released", "authorization_used"]]);
+    });
+
+    it("a payer USDC's issuer has blacklisted is refused with 402 account_blacklisted (FiatToken's revert), before the upstream and with nothing charged", async () => {
+      const payer = testAccount("exact path blacklisted payer");
+      await stack.chain.mint(payer.address, 1_000_000n);
+      await stack.chain.usdcIssuer.blacklist(payer.address);
+      const offer = await exactOffer(stack.app, "echo/x");
+      const header = await exactHeader({ ...offer, maxTimeoutSeconds: 600 }, payer);
+      const calls = upstreamCalls;
+      const refused = await fetch(url("echo/listed"), { headers: { "payment-signature": header } });
+      expect(refused.status).toBe(402);
+      expect(await refused.json()).toMatchObject({ code: "account_blacklisted" });
+      expect(upstreamCalls).toBe(calls);
+      expect(await read.usdc(payer.address)).toBe(1_000_000n);
     });
   });
 });

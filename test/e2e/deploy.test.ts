@@ -3,20 +3,22 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 
 import { network } from "hardhat";
-import { createPublicClient, http, keccak256, toHex } from "viem";
+import { createPublicClient, domainSeparator, http, keccak256, toHex } from "viem";
 import type { PublicClient } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
 import { describe, expect, it } from "vitest";
-
-import { agentTabEscrowAbi, agentTabReputationAbi, readDeployment, receiptEip712 } from "@agenttab/sdk";
 
 import { deployAgentTab, runDeploy, UnknownChainError } from "../../scripts/deploy.ts";
 import { parseDeployConfig } from "../../scripts/lib/deployConfig.ts";
+import { hardhatUsdcIssuerKey, hardhatUsdcProxyAdmin } from "../../scripts/lib/localUsdc.ts";
+import { fiatTokenProxyAbi } from "../../sdk/src/generated/abis.ts"; // the proxy admin ABI is not part of the SDK's public API
+import { agentTabEscrowAbi, agentTabReputationAbi, fiatTokenAbi, readDeployment, receiptEip712, usdcDomain } from "@agenttab/sdk";
 
 const settler = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"; // Hardhat #3: not the default relayer (#1)
 const receiptSigner = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
 
 describe("npm run deploy", () => {
-  it("deploys MockUSDC, the escrow and the reputation contract on the local chain over JSON-RPC and writes deployments/31337.json", async () => {
+  it("deploys Circle's FiatToken as on Base, the escrow and the reputation contract on the local chain over JSON-RPC and writes deployments/31337.json", async () => {
     const server = await network.createServer({}, "127.0.0.1", 0);
     const { address, port } = await server.listen();
     const dir = await mkdtemp(path.join(tmpdir(), "agenttab-deploy-"));
@@ -63,6 +65,27 @@ describe("npm run deploy", () => {
       // The deployment block of the escrow is where an indexer starts, and the reputation contract comes after it.
       const code = await client.getCode({ address: deployment.reputation, blockNumber: BigInt(deployment.startBlock) });
       expect(code ?? "0x").toBe("0x");
+
+      // USDC: FiatTokenV2_2 behind FiatTokenProxy, initialized as Base's, run by the local issuer
+      // (Hardhat #8); the proxy's admin (#9) is another account, the only one the proxy answers.
+      const usdc = { address: deployment.usdc, abi: fiatTokenAbi } as const;
+      const issuer = privateKeyToAccount(hardhatUsdcIssuerKey).address;
+      expect(await Promise.all((["name", "symbol", "currency", "version", "decimals"] as const).map((functionName) => client.readContract({ ...usdc, functionName })))).toEqual([
+        "USD Coin",
+        "USDC",
+        "USD",
+        "2",
+        6,
+      ]);
+      const roles = await Promise.all((["owner", "masterMinter", "pauser", "blacklister"] as const).map((functionName) => client.readContract({ ...usdc, functionName })));
+      expect(roles).toEqual([issuer, issuer, issuer, issuer]);
+      expect(await client.readContract({ ...usdc, functionName: "isMinter", args: [issuer] })).toBe(true);
+      expect(await client.readContract({ ...usdc, functionName: "DOMAIN_SEPARATOR" })).toBe(domainSeparator({ domain: usdcDomain({ chainId: 31337, usdc: deployment.usdc }) }));
+      const proxy = { address: deployment.usdc, abi: fiatTokenProxyAbi } as const;
+      expect(await client.readContract({ ...proxy, functionName: "admin", account: hardhatUsdcProxyAdmin })).toBe(hardhatUsdcProxyAdmin);
+      const implementation = await client.readContract({ ...proxy, functionName: "implementation", account: hardhatUsdcProxyAdmin });
+      expect(await client.readContract({ address: implementation, abi: fiatTokenAbi, functionName: "owner" })).toBe("0x0000000000000000000000000000000000000001");
+      expect(lines.join("\n")).toContain(`USDC           ${deployment.usdc} (Circle's FiatTokenV2_2`);
     } finally {
       await server.close();
       await rm(dir, { recursive: true, force: true });
@@ -77,11 +100,11 @@ describe("npm run deploy", () => {
     await expect(deployAgentTab({ publicClient, walletClient })).rejects.toBeInstanceOf(UnknownChainError);
 
     const usdc = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913";
-    const { deployment, mockUsdc, adminTransferPending } = await deployAgentTab(
+    const { deployment, localUsdc, adminTransferPending } = await deployAgentTab(
       { publicClient, walletClient },
       { usdc, adminTransferDelay: 3600, admin: receiptSigner, settler },
     );
-    expect(mockUsdc).toBe(false);
+    expect(localUsdc).toBeUndefined();
     expect(adminTransferPending).toBe(true);
     // The receipt signer defaults to the settler.
     expect(deployment).toMatchObject({ chainId: 999, network: "eip155:999", usdc, admin: receiptSigner, settler, receiptSigner: settler });

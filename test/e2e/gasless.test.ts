@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 
 import {
   agentTabEscrowAbi,
-  mockUsdcAbi,
+  fiatTokenAbi,
   permitTypes,
   receiveWithAuthorizationTypes,
   transferWithAuthorizationTypes,
@@ -62,7 +62,7 @@ describe("gasless deposits and exact payments signed with the SDK's USDC typed d
     await chain.mint(dave.address, 3_000_000n);
     const nonce = await chain.publicClient.readContract({
       address: chain.deployment.usdc,
-      abi: mockUsdcAbi,
+      abi: fiatTokenAbi,
       functionName: "nonces",
       args: [dave.address],
     });

@@ -2,10 +2,9 @@ import { getAddress, keccak256, parseEventLogs, toHex, zeroAddress } from "viem"
 import type { Address } from "viem";
 import { beforeAll, describe, expect, it } from "vitest";
 
-import { agentTabEscrowAbi, decodeClaimsLog, encodeClaims, mockSmartWalletAbi, mockUsdcAbi, settlementProviders, signVoucher } from "@agenttab/sdk";
+import { agentTabEscrowAbi, decodeClaimsLog, encodeClaims, mockSmartWalletAbi, fiatTokenAbi, settlementProviders, signVoucher } from "@agenttab/sdk";
 import type { Claim } from "@agenttab/sdk";
 import { mockSmartWalletBytecode } from "@agenttab/sdk/bytecode";
-
 import { startLocalChain, testAccount } from "./helpers/localChain.ts";
 import type { LocalChain } from "./helpers/localChain.ts";
 
@@ -28,13 +27,13 @@ describe("settle with SDK-signed vouchers and SDK-encoded claims", () => {
     // Alice deposits herself.
     const aliceWallet = await chain.walletFor(alice);
     await chain.mint(alice.address, 10_000_000n);
-    await mined(aliceWallet.writeContract({ address: usdc, abi: mockUsdcAbi, functionName: "approve", args: [escrow, 10_000_000n] }));
+    await mined(aliceWallet.writeContract({ address: usdc, abi: fiatTokenAbi, functionName: "approve", args: [escrow, 10_000_000n] }));
     await mined(aliceWallet.writeContract({ address: escrow, abi: agentTabEscrowAbi, functionName: "deposit", args: [10_000_000n] }));
 
     // Bob deposits and lets a delegate spend up to 3 USDC.
     const bobWallet = await chain.walletFor(bob);
     await chain.mint(bob.address, 5_000_000n);
-    await mined(bobWallet.writeContract({ address: usdc, abi: mockUsdcAbi, functionName: "approve", args: [escrow, 5_000_000n] }));
+    await mined(bobWallet.writeContract({ address: usdc, abi: fiatTokenAbi, functionName: "approve", args: [escrow, 5_000_000n] }));
     await mined(bobWallet.writeContract({ address: escrow, abi: agentTabEscrowAbi, functionName: "deposit", args: [5_000_000n] }));
     await mined(
       bobWallet.writeContract({ address: escrow, abi: agentTabEscrowAbi, functionName: "authorizeDelegate", args: [bobDelegate.address, 3_000_000n, 0] }),
@@ -47,7 +46,7 @@ describe("settle with SDK-signed vouchers and SDK-encoded claims", () => {
     );
     smartWallet = getAddress(receipt.contractAddress ?? zeroAddress);
     await chain.mint(deployer.account.address, 2_000_000n);
-    await mined(deployer.writeContract({ address: usdc, abi: mockUsdcAbi, functionName: "approve", args: [escrow, 2_000_000n] }));
+    await mined(deployer.writeContract({ address: usdc, abi: fiatTokenAbi, functionName: "approve", args: [escrow, 2_000_000n] }));
     await mined(deployer.writeContract({ address: escrow, abi: agentTabEscrowAbi, functionName: "depositFor", args: [smartWallet, 2_000_000n] }));
   });
 

@@ -17,7 +17,7 @@ import {
   encodeClaims,
   escrowEip712,
   feedbackTypedData,
-  mockUsdcAbi,
+  fiatTokenAbi,
   receiptEip712,
   receiptTypedData,
   settlementProviders,
@@ -42,12 +42,13 @@ const payer = privateKeyToAccount(payerKey);
 // Hardhat's account #3: the provider the voucher pays and the receipt names. Account, signer and
 // provider all differ so that a swap of any two voucher fields changes the hashes.
 const voucherProvider = "0x90F79bf6EB2c4f870365E785982E1f101E93b906" as const;
-// Where deployAgentTab puts MockUSDC (nonce 0), the escrow (nonce 1) and the reputation contract
-// (nonce 2) from Hardhat's account #0 on a fresh chain, so that the deployed contracts can be
-// checked against the vectors themselves.
-const localUsdc = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
-const localEscrow = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512";
-const localReputation = "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0";
+// Where deployAgentTab puts the escrow (nonce 0) and the reputation contract (nonce 1) from
+// Hardhat's account #0, and the FiatToken proxy (nonce 6, after SignatureChecker, the
+// implementation and its four initializations) from the local USDC issuer, Hardhat's account #8,
+// on a fresh chain, so that the deployed contracts can be checked against the vectors themselves.
+const localUsdc = "0xDd8cb59289bF7e324a37F74f8abB16D9F133cb2e";
+const localEscrow = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+const localReputation = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512";
 const chainId = 31337;
 
 const voucherTypeString = "Voucher(address account,address signer,address provider,uint256 maxCumulative)";
@@ -269,8 +270,8 @@ describe("the deployed contracts agree with the vectors", () => {
     expect({ name, version, chainId: Number(domainChainId), verifyingContract }).toEqual({ ...escrowEip712, chainId, verifyingContract: escrow });
   });
 
-  it("the mock USDC's DOMAIN_SEPARATOR is the SDK's USDC domain", async () => {
-    const separator = await chain.publicClient.readContract({ address: chain.deployment.usdc, abi: mockUsdcAbi, functionName: "DOMAIN_SEPARATOR" });
+  it("the local FiatToken's DOMAIN_SEPARATOR is the SDK's USDC domain", async () => {
+    const separator = await chain.publicClient.readContract({ address: chain.deployment.usdc, abi: fiatTokenAbi, functionName: "DOMAIN_SEPARATOR" });
     expect(separator).toBe(domainSeparator({ domain: usdcDomain({ chainId, usdc: chain.deployment.usdc }) }));
   });
 
@@ -284,7 +285,7 @@ describe("the deployed contracts agree with the vectors", () => {
 
     await chain.mint(signer.address, 1_000_000n);
     await chain.mint(payer.address, 1_234_567n);
-    await chain.mined(account2.writeContract({ address: usdc, abi: mockUsdcAbi, functionName: "approve", args: [escrow, 1_234_567n] }));
+    await chain.mined(account2.writeContract({ address: usdc, abi: fiatTokenAbi, functionName: "approve", args: [escrow, 1_234_567n] }));
     await chain.mined(account2.writeContract({ address: escrow, abi: agentTabEscrowAbi, functionName: "deposit", args: [1_234_567n] }));
     await chain.mined(
       account2.writeContract({ address: escrow, abi: agentTabEscrowAbi, functionName: "authorizeDelegate", args: [signer.address, 1_234_567n, 4_102_444_800] }),

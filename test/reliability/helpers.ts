@@ -6,10 +6,9 @@ import type { Sql } from "postgres";
 import { verifyTypedData } from "viem";
 import type { Address, Hex, LocalAccount } from "viem";
 
-import { agentTabEscrowAbi, mockUsdcAbi, voucherTypedData } from "@agenttab/sdk";
-import type { Deployment } from "@agenttab/sdk";
-
 import { getAgentAccount } from "../../indexer/read/index.ts";
+import type { Deployment } from "@agenttab/sdk";
+import { agentTabEscrowAbi, fiatTokenAbi, voucherTypedData } from "@agenttab/sdk";
 import { voucherHeader } from "../api/helpers/payments.ts";
 import type { IndexerStack } from "../indexer/helpers/stack.ts";
 
@@ -112,7 +111,7 @@ export async function fundAgents(chain: IndexerStack, agents: LocalAccount[], am
   const { escrow, usdc } = chain.deployment;
   await Promise.all(
     wallets.map(async (wallet) => {
-      await chain.mined(wallet.writeContract({ address: usdc, abi: mockUsdcAbi, functionName: "approve", args: [escrow, amount] }));
+      await chain.mined(wallet.writeContract({ address: usdc, abi: fiatTokenAbi, functionName: "approve", args: [escrow, amount] }));
       await chain.mined(wallet.writeContract({ address: escrow, abi: agentTabEscrowAbi, functionName: "deposit", args: [amount] }));
     }),
   );

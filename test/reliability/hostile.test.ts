@@ -8,12 +8,11 @@ import type { Address, Hex, LocalAccount } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { agentTabEscrowAbi, authorizationHeader, mockSmartWalletAbi, mockUsdcAbi, signIn, signVoucher } from "@agenttab/sdk";
-import { mockSmartWalletBytecode } from "@agenttab/sdk/bytecode";
-
 import { buildApp } from "../../api/src/app.ts";
 import { getAgentAccount, getDelegation } from "../../indexer/read/index.ts";
 import { voucherRequirements } from "../../api/src/payments/x402.ts";
+import { agentTabEscrowAbi, authorizationHeader, mockSmartWalletAbi, fiatTokenAbi, signIn, signVoucher } from "@agenttab/sdk";
+import { mockSmartWalletBytecode } from "@agenttab/sdk/bytecode";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService, voucherHeader, voucherPaymentHeader } from "../api/helpers/payments.ts";
@@ -251,7 +250,7 @@ describe("reliability: hostile input", () => {
     const wallet = deployed.contractAddress!;
     await stack.chain.mined(ownerWallet.writeContract({ address: wallet, abi: mockSmartWalletAbi, functionName: "setLying", args: [true] }));
     await stack.chain.mint(owner.address, 10_000_000n);
-    await stack.chain.mined(ownerWallet.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "approve", args: [deployment.escrow, 10_000_000n] }));
+    await stack.chain.mined(ownerWallet.writeContract({ address: deployment.usdc, abi: fiatTokenAbi, functionName: "approve", args: [deployment.escrow, 10_000_000n] }));
     await stack.chain.mined(ownerWallet.writeContract({ address: deployment.escrow, abi: agentTabEscrowAbi, functionName: "depositFor", args: [wallet, 10_000_000n] }));
     await stack.chain.waitFor(() => getAgentAccount(stack.chain.reader, { account: wallet }), (a) => a?.balance === 10_000_000n);
     const before = await ledgerTotals();

@@ -6,7 +6,7 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { AgentTabClient, ProviderClient, discoverBazaar, listBazaarResources, searchBazaarResources } from "../../sdk/src/index.ts";
+import { AgentTabClient, ProviderClient, discoverBazaar, listBazaarResources, searchBazaarResources } from "@agenttab/sdk";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService } from "../api/helpers/payments.ts";

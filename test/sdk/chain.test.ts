@@ -14,7 +14,7 @@ import {
   WithdrawalLockedError,
   agentTabEscrowAbi,
   mockSmartWalletAbi,
-  mockUsdcAbi,
+  fiatTokenAbi,
   permitTypes,
   receiveWithAuthorizationTypes,
   usdcDomain,
@@ -51,7 +51,7 @@ describe("sdk: deposits, withdrawals, delegates, retries and receipts on the rea
   const escrowAccount = async (account: Address) =>
     (await stack.chain.publicClient.readContract({ address: stack.chain.deployment.escrow, abi: agentTabEscrowAbi, functionName: "accountOf", args: [account] })).balance;
   const usdcOf = (holder: Address) =>
-    stack.chain.publicClient.readContract({ address: stack.chain.deployment.usdc, abi: mockUsdcAbi, functionName: "balanceOf", args: [holder] });
+    stack.chain.publicClient.readContract({ address: stack.chain.deployment.usdc, abi: fiatTokenAbi, functionName: "balanceOf", args: [holder] });
   const ethOf = (holder: Address) => stack.chain.publicClient.getBalance({ address: holder });
   const relayerNonce = () => stack.chain.publicClient.getTransactionCount({ address: relayer, blockTag: "pending" });
   const indexedBalance = (account: Address, balance: bigint) =>
@@ -147,7 +147,7 @@ describe("sdk: deposits, withdrawals, delegates, retries and receipts on the rea
     const afterUse = await relayerNonce();
     expect(afterUse).toBe(nonceBefore + 1);
     const { chainId, usdc, escrow } = stack.chain.deployment;
-    const permitNonce = await stack.chain.publicClient.readContract({ address: usdc, abi: mockUsdcAbi, functionName: "nonces", args: [permitAgent.address] });
+    const permitNonce = await stack.chain.publicClient.readContract({ address: usdc, abi: fiatTokenAbi, functionName: "nonces", args: [permitAgent.address] });
     const permit = async ({ nonce = permitNonce, deadline = now() + HOUR }: { nonce?: bigint; deadline?: bigint }) => ({
       owner: permitAgent.address,
       value: "1000000",
@@ -174,11 +174,11 @@ describe("sdk: deposits, withdrawals, delegates, retries and receipts on the rea
       ["bad nonce", "authorization", { ...valid, nonce: "0x12" }, 400, "invalid_request"],
       ["truncated signature", "authorization", { ...valid, signature: valid.signature!.slice(0, 100) }, 400, "invalid_signature"],
       ["missing field", "authorization", { ...valid, validBefore: undefined }, 400, "invalid_request"],
-      ["no USDC to move", "authorization", await authorizationBody({ from: broke, value: 1_000_000n }), 422, "authorization_rejected", "ERC20InsufficientBalance"],
-      ["replayed", "authorization", used, 422, "authorization_rejected", "AuthorizationAlreadyUsed"],
+      ["no USDC to move", "authorization", await authorizationBody({ from: broke, value: 1_000_000n }), 422, "authorization_rejected", "ERC20: transfer amount exceeds balance"],
+      ["replayed", "authorization", used, 422, "authorization_rejected", "FiatTokenV2: authorization is used or canceled"],
       ["permit with a stale nonce", "permit", await permit({ nonce: permitNonce + 1n }), 400, "invalid_signature"],
       ["expired permit", "permit", await permit({ deadline: now() - 1n }), 400, "permit_expired"],
-      ["permit, no USDC left", "permit", await permit({}), 422, "permit_rejected", "ERC20InsufficientBalance"],
+      ["permit, no USDC left", "permit", await permit({}), 422, "permit_rejected", "ERC20: transfer amount exceeds balance"],
     ];
     for (const [label, route, body, status, code, reason] of cases) {
       const res = await post(`/v1/deposits/${route}`, body);
@@ -202,9 +202,9 @@ describe("sdk: deposits, withdrawals, delegates, retries and receipts on the rea
     await stack.chain.mint(wallet, 5_000_000n);
     // The wallet already allows the escrow 5 USDC, as after an approve it never used.
     const ownerWallet = await stack.chain.walletFor(owner);
-    const approve = encodeFunctionData({ abi: mockUsdcAbi, functionName: "approve", args: [escrow, 5_000_000n] });
+    const approve = encodeFunctionData({ abi: fiatTokenAbi, functionName: "approve", args: [escrow, 5_000_000n] });
     await stack.chain.mined(ownerWallet.writeContract({ address: wallet, abi: mockSmartWalletAbi, functionName: "execute", args: [usdc, approve] }));
-    const nonce = await stack.chain.publicClient.readContract({ address: usdc, abi: mockUsdcAbi, functionName: "nonces", args: [wallet] });
+    const nonce = await stack.chain.publicClient.readContract({ address: usdc, abi: fiatTokenAbi, functionName: "nonces", args: [wallet] });
     const deadline = now() + HOUR;
     const body = async (signer: LocalAccount, value = 2_000_000n) => ({
       owner: wallet,

@@ -3,6 +3,9 @@ import type { AddressInfo } from "node:net";
 import type { Address } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { getAgentAccount, getProviderAccount } from "../../indexer/read/index.ts";
+import type { SettleChain } from "../../scripts/settle/chain.ts";
+import { settle } from "../../scripts/settle/run.ts";
 import {
   AgentTabClient,
   ApiRequestError,
@@ -12,13 +15,9 @@ import {
   ProviderClient,
   ServiceNotFoundError,
   agentTabEscrowAbi,
-  mockUsdcAbi,
+  fiatTokenAbi,
 } from "@agenttab/sdk";
 import type { ProviderService } from "@agenttab/sdk";
-
-import { getAgentAccount, getProviderAccount } from "../../indexer/read/index.ts";
-import type { SettleChain } from "../../scripts/settle/chain.ts";
-import { settle } from "../../scripts/settle/run.ts";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { depositAs, testAccount } from "../indexer/helpers/actions.ts";
@@ -38,7 +37,7 @@ describe("sdk: ProviderClient registers services, reads earnings and withdraws t
   let service: ProviderService;
 
   const usdcOf = (holder: Address) =>
-    stack.chain.publicClient.readContract({ address: stack.chain.deployment.usdc, abi: mockUsdcAbi, functionName: "balanceOf", args: [holder] });
+    stack.chain.publicClient.readContract({ address: stack.chain.deployment.usdc, abi: fiatTokenAbi, functionName: "balanceOf", args: [holder] });
   const earningsOf = (holder: Address) =>
     stack.chain.publicClient.readContract({ address: stack.chain.deployment.escrow, abi: agentTabEscrowAbi, functionName: "earningsOf", args: [holder] });
   /** What one call earns the provider: its price less the fee, rounded as the settlement does. */

@@ -9,11 +9,10 @@ import { WaitForTransactionReceiptTimeoutError, getAddress } from "viem";
 import type { Address, Hex, LocalAccount } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { AgentTabClient, agentTabEscrowAbi, authorizationHeader, mockSmartWalletAbi, mockUsdcAbi, registerAgentTabScheme, signIn, verifyReceipt } from "@agenttab/sdk";
-import { mockSmartWalletBytecode } from "@agenttab/sdk/bytecode";
-
 import { reconcileExactPayments } from "../../api/src/payments/exactReconcile.ts";
 import { getAgentAccount, getProviderAccount } from "../../indexer/read/index.ts";
+import { mockSmartWalletBytecode } from "@agenttab/sdk/bytecode";
+import { AgentTabClient, agentTabEscrowAbi, authorizationHeader, mockSmartWalletAbi, fiatTokenAbi, registerAgentTabScheme, signIn, verifyReceipt } from "@agenttab/sdk";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService } from "../api/helpers/payments.ts";
@@ -36,19 +35,19 @@ describe("x402 interop: stock @x402/fetch clients pay the proxy", () => {
   const drainPayer = async () => {
     const wallet = await stack.chain.walletFor(drained);
     const balance = await read.usdc(drained.address);
-    await stack.chain.mined(wallet.writeContract({ address: stack.chain.deployment.usdc, abi: mockUsdcAbi, functionName: "transfer", args: [testAccount("x402 sink").address, balance] }));
+    await stack.chain.mined(wallet.writeContract({ address: stack.chain.deployment.usdc, abi: fiatTokenAbi, functionName: "transfer", args: [testAccount("x402 sink").address, balance] }));
   };
 
   const url = (path: string) => `${apiUrl}/v1/proxy/${path}`;
   const read = {
-    usdc: (owner: Address) => stack.chain.publicClient.readContract({ address: stack.chain.deployment.usdc, abi: mockUsdcAbi, functionName: "balanceOf", args: [owner] }),
+    usdc: (owner: Address) => stack.chain.publicClient.readContract({ address: stack.chain.deployment.usdc, abi: fiatTokenAbi, functionName: "balanceOf", args: [owner] }),
     earnings: () => stack.chain.publicClient.readContract({ address: stack.chain.deployment.escrow, abi: agentTabEscrowAbi, functionName: "earningsOf", args: [provider.address] }),
     fees: () => stack.chain.publicClient.readContract({ address: stack.chain.deployment.escrow, abi: agentTabEscrowAbi, functionName: "accruedFees" }),
     relayerNonce: () => stack.chain.publicClient.getTransactionCount({ address: stack.app.relayer?.address as Address, blockTag: "pending" }),
   };
   const money = async () => ({ payer: await read.usdc(payer.address), earnings: await read.earnings(), fees: await read.fees(), relayerNonce: await read.relayerNonce() });
 
-  /** A stock x402 client with only @x402/evm's exact scheme, allowed to pay the local MockUSDC. */
+  /** A stock x402 client with only @x402/evm's exact scheme, allowed to pay the local FiatToken. */
   const exactClient = (signer: Pick<LocalAccount, "address" | "signTypedData"> = payer) => {
     const client = new x402Client();
     registerExactEvmScheme(client, { signer });

@@ -2,14 +2,13 @@ import fc from "fast-check";
 import type { Address, LocalAccount } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { agentTabEscrowAbi, mockUsdcAbi } from "@agenttab/sdk";
-
 import { getAgentAccount, getIndexerStatus } from "../../indexer/read/index.ts";
 import type { SettleChain } from "../../scripts/settle/chain.ts";
 import { planEntries } from "../../scripts/settle/plan.ts";
 import { settle } from "../../scripts/settle/run.ts";
 import { simulateEntries } from "../../scripts/settle/simulate.ts";
 import { watchPass } from "../../scripts/settle/watchtower.ts";
+import { agentTabEscrowAbi, fiatTokenAbi } from "@agenttab/sdk";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService, voucherHeader } from "../api/helpers/payments.ts";
@@ -193,7 +192,7 @@ describe("claimability: whatever an owner does, every charge the proxy accepted 
     const fees: bigint = (await read("accruedFees")) - run.feesBefore;
     expect(fees, `${step}: fees`).toBe(shares.reduce((sum, r) => sum + BigInt(r.fee), 0n));
     const { balance } = await read("accountOf", [owner]);
-    const withdrawn: bigint = await stack.chain.publicClient.readContract({ address: stack.chain.deployment.usdc, abi: mockUsdcAbi, functionName: "balanceOf", args: [owner] });
+    const withdrawn: bigint = await stack.chain.publicClient.readContract({ address: stack.chain.deployment.usdc, abi: fiatTokenAbi, functionName: "balanceOf", args: [owner] });
     expect(DEPOSIT - balance - withdrawn, `${step}: debits == credits + fees`).toBe(credits + fees);
 
     // The owner's deposit still holds every accepted, unsettled charge, and the escrow would accept

@@ -8,12 +8,11 @@ import { keccak256, toHex } from "viem";
 import type { Address, LocalAccount } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { agentTabEscrowAbi, authorizationHeader, mockUsdcAbi, serializeDeployment, signIn } from "@agenttab/sdk";
-
 import { getAgentAccount, getProviderAccount } from "../../indexer/read/index.ts";
 import { NothingToWithdrawError, PayoutError, runPayout } from "../../scripts/payout/run.ts";
 import type { SettleChain } from "../../scripts/settle/chain.ts";
 import { settle } from "../../scripts/settle/run.ts";
+import { agentTabEscrowAbi, authorizationHeader, fiatTokenAbi, serializeDeployment, signIn } from "@agenttab/sdk";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService, voucherHeader } from "../api/helpers/payments.ts";
@@ -43,7 +42,7 @@ describe("payout: providers withdraw what the weekly settlement credited", () =>
   const earningsOf = (provider: Address) =>
     stack.chain.publicClient.readContract({ address: stack.chain.deployment.escrow, abi: agentTabEscrowAbi, functionName: "earningsOf", args: [provider] });
   const usdcOf = (holder: Address) =>
-    stack.chain.publicClient.readContract({ address: stack.chain.deployment.usdc, abi: mockUsdcAbi, functionName: "balanceOf", args: [holder] });
+    stack.chain.publicClient.readContract({ address: stack.chain.deployment.usdc, abi: fiatTokenAbi, functionName: "balanceOf", args: [holder] });
 
   /** One paid call through the proxy. */
   const pay = async (agent: LocalAccount, service: (typeof services)[number]) => {

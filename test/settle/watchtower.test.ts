@@ -6,13 +6,12 @@ import path from "node:path";
 import type { Address, LocalAccount } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { agentTabEscrowAbi, mockUsdcAbi, serializeDeployment } from "@agenttab/sdk";
-
 import { getAgentAccount, getDelegation, listPendingWithdrawals } from "../../indexer/read/index.ts";
 import type { SettleChain } from "../../scripts/settle/chain.ts";
 import { createExclusive, parseDuration } from "../../scripts/settle/schedule.ts";
 import { settle } from "../../scripts/settle/run.ts";
 import { watchPass, watchWithdrawals } from "../../scripts/settle/watchtower.ts";
+import { agentTabEscrowAbi, fiatTokenAbi, serializeDeployment } from "@agenttab/sdk";
 import { startApiStack, startUpstream } from "../api/helpers/apiStack.ts";
 import type { ApiStack } from "../api/helpers/apiStack.ts";
 import { listService, voucherHeader } from "../api/helpers/payments.ts";
@@ -139,7 +138,7 @@ describe("watchtower: a withdrawal request gets its vouchers settled before the 
     await stack.chain.publicClient.request({ method: "evm_increaseTime" as never, params: [Number(delay) + 1] as never });
     await stack.chain.publicClient.request({ method: "evm_mine" as never, params: [] as never });
     await escrowAs(stack.chain, leaver, "finalizeWithdrawal", []);
-    const usdcBalance = await stack.chain.publicClient.readContract({ address: stack.chain.deployment.usdc, abi: mockUsdcAbi, functionName: "balanceOf", args: [leaver.address] });
+    const usdcBalance = await stack.chain.publicClient.readContract({ address: stack.chain.deployment.usdc, abi: fiatTokenAbi, functionName: "balanceOf", args: [leaver.address] });
     expect(usdcBalance).toBe(DEPOSIT - charged);
     expect((await read("accountOf", [leaver.address])).balance).toBe(0n);
 

@@ -28,14 +28,20 @@ contract VoucherHashHarness {
 
 /// @notice Fixed vectors signed in TypeScript by viem with the SDK's typed data
 /// (test/vectors/*.json, pinned by test/e2e/typedDataParity.test.ts). The contracts are deployed
-/// where those vectors name them (Hardhat's first account, nonces 0, 1 and 2, chain 31337), so the
-/// digests must match to the bit and the contracts must accept the viem signatures.
+/// where those vectors name them (Hardhat's first account, nonces 0 and 1, chain 31337), so the
+/// digests must match to the bit and the contracts must accept the viem signatures. USDC is a
+/// MockUSDC put where the local chain's FiatToken proxy lives (the local issuer's nonce 6): FiatToken
+/// is solc 0.6.12 and cannot be compiled with these tests; its EIP-712 domain is the same
+/// ("USD Coin", "2"), and test/e2e/typedDataParity.test.ts runs the same vectors on the real FiatToken.
 contract TypedDataParityTest is TestBase {
     address internal constant DEPLOYER = 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266;
+    /// @dev Hardhat's account #8, the local FiatToken's issuer (scripts/lib/localUsdc.ts).
+    address internal constant USDC_ISSUER = 0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f;
+    uint64 internal constant USDC_PROXY_NONCE = 6;
     address internal constant SIGNER = 0x70997970C51812dc3A010C7d01b50e0d17dc79C8;
-    address internal constant USDC_ADDRESS = 0x5FbDB2315678afecb367f032d93F642f64180aa3;
-    address internal constant ESCROW_ADDRESS = 0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512;
-    address internal constant REPUTATION_ADDRESS = 0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0;
+    address internal constant USDC_ADDRESS = 0xDd8cb59289bF7e324a37F74f8abB16D9F133cb2e;
+    address internal constant ESCROW_ADDRESS = 0x5FbDB2315678afecb367f032d93F642f64180aa3;
+    address internal constant REPUTATION_ADDRESS = 0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512;
     /// @dev Hardhat's account #2: the receipt's payer, who signs the relayed feedback.
     address internal constant PAYER = 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC;
 
@@ -43,21 +49,21 @@ contract TypedDataParityTest is TestBase {
     address internal constant VOUCHER_PROVIDER = 0x90F79bf6EB2c4f870365E785982E1f101E93b906;
     uint256 internal constant VOUCHER_MAX = 1234567;
     bytes32 internal constant VOUCHER_TYPEHASH = 0x23e019eb59004957d117f63ddaabc9ae1ced820f4f8c592de11f6e115039b004;
-    bytes32 internal constant VOUCHER_DOMAIN = 0xae3713a7d4c894ec424f43985abffc2ea1d382ea32ca53cef716cc634dbedbf8;
+    bytes32 internal constant VOUCHER_DOMAIN = 0x271a3fe35de40b365f69ffc6540cbaa9bca4bcd84770f8a559c2ee7f42be73cc;
     bytes32 internal constant VOUCHER_STRUCT = 0x04f128348c8a5b1d0397b9288828856ac78d00b1f46a17838e9dcda396a1c305;
-    bytes32 internal constant VOUCHER_DIGEST = 0x8c7b032cc09535fe0e764ee8b89d304588a830e6fa49ad9604281fe85da7d02d;
+    bytes32 internal constant VOUCHER_DIGEST = 0x5bce0f21db821d81f64aa8cdaa8af95071c0bf8745a0c8846990227096a07bb7;
     bytes internal constant VOUCHER_SIG =
-        hex"c020ea5af44bb08f1864ed1cbf8889fb8486989566f552fca33723632db849a30868525b134bcd973579834acf004a7e281898dccf75d7121843c6b1642aed471b";
+        hex"ea464f20a6a5eb65f2013e6a05e9347f4d9436ff5c5009c2e42002bcee2d10362d5bff33948459a40dbb97a524101e3cbe7ed5ae1082e5aacccf4dd0117e40c61c";
 
     // test/vectors/transferWithAuthorization.json
     uint256 internal constant AUTH_VALUE = 1_000_000;
     uint256 internal constant AUTH_VALID_BEFORE = 4102444800;
     bytes32 internal constant AUTH_NONCE = 0xbd4ed3ed2d48c2208ed10dd37f4326f3868dba7dec201ad1a2c23d7be4d364a2;
     bytes32 internal constant AUTH_TYPEHASH = 0x7c7c6cdb67a18743f49ec6fa9b35f50d52ed05cbed4cc592e13b44501c1a2267;
-    bytes32 internal constant AUTH_DOMAIN = 0xfc557a58e1177dd0b729c40130003009d1ffed5a502b494889e2711c7726dd52;
-    bytes32 internal constant AUTH_STRUCT = 0x2814aff4a812fe8cc54c5d4357c47f758d1b488b966b935549bfd8340bb0fdb5;
+    bytes32 internal constant AUTH_DOMAIN = 0x19fb7f3cc425bb0c7c3da57cffd71e3529b9c06d182e554a6e2d65400bfbf987;
+    bytes32 internal constant AUTH_STRUCT = 0x20a5c39b8c9f3d1d523c0a06ec83a3e0652580584fabbcf434408078c8789225;
     bytes internal constant AUTH_SIG =
-        hex"4cbecc0ff40d2b93d055fdc3b3d5952cf0a7497f1919cc085afaf3330f0394bc54a62ecfe4118a88a9d00a2320684456cd3f45246c88f2c43dbe9ab99a70c2ab1b";
+        hex"57d2f412f5d9a2516b9dc421d2e53ba5f98745a6f93429dbbabe5f1d33021cef28fe1f411162fd653aef569710e4773880f8bf5a546aacde576e70ae586338421c";
 
     // test/vectors/receipt.json (signed by SIGNER, the receipt signer)
     bytes32 internal constant RECEIPT_REQUEST_ID = 0xedaf27e52be8a7ea9c23e82cd558dd867e3aab9f0fffa76ec931a785fde9d5eb;
@@ -67,20 +73,20 @@ contract TypedDataParityTest is TestBase {
     uint256 internal constant RECEIPT_CUMULATIVE = 1_234_567;
     uint64 internal constant RECEIPT_ISSUED_AT = 1_735_689_600;
     bytes32 internal constant RECEIPT_TYPEHASH = 0x392b9fac37cfcc237253e055e6c54b7bf5545975cf537eec7e5c21e944dd103e;
-    bytes32 internal constant RECEIPT_DOMAIN = 0xd238ef004b37f491c0968117c75d52f9d09fe5efad690dedcb4626f647c20dcd;
+    bytes32 internal constant RECEIPT_DOMAIN = 0x598d0ef77c6c06a22b485a8734a0dfe169721b24e1f57804ba8f9420b11f358d;
     bytes32 internal constant RECEIPT_STRUCT = 0x79aa6ae8c1f90c8a81b81b3f96dd7e1a9a9d8491294e1cd5e5475ee07c8a4656;
-    bytes32 internal constant RECEIPT_DIGEST = 0xf5b837ac76e3c0e7fd0f61499fec6eb5b94c454f375079b6d0cc428dab5af4c7;
+    bytes32 internal constant RECEIPT_DIGEST = 0x92aa4f3609d04c5879b9e4f13f959a71e173b989a39df77752a411df1c59723e;
     bytes internal constant RECEIPT_SIG =
-        hex"8de2bc4aa4fa93aa7c8eb669961f622d352a63327fc8c5db9ebc1623605bc9e476de48fdea5ba5b509dda20a581570104d26a9b97085053326783f9f8e3c83301c";
+        hex"548f85e0887bef1dd87d9ed0c51d900d85c2f9d50fabdb5f0f61961159e07395300be16c61a37a779b34a5c2fa46a9c01884a02e03857c9201dc33afe8e953af1b";
 
     // test/vectors/feedback.json (signed by PAYER; tags ["fast", "accurate"])
     uint8 internal constant FEEDBACK_SCORE = 87;
     uint256 internal constant FEEDBACK_DEADLINE = 4102444800;
     bytes32 internal constant FEEDBACK_TYPEHASH = 0x46bfc098754c2bc9bd6916422fefc37456ebf182e7cd5a1969b58d1ee115767e;
     bytes32 internal constant FEEDBACK_STRUCT = 0xb111d6de30e322568ce991872670d2852a5448ec3dd74408754b6dfee82bf6dc;
-    bytes32 internal constant FEEDBACK_DIGEST = 0x485a6259ab8b86fc26f8a57fdaecd8e4d77516fec9cae83788c0f6568e54cdce;
+    bytes32 internal constant FEEDBACK_DIGEST = 0x3a517d3153e4327da262f55958ef8e58c90a99ebba5fe418374a63d9b521bfb6;
     bytes internal constant FEEDBACK_SIG =
-        hex"05584098d9f8fc53ee4ce5454bf248382fc9642c6eac74283c75cbe8f7e803ae663a591b58ef193664af86687ff202fde157da0d9dfdb34e05441d46bcb2734a1c";
+        hex"e6bee62a0128b8f30e03eac5e6bfaafde608e68da47e78d32daefa23df4e5b382b8ce58a719e3e0b2290176f23f62c37d6070e0283de90da5fbe1ce6fbe177cc1c";
 
     MockUSDC internal usdc;
     AgentTabEscrow internal escrow;
@@ -92,8 +98,10 @@ contract TypedDataParityTest is TestBase {
     function setUp() public {
         assertEq(block.chainid, 31337, "the vectors are for chain 31337");
         assertEq(vm.getNonce(DEPLOYER), 0, "deployer starts fresh");
-        vm.startPrank(DEPLOYER);
+        vm.setNonce(USDC_ISSUER, USDC_PROXY_NONCE);
+        vm.prank(USDC_ISSUER);
         usdc = new MockUSDC();
+        vm.startPrank(DEPLOYER);
         escrow = new AgentTabEscrow(IUSDC(address(usdc)), DEPLOYER, 0, 500, 100, 8 days);
         reputation = new AgentTabReputation(DEPLOYER, 0);
         escrow.grantRole(escrow.SETTLER_ROLE(), settler);

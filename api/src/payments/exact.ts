@@ -3,7 +3,7 @@ import type { PaymentPayload, PaymentRequirements, SettleResponse } from "@x402/
 import { BaseError, ContractFunctionRevertedError, decodeErrorResult, getAddress, hashTypedData, isAddress, isHex } from "viem";
 import type { Address, Hex } from "viem";
 
-import { agentTabEscrowAbi, mockUsdcAbi, transferWithAuthorizationTypes, usdcDomain } from "@agenttab/sdk";
+import { agentTabEscrowAbi, transferWithAuthorizationTypes, usdcDomain } from "@agenttab/sdk";
 import type { Deployment } from "@agenttab/sdk";
 
 import { ApiError } from "../errors.ts";
@@ -189,11 +189,11 @@ export function transferAuthorizationDigest(authorization: ExactAuthorization, {
   });
 }
 
-const revertAbi = [...agentTabEscrowAbi, ...mockUsdcAbi];
+const revertAbi = agentTabEscrowAbi;
 
 /**
- * Why a `settleExactPayment` simulation failed, as the 4xx the payer gets: the escrow's and
- * USDC's custom errors (the local MockUSDC) or FiatToken's revert strings (Circle's USDC). A
+ * Why a `settleExactPayment` simulation failed, as the 4xx the payer gets: the escrow's custom
+ * errors or FiatToken's revert strings (USDC, locally too). A
  * failure that is not a revert (the RPC is down) is a 503.
  *
  * @example
@@ -218,6 +218,7 @@ export function exactRevertError(error: unknown): ApiError {
   if (/invalidsignature|invalid signature/.test(text)) return refuse("invalid_signature", "The authorization's signature is not valid for its `from`", "invalid_exact_evm_payload_signature");
   if (/authorizationexpired|authorization is expired/.test(text)) return refuse("authorization_expired", "The authorization has expired", "invalid_exact_evm_payload_authorization_valid_before");
   if (/authorizationnotyetvalid|authorization is not yet valid/.test(text)) return refuse("authorization_not_yet_valid", "The authorization is not valid yet", "invalid_exact_evm_payload_authorization_valid_after");
+  if (/blacklisted/.test(text)) return refuse("account_blacklisted", "USDC's issuer has blacklisted the payer (or the escrow): the token refuses this transfer", "invalid_payload");
   if (/insufficientbalance|exceeds balance/.test(text)) return refuse("insufficient_funds", "The payer's USDC balance does not cover the authorization", "insufficient_funds");
   if (/enforcedpause/.test(text)) return new ApiError({ status: 503, code: "escrow_paused", message: "The escrow is paused; exact payments are stopped", headers: { "retry-after": "60" } });
   return refuse("payment_rejected", `The escrow would reject this payment${name ? ` (${name})` : ""}`, "invalid_payload");

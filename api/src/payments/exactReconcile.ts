@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import type { Sql } from "postgres";
 import type { Address, Hex, PublicClient } from "viem";
 
-import { agentTabEscrowAbi, mockUsdcAbi } from "@agenttab/sdk";
+import { agentTabEscrowAbi, usdcAbi } from "@agenttab/sdk";
 
 // RPCs bound log ranges: the event is searched for in chunks of this many blocks.
 const LOG_CHUNK_BLOCKS = 10_000n;
@@ -61,7 +61,7 @@ export async function reconcileExactPayments(
     return undefined;
   };
   for (const row of rows) {
-    const used = await publicClient.readContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "authorizationState", args: [row.payer, row.nonce] });
+    const used = await publicClient.readContract({ address: deployment.usdc, abi: usdcAbi, functionName: "authorizationState", args: [row.payer, row.nonce] });
     let outcome: { status: "settled" | "released" | "failed"; txHash: Hex | null; blockNumber: bigint | null; error: string };
     if (used) {
       const event = await findSettlement(row);

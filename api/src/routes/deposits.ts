@@ -4,7 +4,7 @@ import { BaseError, ContractFunctionRevertedError, WaitForTransactionReceiptTime
 import type { Address, Hex } from "viem";
 import { Type } from "typebox";
 
-import { agentTabEscrowAbi, mockUsdcAbi, permitTypes, receiveWithAuthorizationTypes, usdcAbi, usdcDomain } from "@agenttab/sdk";
+import { agentTabEscrowAbi, fiatTokenAbi, permitTypes, receiveWithAuthorizationTypes, usdcAbi, usdcDomain } from "@agenttab/sdk";
 
 import { ApiError } from "../errors.ts";
 import type { Relayer } from "../plugins/relayer.ts";
@@ -39,7 +39,7 @@ const DepositResponse = Type.Object({
   amount: Type.String(),
 });
 
-const errorResponses = { 400: ErrorResponse, 422: ErrorResponse, 503: ErrorResponse, 504: ErrorResponse };
+const errorResponses = { 400: ErrorResponse, 403: ErrorResponse, 422: ErrorResponse, 503: ErrorResponse, 504: ErrorResponse };
 
 const fieldCodes: Record<string, string> = { value: "invalid_amount", signature: "invalid_signature", from: "invalid_address", owner: "invalid_address" };
 
@@ -49,8 +49,8 @@ function schemaErrorFormatter(errors: FastifySchemaValidationError[], dataVar: s
   return new ApiError({ status: 400, code: fieldCodes[field] ?? "invalid_request", message: `${dataVar}${first?.instancePath ?? ""} ${first?.message ?? "is invalid"}` });
 }
 
-// The escrow's errors and the token's (MockUSDC's custom errors; real USDC reverts with strings).
-const depositAbi = [...agentTabEscrowAbi, ...mockUsdcAbi.filter((item) => item.type === "error")] as const;
+// The escrow's custom errors; USDC (FiatToken) reverts with strings, which viem decodes as such.
+const depositAbi = agentTabEscrowAbi;
 
 /**
  * Gasless deposits: the agent signs, the API's relayer pays the gas. The funds always land in the
@@ -84,6 +84,7 @@ const deposits: FastifyPluginAsyncTypebox = async (app) => {
       const message = { from, to: escrow, value, validAfter, validBefore, nonce: body.nonce as Hex };
       const signature = body.signature as Hex;
       await checkSignature(from, signature, () => recoverTypedDataAddress({ domain, types: receiveWithAuthorizationTypes, primaryType: "ReceiveWithAuthorization", message, signature }));
+      await checkNotBlacklisted(from);
       const write = {
         address: escrow,
         abi: depositAbi,
@@ -109,6 +110,9 @@ const deposits: FastifyPluginAsyncTypebox = async (app) => {
       const deadline = BigInt(body.deadline);
       if (deadline < nowSeconds() + MIN_VALIDITY_SECONDS) throw refuse("permit_expired", `The permit must stay valid for at least ${MIN_VALIDITY_SECONDS} s more.`);
       const signature = body.signature as Hex;
+      // Before the permit checks: a blacklisted owner's permit fails on-chain too, and the escrow
+      // would report only PermitFailed.
+      await checkNotBlacklisted(owner);
       const nonce = await chainRead(() => publicClient.readContract({ address: usdc, abi: usdcAbi, functionName: "nonces", args: [owner] }));
       const message = { owner, spender: escrow, value, nonce, deadline };
       const { r, s, v, yParity } = parseSignature(signature);
@@ -143,6 +147,20 @@ const deposits: FastifyPluginAsyncTypebox = async (app) => {
   );
 
   /**
+   * USDC (FiatToken) refuses every transfer from or to a blacklisted address: say so plainly,
+   * rather than relay a deposit the token will revert.
+   */
+  async function checkNotBlacklisted(account: Address) {
+    const [accountListed, escrowListed] = await chainRead(() =>
+      Promise.all([account, escrow].map((address) => publicClient.readContract({ address: usdc, abi: fiatTokenAbi, functionName: "isBlacklisted", args: [address] }))),
+    );
+    if (accountListed) throw accountBlacklisted(account);
+    if (escrowListed) {
+      throw new ApiError({ status: 503, code: "escrow_blacklisted", message: `USDC's issuer has blacklisted the escrow ${escrow}: no deposit can reach it until that is lifted. Nothing was sent.` });
+    }
+  }
+
+  /**
    * The signature must recover to the signer. A smart-contract wallet's (ERC-1271) cannot be
    * recovered, so for an address with code `verifyOnChain` is the check when given (the simulation
    * of the deposit otherwise).
@@ -166,6 +184,14 @@ const nowSeconds = () => BigInt(Math.floor(Date.now() / 1000));
 
 const refuse = (code: string, message: string, details?: Record<string, unknown>) =>
   new ApiError({ status: 400, code, message, ...(details ? { details } : {}) });
+
+const accountBlacklisted = (account: Address) =>
+  new ApiError({
+    status: 403,
+    code: "account_blacklisted",
+    message: `USDC's issuer has blacklisted ${account}: the token refuses its transfers, so it cannot deposit. Nothing was sent.`,
+    details: { account },
+  });
 
 const chainUnavailable = () =>
   new ApiError({ status: 503, code: "chain_unavailable", message: "The chain cannot be reached right now; nothing was sent. Try again shortly.", headers: { "retry-after": "2" } });
@@ -204,6 +230,8 @@ async function relay(
   const rejected = (error: unknown) => {
     const decoded = decodeRevert(error);
     if (decoded === undefined) throw error;
+    // Blacklisted after the check above (FiatToken reverts with a string).
+    if (/blacklisted/i.test(decoded.error)) return accountBlacklisted(write.args[0] as Address);
     return new ApiError({ status: 422, code: rejectedCode, message: `The chain refuses this deposit: ${decoded.error}`, details: decoded });
   };
   try {
@@ -264,13 +292,15 @@ function transactionHashOf(error: unknown): string | undefined {
   return timeout instanceof Error ? /"(0x[0-9a-fA-F]{64})"/.exec(timeout.message)?.[1] : undefined;
 }
 
-/** The contract's custom error (name and arguments as text) or revert reason, when the error is a revert. */
+/** The contract's custom error (name and arguments as text) or revert string, when the error is a revert. */
 function decodeRevert(error: unknown): { error: string; args: string[] } | undefined {
   if (!(error instanceof BaseError)) return undefined;
   const reverted = error.walk((e) => e instanceof ContractFunctionRevertedError);
   if (!(reverted instanceof ContractFunctionRevertedError)) return undefined;
+  // A revert string (FiatToken's) decodes as `Error(string)`: its text says more than "Error".
+  const named = reverted.data?.errorName !== undefined && reverted.data.errorName !== "Error";
   return {
-    error: reverted.data?.errorName ?? reverted.reason ?? "reverted",
-    args: (reverted.data?.args ?? []).map((arg) => String(arg)),
+    error: named ? (reverted.data?.errorName ?? "reverted") : (reverted.reason ?? "reverted"),
+    args: named ? (reverted.data?.args ?? []).map((arg) => String(arg)) : [],
   };
 }

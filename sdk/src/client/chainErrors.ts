@@ -183,8 +183,10 @@ export function contractErrorFrom(error: unknown): unknown {
   if (!(error instanceof BaseError)) return error;
   const reverted = error.walk((e) => e instanceof ContractFunctionRevertedError);
   if (!(reverted instanceof ContractFunctionRevertedError)) return error;
-  const errorName = reverted.data?.errorName;
-  const args = reverted.data?.args ?? [];
+  // A revert string (USDC's FiatToken reverts with them) decodes as `Error(string)`: not a name.
+  const named = reverted.data?.errorName !== "Error";
+  const errorName = named ? reverted.data?.errorName : undefined;
+  const args = named ? (reverted.data?.args ?? []) : [];
   const [a, b, c] = args as [unknown, unknown, unknown];
   switch (errorName) {
     case "WithdrawalLocked":
@@ -198,6 +200,10 @@ export function contractErrorFrom(error: unknown): unknown {
     case "DelegateNotActive":
       return new DelegateNotActiveError({ account: a as Address, delegate: b as Address, cause: error });
     default:
+      // USDC (FiatToken) names no custom error: "Blacklistable: account is blacklisted".
+      if (errorName === undefined && /blacklisted/i.test(reverted.reason ?? "")) {
+        return new ContractRevertedError({ errorName: "AccountBlacklisted", args, shortMessage: "USDC's issuer has blacklisted an address of this transfer: the token refuses it.", cause: error });
+      }
       return new ContractRevertedError({ errorName: errorName ?? reverted.reason, args, cause: error });
   }
 }

@@ -93,6 +93,24 @@ export class ServiceNotFoundError extends ApiRequestError {
 }
 
 /**
+ * USDC's issuer has blacklisted the account (403 `account_blacklisted`): FiatToken refuses its
+ * transfers, so it can neither deposit nor pay with an x402 `exact` authorization. Nothing was sent.
+ *
+ * @example
+ * if (error instanceof AccountBlacklistedError) console.log(`${error.account} cannot move USDC`);
+ */
+export class AccountBlacklistedError extends ApiRequestError {
+  override name = "AccountBlacklistedError";
+  /** The blacklisted address, when the API said. */
+  readonly account: string | undefined;
+
+  constructor({ status, body }: { status: number; body: ApiErrorBody }) {
+    super({ status, body, shortMessage: "USDC's issuer has blacklisted this account: the token refuses its transfers." });
+    this.account = typeof body.details?.account === "string" ? body.details.account : undefined;
+  }
+}
+
+/**
  * Too many calls to this service from this account (429 `rate_limited`); retry after
  * `retryAfterSeconds`.
  *
@@ -281,6 +299,8 @@ export function apiErrorFromResponse({ status, body, retryAfter }: { status: num
       return new InsufficientBalanceError({ status, body: parsed });
     case "price_exceeds_max":
       return new PriceExceedsMaxError({ status, body: parsed });
+    case "account_blacklisted":
+      return new AccountBlacklistedError({ status, body: parsed });
     case "service_not_found":
     case "service_delisted":
       return new ServiceNotFoundError({ status, body: parsed });

@@ -71,7 +71,7 @@ export const DEFAULT_MAX_CATCH_UP = 1_000_000n;
  * (without it, nothing is signed); the scheme's `onBeforePaymentCreation` hook checks it.
  *
  * The escrow holds USDC only, so the scheme reports known USDC as a default asset for x402's spend
- * controls. On a local chain (a MockUSDC), allow that asset with
+ * controls. On a local chain (its FiatToken has no well-known address), allow that asset with
  * `client.setSpendControls({ allowedAssets: [{ network, asset: usdc }] })`.
  *
  * @example

@@ -4,13 +4,13 @@ import type { Address, Hash, LocalAccount, PublicClient, TransactionReceipt } fr
 import { privateKeyToAccount } from "viem/accounts";
 import { hardhat } from "viem/chains";
 
-import { agentTabEscrowAbi, mockUsdcAbi } from "@agenttab/sdk";
-
 import { deployAgentTab } from "../../../scripts/deploy.ts";
 import type { DeployAgentTabOptions } from "../../../scripts/deploy.ts";
+import { localUsdcIssuer } from "../../../scripts/lib/localUsdc.ts";
+import { agentTabEscrowAbi, fiatTokenAbi } from "@agenttab/sdk";
 
 /**
- * A fresh in-process Hardhat chain with AgentTab deployed by account 0, which is also the settler
+ * A fresh in-process Hardhat chain with Circle's FiatToken (issuer: account 8) and AgentTab deployed by account 0, which is also the settler
  * and (unless `options.relayer` names another) the holder of the exact-payment role, so a test can
  * drive both with one wallet.
  */
@@ -43,13 +43,14 @@ export async function startLocalChain(options: DeployAgentTabOptions = {}) {
     return createWalletClient({ account, chain: hardhat, transport: custom(connection.provider) });
   };
 
-  /** Mints mock USDC to `to`. */
-  const mint = (to: Address, amount: bigint) =>
-    mined(deployer.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "mint", args: [to, amount] }));
+  /** The local FiatToken's issuer (Hardhat #8): mints to fund accounts, blacklists. */
+  const usdcIssuer = localUsdcIssuer({ publicClient, usdc: deployment.usdc });
+  /** Mints USDC to `to`. */
+  const mint = (to: Address, amount: bigint) => usdcIssuer.mint(to, amount);
 
   const read = {
     usdcBalance: (owner: Address) =>
-      publicClient.readContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "balanceOf", args: [owner] }),
+      publicClient.readContract({ address: deployment.usdc, abi: fiatTokenAbi, functionName: "balanceOf", args: [owner] }),
     account: (account: Address) =>
       publicClient.readContract({ address: deployment.escrow, abi: agentTabEscrowAbi, functionName: "accountOf", args: [account] }),
     earnings: (provider: Address) =>
@@ -58,7 +59,7 @@ export async function startLocalChain(options: DeployAgentTabOptions = {}) {
     totalAccounted: () => publicClient.readContract({ address: deployment.escrow, abi: agentTabEscrowAbi, functionName: "totalAccounted" }),
   };
 
-  return { connection, publicClient, deployer, others, deployment, mined, walletFor, mint, read };
+  return { connection, publicClient, deployer, others, deployment, mined, walletFor, mint, usdcIssuer, read };
 }
 
 /**

@@ -2,8 +2,7 @@ import { keccak256, toHex } from "viem";
 import type { Address, LocalAccount } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
-import { agentTabEscrowAbi, encodeClaims, mockUsdcAbi, settlementProviders, signVoucher } from "@agenttab/sdk";
-
+import { agentTabEscrowAbi, encodeClaims, fiatTokenAbi, settlementProviders, signVoucher } from "@agenttab/sdk";
 import type { IndexerStack } from "./stack.ts";
 
 /** A deterministic test key. */
@@ -14,7 +13,7 @@ export async function depositAs(stack: IndexerStack, agent: LocalAccount, amount
   const wallet = await stack.walletFor(agent);
   await stack.mint(agent.address, amount);
   const { escrow, usdc } = stack.deployment;
-  await stack.mined(wallet.writeContract({ address: usdc, abi: mockUsdcAbi, functionName: "approve", args: [escrow, amount] }));
+  await stack.mined(wallet.writeContract({ address: usdc, abi: fiatTokenAbi, functionName: "approve", args: [escrow, amount] }));
   return stack.mined(wallet.writeContract({ address: escrow, abi: agentTabEscrowAbi, functionName: "deposit", args: [amount] }));
 }
 

@@ -10,14 +10,14 @@ import type { Hash, LocalAccount, TransactionReceipt } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { hardhat } from "viem/chains";
 
-import { mockUsdcAbi, serializeDeployment } from "@agenttab/sdk";
-
 import { startIndexer } from "../../../indexer/process.ts";
 import type { IndexerProcess } from "../../../indexer/process.ts";
 import type { ChainStateReader } from "../../../indexer/read/index.ts";
 import { deployAgentTab } from "../../../scripts/lib/deployAgentTab.ts";
 import { hardhatDeployerKey, hardhatRelayerKey } from "../../../scripts/lib/deployConfig.ts";
+import { localUsdcIssuer } from "../../../scripts/lib/localUsdc.ts";
 import { freePort, openDatabase } from "@agenttab/ledger/embedded";
+import { serializeDeployment } from "@agenttab/sdk";
 
 /**
  * The real parts the indexer runs on: PostgreSQL (embedded unless DATABASE_URL is set), a Hardhat
@@ -75,8 +75,9 @@ export async function startIndexerStack() {
     return createWalletClient({ account, chain: hardhat, transport });
   };
 
-  const mint = (to: `0x${string}`, amount: bigint) =>
-    mined(deployer.writeContract({ address: deployment.usdc, abi: mockUsdcAbi, functionName: "mint", args: [to, amount] }));
+  /** The local FiatToken's issuer (Hardhat #8): mints to fund accounts, blacklists. */
+  const usdcIssuer = localUsdcIssuer({ publicClient, usdc: deployment.usdc });
+  const mint = (to: `0x${string}`, amount: bigint) => usdcIssuer.mint(to, amount);
 
   /**
    * Polls `read` until `done` holds, returning the value and how long it took. The default deadline
@@ -103,6 +104,7 @@ export async function startIndexerStack() {
     mined,
     walletFor,
     mint,
+    usdcIssuer,
     waitFor,
     get indexer() {
       return indexer;

@@ -12,6 +12,7 @@ interface Vm {
     function stopPrank() external;
     function warp(uint256 timestamp) external;
     function getNonce(address account) external view returns (uint64);
+    function setNonce(address account, uint64 newNonce) external;
     function expectRevert(bytes calldata revertData) external;
     function expectRevert(bytes4 selector) external;
     function expectRevert() external;

@@ -409,9 +409,10 @@ async function report(
   const verdict = (met: boolean, by: string) => (met ? "met" : `missed by ${by}`);
   if (plain && paid) {
     const ratio = paid.rps / plain.rps;
-    const added = paid.p50_ms - plain.p50_ms;
+    // The issue's target is at one connection, where nothing queues; under load the p50 is mostly queueing.
+    const added = paid.solo && plain.solo ? paid.solo.p50_ms - plain.solo.p50_ms : paid.p50_ms - plain.p50_ms;
     console.log(`\npaid/plain throughput ${round(ratio, 3)}; plain/direct ${direct ? round(plain.rps / direct.rps, 3) : "n/a"}`);
-    console.log(`p50 added: paid over plain ${round(added, 3)} ms; plain over direct ${direct ? round(plain.p50_ms - direct.p50_ms, 3) : "n/a"} ms`);
+    console.log(`p50 added at one connection: paid over plain ${round(added, 3)} ms (under load ${round(paid.p50_ms - plain.p50_ms, 3)} ms); plain over direct ${direct ? round(plain.p50_ms - direct.p50_ms, 3) : "n/a"} ms`);
     targets.paidOverPlainThroughput = {
       target: `>= ${TARGETS.paidOverPlainThroughput}`,
       actual: round(ratio, 3),

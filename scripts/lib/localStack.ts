@@ -12,15 +12,15 @@ import type { Account, Chain, Hash, PublicClient, TransactionReceipt, Transport,
 import { privateKeyToAccount } from "viem/accounts";
 import { hardhat } from "viem/chains";
 
-import { buildApp } from "../../api/src/app.ts";
-import { defaultApiConfig } from "../../api/src/config.ts";
-import { startIndexer } from "../../indexer/process.ts";
-import type { IndexerProcess } from "../../indexer/process.ts";
+import { buildApp, defaultApiConfig } from "@agenttab/api";
+import { freePort, openDatabase } from "@agenttab/ledger/embedded";
 import { serializeDeployment } from "@agenttab/sdk";
 import type { Deployment } from "@agenttab/sdk";
+
+import { startIndexer } from "../../indexer/process.ts";
+import type { IndexerProcess } from "../../indexer/process.ts";
 import { deployAgentTab } from "./deployAgentTab.ts";
 import { hardhatDeployerKey, hardhatRelayerKey } from "./deployConfig.ts";
-import { freePort, openDatabase } from "@agenttab/ledger/embedded";
 import { localUsdcIssuer } from "./localUsdc.ts";
 
 const STOP_STEP_MS = 20_000;

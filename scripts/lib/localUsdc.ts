@@ -4,7 +4,7 @@ import { concat, createWalletClient, custom, getAddress, maxUint256, size, slice
 import type { Account, Address, Chain, Hash, Hex, PublicClient, TransactionReceipt, Transport, WalletClient } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
-import { fiatTokenAbi, fiatTokenProxyAbi } from "../../sdk/src/generated/abis.ts";
+import { fiatTokenAbi, fiatTokenProxyAbi } from "@agenttab/sdk";
 import { fiatTokenArtifactsPackage, packageArtifactPath } from "./abiExport.ts";
 
 /**

@@ -1,4 +1,4 @@
-export { agentTabEscrowAbi, agentTabReputationAbi, fiatTokenAbi, mockSmartWalletAbi, usdcAbi } from "./generated/abis.ts";
+export { agentTabEscrowAbi, agentTabReputationAbi, fiatTokenAbi, fiatTokenProxyAbi, mockSmartWalletAbi, usdcAbi } from "./generated/abis.ts";
 export { decodeClaims, decodeClaimsLog, encodeClaims, settlementProviders } from "./claims.ts";
 export type { Claim, SettledClaim } from "./claims.ts";
 export { deploymentPath, parseDeployment, readDeployment, serializeDeployment } from "./deployments.ts";

@@ -11,7 +11,7 @@ import { describe, expect, it } from "vitest";
 import { deployAgentTab, runDeploy, UnknownChainError } from "../../scripts/deploy.ts";
 import { parseDeployConfig } from "../../scripts/lib/deployConfig.ts";
 import { hardhatUsdcIssuerKey, hardhatUsdcProxyAdmin } from "../../scripts/lib/localUsdc.ts";
-import { fiatTokenProxyAbi } from "../../sdk/src/generated/abis.ts"; // the proxy admin ABI is not part of the SDK's public API
+import { fiatTokenProxyAbi } from "@agenttab/sdk";
 import { agentTabEscrowAbi, agentTabReputationAbi, fiatTokenAbi, readDeployment, receiptEip712, usdcDomain } from "@agenttab/sdk";
 
 const settler = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"; // Hardhat #3: not the default relayer (#1)

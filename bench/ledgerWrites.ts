@@ -16,8 +16,6 @@
  * Options: --calls N (2000), --warmup N (200), --connections N (16), --agents N (16),
  * --out PATH ("-" for none).
  */
-import { fork } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -37,6 +35,7 @@ import type { ApiStack } from "../test/api/helpers/apiStack.ts";
 import { listService } from "../test/api/helpers/payments.ts";
 import { depositAs } from "../test/indexer/helpers/actions.ts";
 import { startIndexerStack } from "../test/indexer/helpers/stack.ts";
+import { ask, benchChildren, stopChild } from "./lib/children.ts";
 import type { LoadResult, LoadRun } from "./lib/loadgen.ts";
 import { voucherHeaders } from "./lib/vouchers.ts";
 import type { VoucherAgent } from "./lib/vouchers.ts";
@@ -62,42 +61,12 @@ const HEADROOM = CONNECTIONS * 64;
 const log = (line: string) => console.error(`[bench:ledger-writes] ${line}`);
 const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const children: ChildProcess[] = [];
+const children = benchChildren();
+const child = children.start;
 const cleanups: (() => Promise<unknown>)[] = [];
 
-/** Forks a bench/lib script and waits for its "ready" message, which it returns. */
-async function child(script: string): Promise<{ proc: ChildProcess; ready: Record<string, unknown> }> {
-  const proc = fork(path.join(import.meta.dirname, "lib", script), [], { serialization: "advanced", stdio: ["ignore", "inherit", "inherit", "ipc"] });
-  children.push(proc);
-  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    proc.once("message", (message) => resolve(message as Record<string, unknown>));
-    proc.once("exit", (code) => reject(new Error(`${script} exited with ${code} before it was ready`)));
-  });
-  return { proc, ready };
-}
 
-function ask<T>(proc: ChildProcess, message: object, type: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (reply: { type: string; message?: string }) => {
-      if (reply.type !== "error" && reply.type !== type) return;
-      proc.off("message", onMessage);
-      if (reply.type === "error") reject(new Error(reply.message));
-      else resolve(reply as T);
-    };
-    proc.on("message", onMessage);
-    proc.send(message);
-  });
-}
 
-async function stopChild(proc: ChildProcess) {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise((resolve) => proc.once("exit", resolve));
-  if (proc.connected) proc.send({ type: "stop" });
-  else if (proc.pid !== undefined) process.kill(proc.pid, "SIGTERM");
-  const timer = setTimeout(() => proc.pid !== undefined && process.kill(proc.pid, "SIGKILL"), 5_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 type TableCounters = { ins: number; upd: number; hotUpd: number; del: number; liveRows: number; totalBytes: number; heapBytes: number; indexBytes: number };
 type Snapshot = { tables: Record<string, TableCounters>; otherSchemas: { ins: number; upd: number; del: number }; walLsn: string; wal: { records: number; fpi: number; bytes: number }; commits: number; charges: number };
@@ -287,7 +256,7 @@ async function main() {
 }
 
 async function cleanup() {
-  await Promise.all(children.map((proc) => stopChild(proc).catch(() => {})));
+  await children.stopAll();
   for (const fn of cleanups.reverse()) {
     try {
       await fn();

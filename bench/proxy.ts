@@ -23,7 +23,6 @@
  * pg_stat_statements, and the statements per paid call), --pg-conf name=value (with --pg-stats,
  * repeatable: a server setting for experiments, e.g. synchronous_commit=off).
  */
-import { fork } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -47,6 +46,7 @@ import type { ApiStack } from "../test/api/helpers/apiStack.ts";
 import { listService } from "../test/api/helpers/payments.ts";
 import { depositAs } from "../test/indexer/helpers/actions.ts";
 import { startIndexerStack } from "../test/indexer/helpers/stack.ts";
+import { ask, benchChildren } from "./lib/children.ts";
 import { cpuDiff, cpuSnapshot, descendantsNamed } from "./lib/cpu.ts";
 import type { LoadResult, LoadRun } from "./lib/loadgen.ts";
 import { summarizeProfile } from "./lib/profileSummary.ts";
@@ -86,47 +86,15 @@ const isPaid = (mode: Mode) => mode === "paid" || mode === "twoInstances";
 type Row = LoadResult & { cpu: Record<string, number>; proxyElu: number | undefined; solo?: LoadResult };
 type LedgerCheck = { ok2xx: number; charges: number; chargedDelta: string; reservedTotal: string; nonOk: number; ok: boolean };
 
-const children: ChildProcess[] = [];
+const children = benchChildren();
+const child = children.start;
 const cleanups: (() => Promise<unknown>)[] = [];
 const log = (line: string) => console.error(`[bench:proxy] ${line}`);
 const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Forks a bench/lib script and waits for its "ready" message, which it returns. */
-async function child(script: string, execArgv: string[] = []): Promise<{ proc: ChildProcess; ready: Record<string, unknown> }> {
-  const proc = fork(path.join(import.meta.dirname, "lib", script), [], { execArgv, serialization: "advanced", stdio: ["ignore", "inherit", "inherit", "ipc"] });
-  children.push(proc);
-  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    proc.once("message", (message) => resolve(message as Record<string, unknown>));
-    proc.once("exit", (code) => reject(new Error(`${script} exited with ${code} before it was ready`)));
-  });
-  return { proc, ready };
-}
 
-/** Sends `message` to a child and waits for its reply of `type` (or an error). */
-function ask<T>(proc: ChildProcess, message: object, type: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (reply: { type: string; message?: string }) => {
-      if (reply.type !== "error" && reply.type !== type) return;
-      proc.off("message", onMessage);
-      if (reply.type === "error") reject(new Error(reply.message));
-      else resolve(reply as T);
-    };
-    proc.on("message", onMessage);
-    proc.send(message);
-  });
-}
 
-/** Asks a child to stop (servers close and exit normally) and waits until it has exited. */
-async function stopChild(proc: ChildProcess) {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise((resolve) => proc.once("exit", resolve));
-  if (proc.connected) proc.send({ type: "stop" });
-  else proc.kill("SIGTERM");
-  const timer = setTimeout(() => proc.kill("SIGKILL"), 5_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 /** A PostgreSQL of our own with pg_stat_statements loaded (only with --pg-stats). */
 async function startStatsPostgres() {
@@ -488,7 +456,7 @@ async function report(
 }
 
 async function cleanup() {
-  await Promise.all(children.map((proc) => stopChild(proc).catch(() => {})));
+  await children.stopAll();
   for (const fn of cleanups.reverse()) {
     try {
       await fn();

@@ -18,6 +18,7 @@ import { hardhat } from "viem/chains";
 
 import { deployAgentTab } from "../scripts/deploy.ts";
 import { localUsdcIssuer } from "../scripts/lib/localUsdc.ts";
+import { getTokenContractName } from "./lib/tokenContract.ts";
 import {
   agentTabEscrowAbi,
   encodeClaims,
@@ -52,12 +53,22 @@ async function startBench() {
     if (receipt.status !== "success") throw new Error(`transaction ${receipt.transactionHash} reverted`);
     return receipt;
   };
-  const deploy = async () => (await deployAgentTab({ publicClient, walletClient: operator }, { feeBps: Number(FEE_BPS), relayer: operator.account.address })).deployment;
+  // Every deployment's token, read back from the chain's code: gas.json records what was measured.
+  const tokens = new Set<string>();
+  const deploy = async () => {
+    const { deployment } = await deployAgentTab({ publicClient, walletClient: operator }, { feeBps: Number(FEE_BPS), relayer: operator.account.address });
+    tokens.add(await getTokenContractName({ publicClient, token: deployment.usdc }));
+    return deployment;
+  };
   const walletFor = async (local: LocalAccount) => {
     await connection.provider.request({ method: "hardhat_setBalance", params: [local.address, "0xDE0B6B3A7640000"] });
     return createWalletClient({ account: local, chain: hardhat, transport: custom(connection.provider) });
   };
-  return { connection, publicClient, operator, mined, deploy, walletFor };
+  const token = () => {
+    if (tokens.size !== 1) throw new Error(`the benchmarks ran against ${tokens.size} token contracts (${[...tokens].join(", ")})`);
+    return [...tokens][0]!;
+  };
+  return { connection, publicClient, operator, mined, deploy, walletFor, token };
 }
 
 /** Funds each agent's escrow account with one `depositFor` from the operator. */
@@ -216,10 +227,11 @@ for (const [name, series] of [["first", settle], ["steady", settleSteadyState]] 
     console.log(`marginal gas per claim, ${name} (100 → ${largest} claims): ${marginal.toLocaleString("en-US")}`);
   }
 }
+console.log(`token: ${bench.token()}`);
 console.log(`exactPayment ${exactPayment.gas.toLocaleString("en-US")} gas; deposit ${deposit.gas.toLocaleString("en-US")} gas`);
 
 const out = path.join(import.meta.dirname, "results", "gas.json");
 await mkdir(path.dirname(out), { recursive: true });
-await writeFile(out, `${JSON.stringify({ settle, settleSteadyState, delegateSettle, exactPayment, deposit }, null, 2)}\n`);
+await writeFile(out, `${JSON.stringify({ token: bench.token(), settle, settleSteadyState, delegateSettle, exactPayment, deposit }, null, 2)}\n`);
 console.log(`wrote ${path.relative(process.cwd(), out)}`);
 await bench.connection.close();

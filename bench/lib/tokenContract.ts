@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 
-import { getAddress, hexToBytes, size, slice, zeroHash } from "viem";
+import { getAddress, slice, zeroHash } from "viem";
 import type { Address, Hex, PublicClient } from "viem";
 
 import { fiatTokenArtifactsPackage, packageArtifactPath } from "../../scripts/lib/abiExport.ts";
@@ -25,13 +25,16 @@ function writtenRanges(ranges: Ranges | undefined): { start: number; length: num
 }
 
 function runtimeMatches(code: Hex, artifact: RuntimeArtifact): boolean {
-  if (size(code) !== size(artifact.deployedBytecode)) return false;
-  const [deployed, built] = [hexToBytes(code), hexToBytes(artifact.deployedBytecode)];
+  // Hex digits without the prefix: the artifact's code still holds `__$…$__` link placeholders.
+  const digits = (hex: string) => (hex.startsWith("0x") ? hex.slice(2) : hex).toLowerCase();
+  let [deployed, built] = [digits(code), digits(artifact.deployedBytecode)];
+  if (deployed.length !== built.length) return false;
+  const blank = (hex: string, start: number, length: number) => hex.slice(0, 2 * start) + "0".repeat(2 * length) + hex.slice(2 * (start + length));
   for (const { start, length } of [...writtenRanges(artifact.deployedLinkReferences), ...writtenRanges(artifact.immutableReferences)]) {
-    deployed.fill(0, start, start + length);
-    built.fill(0, start, start + length);
+    deployed = blank(deployed, start, length);
+    built = blank(built, start, length);
   }
-  return deployed.every((byte, i) => byte === built[i]);
+  return deployed === built;
 }
 
 /**

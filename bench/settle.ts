@@ -75,8 +75,8 @@ const l1PriceSources = {
   l1BaseFee: "assumed: 1 gwei, a round figure for Ethereum's execution base fee; not measured",
   blobBaseFee: "assumed: the EIP-7918 floor at that base fee, l1BaseFee * 2^13 / 2^17 = 0.0625 gwei; not measured",
   baseFeeScalar:
-    "Base mainnet SystemConfig 0x73a79Fab69143498Ed3712e519A88a918e1f4072 basefeeScalar as set by the Holocene upgrade task (superchain-ops eth-task-029 validation: 2269); not read live, may have changed",
-  blobBaseFeeScalar: "the same task's blobbasefeeScalar (1055762); not read live, may have changed",
+    "Base mainnet SystemConfig (0x73a79Fab69143498Ed3712e519A88a918e1f4072) basefeeScalar 2269, as set by ethereum-optimism/superchain-ops tasks/eth/029-holocene-system-config-upgrade-and-init-base (VALIDATION.md); not read live, may have changed since",
+  blobBaseFeeScalar: "the same SystemConfig's blobbasefeeScalar 1055762, set by the same task; not read live, may have changed since",
 };
 const usdOfWei = (wei: bigint) => (Number(wei) / 1e18) * ETH_USD;
 

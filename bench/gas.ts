@@ -5,7 +5,9 @@
  * Every batch size runs against a fresh escrow with fresh agents (funded by one deposit each) and
  * ten fresh providers, agent i paying provider i mod 10 (one track each), all ten reported: `settle`
  * is that first batch (track and provider credits are zero-to-non-zero writes), `settleSteadyState`
- * the following week's batch on the same tracks and providers.
+ * the following week's batch on the same tracks and providers; the same two for 100 delegate-signed
+ * claims (`delegateSettle`, `delegateSettleSteadyState`). `token` names the token contract the chain
+ * ran, read back from its code.
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -18,6 +20,7 @@ import { hardhat } from "viem/chains";
 
 import { deployAgentTab } from "../scripts/deploy.ts";
 import { localUsdcIssuer } from "../scripts/lib/localUsdc.ts";
+import { getTokenContractName } from "./lib/tokenContract.ts";
 import {
   agentTabEscrowAbi,
   encodeClaims,
@@ -52,12 +55,22 @@ async function startBench() {
     if (receipt.status !== "success") throw new Error(`transaction ${receipt.transactionHash} reverted`);
     return receipt;
   };
-  const deploy = async () => (await deployAgentTab({ publicClient, walletClient: operator }, { feeBps: Number(FEE_BPS), relayer: operator.account.address })).deployment;
+  // Every deployment's token, read back from the chain's code: gas.json records what was measured.
+  const tokens = new Set<string>();
+  const deploy = async () => {
+    const { deployment } = await deployAgentTab({ publicClient, walletClient: operator }, { feeBps: Number(FEE_BPS), relayer: operator.account.address });
+    tokens.add(await getTokenContractName({ publicClient, token: deployment.usdc }));
+    return deployment;
+  };
   const walletFor = async (local: LocalAccount) => {
     await connection.provider.request({ method: "hardhat_setBalance", params: [local.address, "0xDE0B6B3A7640000"] });
     return createWalletClient({ account: local, chain: hardhat, transport: custom(connection.provider) });
   };
-  return { connection, publicClient, operator, mined, deploy, walletFor };
+  const token = () => {
+    if (tokens.size !== 1) throw new Error(`the benchmarks ran against ${tokens.size} token contracts (${[...tokens].join(", ")})`);
+    return [...tokens][0]!;
+  };
+  return { connection, publicClient, operator, mined, deploy, walletFor, token };
 }
 
 /** Funds each agent's escrow account with one `depositFor` from the operator. */
@@ -118,7 +131,8 @@ async function benchSettle(bench: Bench, n: number): Promise<{ first: SettleRow;
   return { first: row(first), steady: row(steady) };
 }
 
-async function benchDelegateSettle(bench: Bench): Promise<SettleRow> {
+/** 100 delegate-signed claims on fresh tracks, then the next week's batch on the same tracks (the steady state). */
+async function benchDelegateSettle(bench: Bench): Promise<{ first: SettleRow; steady: SettleRow }> {
   const deployment = await bench.deploy();
   const agents = Array.from({ length: DELEGATE_CLAIMS }, (_, i) => account(`delegating agent ${i}`));
   await fund(bench, deployment, agents.map((a) => a.address));
@@ -134,8 +148,11 @@ async function benchDelegateSettle(bench: Bench): Promise<SettleRow> {
     const signature = await signVoucher(delegate, { chainId: deployment.chainId, escrow: deployment.escrow, account: agent.address, provider, maxCumulative: DEPOSIT });
     claims.push({ account: agent.address, signer: delegate.address, provider, maxCumulative: DEPOSIT, cumulative: 250_000n + BigInt(i * 997), signature });
   }
-  const gas = await settleGas(bench, deployment, claims, "delegate settle", providers);
-  return { claims: DELEGATE_CLAIMS, providers: PROVIDERS, gas, gasPerClaim: Math.floor(gas / DELEGATE_CLAIMS) };
+  const first = await settleGas(bench, deployment, claims, "delegate settle", providers);
+  const nextClaims = claims.map((claim) => ({ ...claim, cumulative: claim.cumulative + 100_000n }));
+  const steady = await settleGas(bench, deployment, nextClaims, "delegate settle week 2", providers);
+  const row = (gas: number) => ({ claims: DELEGATE_CLAIMS, providers: PROVIDERS, gas, gasPerClaim: Math.floor(gas / DELEGATE_CLAIMS) });
+  return { first: row(first), steady: row(steady) };
 }
 
 /** A first deposit (approve already done) into a fresh account. */
@@ -194,7 +211,7 @@ for (const n of BATCH_SIZES) {
   settle.push(first);
   settleSteadyState.push(steady);
 }
-const delegateSettle = await benchDelegateSettle(bench);
+const { first: delegateSettle, steady: delegateSettleSteadyState } = await benchDelegateSettle(bench);
 const exactPayment = { gas: await benchExactPayment(bench) };
 const deposit = { gas: await benchDeposit(bench) };
 
@@ -204,6 +221,7 @@ const rows = [
   ...settle.map((row) => ["settle (first)", row] as const),
   ...settleSteadyState.map((row) => ["settle (steady)", row] as const),
   ["delegateSettle", delegateSettle] as const,
+  ["delegate (steady)", delegateSettleSteadyState] as const,
 ];
 for (const [name, row] of rows) {
   console.log(`${pad(name, 16)} ${pad(row.claims, 7)} ${pad(row.providers, 9)} ${pad(row.gas.toLocaleString("en-US"), 11)} ${pad(row.gasPerClaim.toLocaleString("en-US"), 10)}`);
@@ -216,10 +234,11 @@ for (const [name, series] of [["first", settle], ["steady", settleSteadyState]] 
     console.log(`marginal gas per claim, ${name} (100 → ${largest} claims): ${marginal.toLocaleString("en-US")}`);
   }
 }
+console.log(`token: ${bench.token()}`);
 console.log(`exactPayment ${exactPayment.gas.toLocaleString("en-US")} gas; deposit ${deposit.gas.toLocaleString("en-US")} gas`);
 
 const out = path.join(import.meta.dirname, "results", "gas.json");
 await mkdir(path.dirname(out), { recursive: true });
-await writeFile(out, `${JSON.stringify({ settle, settleSteadyState, delegateSettle, exactPayment, deposit }, null, 2)}\n`);
+await writeFile(out, `${JSON.stringify({ token: bench.token(), settle, settleSteadyState, delegateSettle, delegateSettleSteadyState, exactPayment, deposit }, null, 2)}\n`);
 console.log(`wrote ${path.relative(process.cwd(), out)}`);
 await bench.connection.close();

@@ -10,7 +10,7 @@
  * (bench/results/settle.json, a full transaction). Writes voucher-forms.json at the repository root.
  *
  * The week: 100 agents × 50 calls of 0.01 USDC over 10 providers (each agent pays each provider 5
- * calls): 5,000 paid calls. L1 data fees (Base) are left out, as in bench/settle.ts.
+ * calls): 5,000 paid calls. L1 data fees (Base) are left out (bench/settle.ts estimates them).
  */
 import { spawnSync } from "node:child_process";
 import type { SpawnSyncReturns } from "node:child_process";

@@ -172,9 +172,9 @@ const result = {
   txGasCap: TX_GAS_CAP,
   reference: {
     name: "the escrow in bench/results/settle.json at the time of the run",
-    settleSteadyTxGas: settle.perTransaction.settleSteadyWeek,
-    settleFirstWeekTxGas: settle.perTransaction.settleFirstWeek,
-    gasPerPaidCallSteadyWithWithdrawals: Math.round(((settle.perTransaction.settleSteadyWeek + PROVIDERS * withdrawEarnings) / CALLS) * 10) / 10,
+    settleSteadyTxGas: settle.perWeek.settleSteadyWeek,
+    settleFirstWeekTxGas: settle.perWeek.settleFirstWeek,
+    gasPerPaidCallSteadyWithWithdrawals: Math.round(((settle.perWeek.settleSteadyWeek + PROVIDERS * withdrawEarnings) / CALLS) * 10) / 10,
   },
   rows,
   raw: lines,

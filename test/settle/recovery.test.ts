@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { agentTabEscrowAbi } from "@agenttab/sdk";
 
-import { getAgentAccount, getDelegation } from "../../indexer/read/index.ts";
+import { getAgentAccount, getDelegation, getIndexerStatus } from "../../indexer/read/index.ts";
 import { settleArgs } from "../../scripts/settle/build.ts";
 import type { SettleChain } from "../../scripts/settle/chain.ts";
 import { settle } from "../../scripts/settle/run.ts";
@@ -124,6 +124,14 @@ describe("settle: the chain is the truth, and one bad entry never sinks a batch"
     const first = await run();
     expect(first.status).toBe("settled");
     const undone = first.batches[0]!.batchId;
+    // Ponder must have fetched the settling block before the chain forgets it: a revert between
+    // its seeing the block and fetching the block's logs by hash left it retrying that fetch with
+    // a growing backoff (16 s and more), the index stale for the tests after this one (seen in CI).
+    const head = await stack.chain.publicClient.getBlockNumber();
+    await stack.chain.waitFor(
+      () => getIndexerStatus(stack.chain.reader, { chainId: stack.chain.deployment.chainId, chainHead: head }),
+      (status) => status.indexedBlock !== undefined && status.indexedBlock >= head,
+    );
     // The chain forgets the block that settled it.
     expect(await rpc("evm_revert", [snapshot])).toBe(true);
     await rpc("evm_mine");
